@@ -1,0 +1,56 @@
+# GstFER developer entry points. `make help` lists them.
+SWIFT ?= swift
+DATA ?= ../shared/data/fer2013/fer2013.csv.gz
+MODEL ?= Models/fernet.json
+FER = .build/release/fer
+APT_PACKAGES = libopenblas-dev zlib1g-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad opencv-data
+
+.PHONY: help setup build test demo bench explore eval train fixtures clean
+
+help:
+	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
+	@echo "make demo     set up, build, and run the shipped model on FER2013 PublicTest and sample faces"
+	@echo "make test     set up and run every test (swift test)"
+	@echo "make bench    training and inference figures for the default architecture, beside PyTorch's"
+	@echo "make explore  sample grid and class-distribution charts of the data"
+	@echo "make eval     evaluate the shipped model on PublicTest"
+	@echo "make train    retrain the shipped model with the command recorded in its model card"
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: setup
+	$(SWIFT) build -c release --product fer
+
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: build
+	$(FER) eval $(DATA) --model $(MODEL) --usage PublicTest --confusion out/confusion.svg
+	$(FER) explore $(DATA) --output out/explore
+	@echo "open out/confusion.svg and out/explore/*.{png,svg} to see the results"
+
+bench: build
+	$(FER) bench
+
+explore: build
+	$(FER) explore $(DATA) --output out/explore
+
+eval: build
+	$(FER) eval $(DATA) --model $(MODEL) --usage PublicTest --flip-tta
+
+train: build
+	$(FER) train $(DATA) --arch vgg --epochs 24 --lr 2e-3 --seed 1 --output runs/fernet
+
+fixtures:
+	python3 tools/make_fixtures.py
+
+clean:
+	rm -rf .build out runs

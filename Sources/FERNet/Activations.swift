@@ -1,0 +1,131 @@
+/// Rectified linear unit, elementwise on any shape.
+public final class ReLU: Layer {
+    public let kind = "relu"
+    private var output: [Float] = []
+    public init() {}
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        var y = x.data
+        ReLU.forward(&y)
+        if training { output = y }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        var dx = dy.data
+        ReLU.backward(output: output, dx: &dx)
+        return Tensor(shape: dy.shape, data: dx)
+    }
+
+    public static func forward(_ x: inout [Float]) {
+        x.withUnsafeMutableBufferPointer { p in
+            let b = p.baseAddress!
+            parallelFor(p.count, minChunk: 1 << 16) { r in for i in r where b[i] < 0 { b[i] = 0 } }
+        }
+    }
+
+    public static func backward(output: [Float], dx: inout [Float]) {
+        output.withUnsafeBufferPointer { op in dx.withUnsafeMutableBufferPointer { dp in
+            let o = op.baseAddress!, d = dp.baseAddress!
+            parallelFor(dp.count, minChunk: 1 << 16) { r in for i in r where o[i] <= 0 { d[i] = 0 } }
+        } }
+    }
+}
+
+/// Inverted dropout: in training, zeroes each value with probability `rate` and scales the rest
+/// by 1/(1-rate); identity at inference.
+public final class Dropout: Layer {
+    public let kind = "dropout"
+    public let rate: Float
+    private var mask: [Float] = []
+    private var rng: SeededGenerator
+
+    public init(rate: Float, seed: UInt64) {
+        precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1)")
+        self.rate = rate
+        self.rng = SeededGenerator(seed: seed)
+    }
+
+    public func reseed(_ seed: UInt64) { rng = SeededGenerator(seed: seed) }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        guard training && rate > 0 else { mask = []; return x }
+        let keep = 1 / (1 - rate)
+        mask = [Float](repeating: 0, count: x.count)
+        for i in 0..<mask.count { mask[i] = rng.uniform() < rate ? 0 : keep }
+        var y = x.data
+        for i in 0..<y.count { y[i] *= mask[i] }
+        return Tensor(shape: x.shape, data: y)
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard !mask.isEmpty else { return dy }
+        var dx = dy.data
+        for i in 0..<dx.count { dx[i] *= mask[i] }
+        return Tensor(shape: dy.shape, data: dx)
+    }
+}
+
+/// [C, N, H, W] → [N, C·H·W], each sample's features in PyTorch's (c, h, w) order.
+public final class Flatten: Layer {
+    public let kind = "flatten"
+    private var inShape: [Int] = []
+    public init() {}
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        guard x.shape.count == 4 else { return x }
+        inShape = x.shape
+        let c = x.shape[0], n = x.shape[1], plane = x.shape[2] * x.shape[3]
+        var y = [Float](repeating: 0, count: x.count)
+        x.data.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            for ci in 0..<c { for ni in 0..<n {
+                let src = xp.baseAddress! + (ci * n + ni) * plane, dst = yp.baseAddress! + ni * c * plane + ci * plane
+                for i in 0..<plane { dst[i] = src[i] }
+            } }
+        } }
+        return Tensor(shape: [n, c * plane], data: y)
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard inShape.count == 4 else { return dy }
+        let c = inShape[0], n = inShape[1], plane = inShape[2] * inShape[3]
+        var dx = [Float](repeating: 0, count: dy.count)
+        dy.data.withUnsafeBufferPointer { dp in dx.withUnsafeMutableBufferPointer { xp in
+            for ci in 0..<c { for ni in 0..<n {
+                let dst = xp.baseAddress! + (ci * n + ni) * plane, src = dp.baseAddress! + ni * c * plane + ci * plane
+                for i in 0..<plane { dst[i] = src[i] }
+            } }
+        } }
+        return Tensor(shape: inShape, data: dx)
+    }
+}
+
+/// Global average pooling: [C, N, H, W] → [N, C].
+public final class GlobalAvgPool: Layer {
+    public let kind = "gap"
+    private var inShape: [Int] = []
+    public init() {}
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        inShape = x.shape
+        let c = x.shape[0], n = x.shape[1], plane = x.shape[2] * x.shape[3]
+        var y = [Float](repeating: 0, count: n * c)
+        for ci in 0..<c { for ni in 0..<n {
+            var s: Float = 0
+            let base = (ci * n + ni) * plane
+            for i in 0..<plane { s += x.data[base + i] }
+            y[ni * c + ci] = s / Float(plane)
+        } }
+        return Tensor(shape: [n, c], data: y)
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let c = inShape[0], n = inShape[1], plane = inShape[2] * inShape[3]
+        var dx = [Float](repeating: 0, count: inShape.reduce(1, *))
+        for ci in 0..<c { for ni in 0..<n {
+            let g = dy.data[ni * c + ci] / Float(plane), base = (ci * n + ni) * plane
+            for i in 0..<plane { dx[base + i] = g }
+        } }
+        return Tensor(shape: inShape, data: dx)
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A trained expression classifier loaded from `Models/<name>.json` and its weights file:
+/// 48x48 grey faces in, the probabilities of each label out.
+///
+/// Prediction does not mutate the network, so one instance may serve several threads.
+public final class FacialExpressionModel: @unchecked Sendable {
+    public let description: ModelDescription
+    public let network: Network
+    public let url: URL
+
+    public var labels: [String] { description.labels }
+    public var inputSize: (width: Int, height: Int) { (description.input.width, description.input.height) }
+
+    /// Loads the description at `url` and the weights file it names (a path relative to the JSON).
+    public init(contentsOf url: URL) throws {
+        let d = try ModelDescription.load(url)
+        let net: Network
+        do {
+            net = try Network(specs: d.architecture, input: (1, d.input.height, d.input.width), seed: 0)
+        } catch let e as ShapeError {
+            throw ModelFileError.badJSON(url.path, "architecture: \(e.description)")
+        }
+        guard net.outputSize == d.labels.count else {
+            throw ModelFileError.badJSON(url.path, "the architecture has \(net.outputSize) outputs for \(d.labels.count) labels")
+        }
+        let wurl = URL(fileURLWithPath: d.weights.file, relativeTo: url.deletingLastPathComponent()).standardizedFileURL
+        guard FileManager.default.fileExists(atPath: wurl.path) else { throw ModelFileError.missing(wurl.path) }
+        let data: Data
+        do { data = try Data(contentsOf: wurl) } catch { throw ModelFileError.unreadable(wurl.path, error.localizedDescription) }
+        try net.importTensors(WeightsFile.decode(data, file: wurl.path), file: wurl.path)
+        self.description = d
+        self.network = net
+        self.url = url
+    }
+
+    public init(description: ModelDescription, network: Network, url: URL) {
+        self.description = description; self.network = network; self.url = url
+    }
+
+    /// Converts 8-bit grey faces (each width·height bytes, row-major) to the normalised input tensor.
+    public func inputTensor(_ faces: [[UInt8]], flip: Bool = false) -> Tensor {
+        let w = inputSize.width, h = inputSize.height, plane = w * h
+        let m = description.normalization.mean, s = description.normalization.std
+        var data = [Float](repeating: 0, count: faces.count * plane)
+        for (i, f) in faces.enumerated() {
+            precondition(f.count == plane, "a face must be \(w)x\(h) = \(plane) bytes, got \(f.count)")
+            for y in 0..<h { for x in 0..<w {
+                let sx = flip ? w - 1 - x : x
+                data[i * plane + y * w + x] = (Float(f[y * w + sx]) / 255 - m) / s
+            } }
+        }
+        return Tensor(shape: [1, faces.count, h, w], data: data)
+    }
+
+    /// Probabilities for each face, in label order. With `flipTTA` the prediction averages the
+    /// face and its mirror image.
+    public func predict(faces: [[UInt8]], flipTTA: Bool = false) -> [[Float]] {
+        if faces.isEmpty { return [] }
+        let k = labels.count
+        var probs = SoftmaxCrossEntropy.softmax(network.forward(inputTensor(faces), training: false).data, classes: k)
+        if flipTTA {
+            let p2 = SoftmaxCrossEntropy.softmax(network.forward(inputTensor(faces, flip: true), training: false).data, classes: k)
+            for i in probs.indices { probs[i] = 0.5 * (probs[i] + p2[i]) }
+        }
+        return (0..<faces.count).map { Array(probs[($0 * k)..<(($0 + 1) * k)]) }
+    }
+
+    /// Probabilities for one face.
+    public func predict(face: [UInt8], flipTTA: Bool = false) -> [Float] {
+        predict(faces: [face], flipTTA: flipTTA)[0]
+    }
+
+    /// Writes the description and weights of `network` as `<dir>/<name>.json` and `<name>.weights`.
+    public static func save(network: Network, name: String, directory: URL, labels: [String],
+                            normalization: Normalization, training: TrainingRecipe?, card: ModelCard?,
+                            half: Bool = false) throws -> URL {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let wdata = WeightsFile.encode(network.exportTensors(), half: half)
+        let wname = "\(name).weights"
+        try wdata.write(to: directory.appendingPathComponent(wname), options: .atomic)
+        let d = ModelDescription(name: name, labels: labels,
+                                 input: .init(width: network.inputShape.w, height: network.inputShape.h, channels: 1),
+                                 normalization: normalization, architecture: network.specs,
+                                 weights: .init(file: wname, crc32: String(format: "%08x", WeightsFile.crc(wdata)), bytes: wdata.count),
+                                 parameters: network.parameterCount, macs: network.macsPerSample,
+                                 training: training, card: card)
+        let jurl = directory.appendingPathComponent("\(name).json")
+        try d.write(jurl)
+        return jurl
+    }
+}

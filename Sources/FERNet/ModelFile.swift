@@ -1,0 +1,250 @@
+import Foundation
+import CZlib
+
+/// What can go wrong reading a model; every case names the file and the problem.
+public enum ModelFileError: Error, CustomStringConvertible, Equatable {
+    case missing(String)
+    case unreadable(String, String)
+    case badJSON(String, String)
+    case truncated(String, String)
+    case badMagic(String)
+    case unsupportedVersion(String, UInt32)
+    case checksum(String, expected: UInt32, actual: UInt32)
+    case mismatch(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let f): return "model file not found: \(f)"
+        case .unreadable(let f, let why): return "cannot read \(f): \(why)"
+        case .badJSON(let f, let why): return "\(f) is not a valid GstFER model description: \(why)"
+        case .truncated(let f, let where_): return "\(f) is truncated (\(where_))"
+        case .badMagic(let f): return "\(f) is not a GstFER weights file (bad magic number)"
+        case .unsupportedVersion(let f, let v): return "\(f) has weights format version \(v); this build reads version \(WeightsFile.version)"
+        case .checksum(let f, let e, let a):
+            return "\(f) is corrupt: CRC-32 is \(String(format: "%08x", a)), the file records \(String(format: "%08x", e))"
+        case .mismatch(let why): return "weights do not fit the architecture: \(why)"
+        }
+    }
+}
+
+/// Normalisation applied to 0-255 grey pixels before the network: (p/255 - mean) / std.
+public struct Normalization: Codable, Equatable, Sendable {
+    public var mean: Float
+    public var std: Float
+    public init(mean: Float, std: Float) { self.mean = mean; self.std = std }
+}
+
+/// Per-class figures for the model card.
+public struct ClassReport: Codable, Sendable {
+    public var label: String
+    public var precision: Double
+    public var recall: Double
+    public var f1: Double
+    public var support: Int
+}
+
+/// The model card: what the model scores and how it was made.
+public struct ModelCard: Codable, Sendable {
+    public var evaluatedOn: String
+    public var accuracy: Double
+    public var accuracyFlipTTA: Double?
+    public var perClass: [ClassReport]
+    public var date: String
+    public var command: String
+    public var epochsTrained: Int
+    public var bestEpoch: Int
+    public var trainingSeconds: Double?
+    public var notes: String?
+}
+
+/// How the model was trained (the recipe `fer train` records).
+public struct TrainingRecipe: Codable, Sendable {
+    public var architecture: String
+    public var epochs: Int
+    public var batchSize: Int
+    public var optimizer: String
+    public var learningRate: Float
+    public var weightDecay: Float
+    public var schedule: String
+    public var labelSmoothing: Float
+    public var augmentation: Augmentation
+    public var seed: UInt64
+    public var data: String
+}
+
+/// `Models/<name>.json`: the architecture as JSON beside the weights, with labels, input size,
+/// normalisation, the training recipe and the model card.
+public struct ModelDescription: Codable, Sendable {
+    public static let formatName = "gstfer-model"
+    public var format: String = ModelDescription.formatName
+    public var version: Int = 1
+    public var name: String
+    public var labels: [String]
+    public var input: InputSpec
+    public var normalization: Normalization
+    public var architecture: [LayerSpec]
+    public var weights: WeightsRef
+    public var parameters: Int?
+    public var macs: Int?
+    public var training: TrainingRecipe?
+    public var card: ModelCard?
+
+    public struct InputSpec: Codable, Sendable { public var width: Int; public var height: Int; public var channels: Int }
+    public struct WeightsRef: Codable, Sendable { public var file: String; public var crc32: String; public var bytes: Int }
+
+    public static func load(_ url: URL) throws -> ModelDescription {
+        let path = url.path
+        guard FileManager.default.fileExists(atPath: path) else { throw ModelFileError.missing(path) }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw ModelFileError.unreadable(path, "\(error.localizedDescription)") }
+        let d: ModelDescription
+        do { d = try JSONDecoder().decode(ModelDescription.self, from: data) } catch let e as DecodingError {
+            throw ModelFileError.badJSON(path, describe(e))
+        } catch { throw ModelFileError.badJSON(path, "\(error)") }
+        guard d.format == formatName else { throw ModelFileError.badJSON(path, "format is \"\(d.format)\", expected \"\(formatName)\"") }
+        guard d.version == 1 else { throw ModelFileError.badJSON(path, "description version \(d.version) is not supported") }
+        guard !d.labels.isEmpty, d.input.width > 0, d.input.height > 0, d.input.channels == 1 else {
+            throw ModelFileError.badJSON(path, "needs labels and a one-channel input of positive size")
+        }
+        guard d.normalization.std > 0 else { throw ModelFileError.badJSON(path, "normalization.std must be positive") }
+        return d
+    }
+
+    public func write(_ url: URL) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try enc.encode(self).write(to: url, options: .atomic)
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        switch e {
+        case .keyNotFound(let k, let c): return "missing key \"\(k.stringValue)\" at \(path(c))"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(c.debugDescription) at \(path(c))"
+        case .dataCorrupted(let c): return "\(c.debugDescription)\(c.underlyingError.map { " (\($0.localizedDescription))" } ?? "")"
+        @unknown default: return "\(e)"
+        }
+    }
+    static func path(_ c: DecodingError.Context) -> String {
+        c.codingPath.isEmpty ? "top level" : c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+}
+
+/// The weights file: magic "FERW", format version, tensor count, then per tensor its name, rank,
+/// shape, element type (0 float32, 1 float16) and little-endian values, closed by a CRC-32 of
+/// everything before it. Shipped models store float16 (half the size; values are widened to
+/// float32 on load), checkpoints float32.
+public enum WeightsFile {
+    public static let magic: [UInt8] = Array("FERW".utf8)
+    public static let version: UInt32 = 1
+    public static let maxTensors = 100_000
+
+    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])], half: Bool = false) -> Data {
+        var out = Data()
+        out.append(contentsOf: magic)
+        appendU32(&out, version)
+        appendU32(&out, UInt32(tensors.count))
+        for t in tensors {
+            let name = Array(t.name.utf8)
+            appendU32(&out, UInt32(name.count)); out.append(contentsOf: name)
+            appendU32(&out, UInt32(t.shape.count))
+            for d in t.shape { appendU32(&out, UInt32(d)) }
+            appendU32(&out, half ? 1 : 0)
+            if half {
+                let h = t.values.map { Float16($0) }
+                h.withUnsafeBytes { out.append(contentsOf: $0) }
+            } else {
+                t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+            }
+        }
+        appendU32(&out, crc(out))
+        return out
+    }
+
+    public static func decode(_ data: Data, file: String) throws -> [(name: String, shape: [Int], values: [Float])] {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 4 else { throw ModelFileError.truncated(file, "\(bytes.count) bytes, no header") }
+        guard Array(bytes[0..<4]) == magic else { throw ModelFileError.badMagic(file) }
+        guard bytes.count >= 16 else { throw ModelFileError.truncated(file, "header incomplete") }
+        var pos = 4
+        func u32(_ what: String) throws -> UInt32 {
+            guard pos + 4 <= bytes.count - 4 else { throw ModelFileError.truncated(file, "ends inside \(what) at byte \(pos)") }
+            let v = UInt32(bytes[pos]) | UInt32(bytes[pos + 1]) << 8 | UInt32(bytes[pos + 2]) << 16 | UInt32(bytes[pos + 3]) << 24
+            pos += 4
+            return v
+        }
+        let ver = try u32("version")
+        guard ver == version else { throw ModelFileError.unsupportedVersion(file, ver) }
+        let body = bytes.count - 4
+        let stored = UInt32(bytes[body]) | UInt32(bytes[body + 1]) << 8 | UInt32(bytes[body + 2]) << 16 | UInt32(bytes[body + 3]) << 24
+        let actual = bytes.withUnsafeBufferPointer { p in UInt32(crc32(0, p.baseAddress, UInt32(body))) }
+        guard stored == actual else { throw ModelFileError.checksum(file, expected: stored, actual: actual) }
+        let count = Int(try u32("tensor count"))
+        guard count <= maxTensors else { throw ModelFileError.mismatch("\(file) claims \(count) tensors") }
+        var out: [(String, [Int], [Float])] = []
+        for i in 0..<count {
+            let nlen = Int(try u32("name length of tensor \(i)"))
+            guard nlen <= 1024, pos + nlen <= body else { throw ModelFileError.truncated(file, "ends inside the name of tensor \(i)") }
+            let name = String(decoding: bytes[pos..<(pos + nlen)], as: UTF8.self); pos += nlen
+            let nd = Int(try u32("rank of \(name)"))
+            guard nd <= 8 else { throw ModelFileError.mismatch("\(file): tensor \(name) has rank \(nd)") }
+            var shape: [Int] = []
+            for _ in 0..<nd { shape.append(Int(try u32("shape of \(name)"))) }
+            let dtype = try u32("element type of \(name)")
+            guard dtype <= 1 else { throw ModelFileError.mismatch("\(file): tensor \(name) has unknown element type \(dtype)") }
+            let width = dtype == 1 ? 2 : 4
+            var n = 1
+            for d in shape {
+                let (p, o) = n.multipliedReportingOverflow(by: d)
+                guard !o, p <= body else { throw ModelFileError.truncated(file, "tensor \(name) \(shape) is larger than the file") }
+                n = p
+            }
+            guard n <= (body - pos) / width else { throw ModelFileError.truncated(file, "tensor \(name) \(shape) needs \(n * width) bytes") }
+            var vals = [Float](repeating: 0, count: n)
+            if dtype == 1 {
+                var h = [Float16](repeating: 0, count: n)
+                h.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { src in
+                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[pos..<(pos + n * 2)]))
+                } }
+                for i in 0..<n { vals[i] = Float(h[i]) }
+            } else {
+                vals.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { src in
+                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[pos..<(pos + n * 4)]))
+                } }
+            }
+            pos += n * width
+            out.append((name, shape, vals))
+        }
+        guard pos == body else { throw ModelFileError.mismatch("\(file) has \(body - pos) unexpected bytes after the last tensor") }
+        return out
+    }
+
+    public static func crc(_ d: Data) -> UInt32 {
+        d.withUnsafeBytes { p in UInt32(crc32(0, p.bindMemory(to: UInt8.self).baseAddress, UInt32(p.count))) }
+    }
+
+    static func appendU32(_ d: inout Data, _ v: UInt32) {
+        d.append(contentsOf: [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)])
+    }
+}
+
+extension Network {
+    /// The network's tensors in file order.
+    public func exportTensors() -> [(name: String, shape: [Int], values: [Float])] {
+        namedTensors.map { ($0.name, $0.shape, $0.get()) }
+    }
+
+    /// Loads tensors by name; every tensor of the network must be present with its exact shape.
+    public func importTensors(_ tensors: [(name: String, shape: [Int], values: [Float])], file: String) throws {
+        var byName: [String: (shape: [Int], values: [Float])] = [:]
+        for t in tensors { byName[t.name] = (t.shape, t.values) }
+        for t in namedTensors {
+            guard let v = byName[t.name] else { throw ModelFileError.mismatch("\(file) lacks tensor \(t.name)") }
+            guard v.shape == t.shape else {
+                throw ModelFileError.mismatch("\(file): tensor \(t.name) has shape \(v.shape), the architecture needs \(t.shape)")
+            }
+            t.set(v.values)
+        }
+        let extra = Set(byName.keys).subtracting(namedTensors.map { $0.name })
+        guard extra.isEmpty else { throw ModelFileError.mismatch("\(file) has tensors the architecture lacks: \(extra.sorted().prefix(5).joined(separator: ", "))") }
+    }
+}

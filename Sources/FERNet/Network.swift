@@ -1,0 +1,171 @@
+import Foundation
+
+/// One layer of an architecture as written in the model JSON, e.g.
+/// `{"type": "conv2d", "filters": 64, "kernel": 3, "padding": 1}`.
+public struct LayerSpec: Codable, Equatable, Sendable {
+    public var type: String
+    public var filters: Int?
+    public var kernel: Int?
+    public var stride: Int?
+    public var padding: Int?
+    public var units: Int?
+    public var rate: Float?
+    public var size: Int?
+
+    public init(type: String, filters: Int? = nil, kernel: Int? = nil, stride: Int? = nil, padding: Int? = nil,
+                units: Int? = nil, rate: Float? = nil, size: Int? = nil) {
+        self.type = type; self.filters = filters; self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.units = units; self.rate = rate; self.size = size
+    }
+
+    public static func conv(_ f: Int, _ k: Int = 3, stride: Int = 1, padding: Int? = nil) -> LayerSpec {
+        LayerSpec(type: "conv2d", filters: f, kernel: k, stride: stride, padding: padding ?? k / 2)
+    }
+    public static let bn = LayerSpec(type: "batchnorm")
+    public static let relu = LayerSpec(type: "relu")
+    public static let flatten = LayerSpec(type: "flatten")
+    public static let gap = LayerSpec(type: "gap")
+    public static func pool(_ s: Int = 2) -> LayerSpec { LayerSpec(type: "maxpool", size: s) }
+    public static func dropout(_ r: Float) -> LayerSpec { LayerSpec(type: "dropout", rate: r) }
+    public static func dense(_ u: Int) -> LayerSpec { LayerSpec(type: "dense", units: u) }
+}
+
+/// A feed-forward stack of layers. Parameter and buffer names follow PyTorch's `nn.Sequential`
+/// (`"<index>.weight"`, `"<index>.running_mean"`), so weights map one to one.
+public final class Network {
+    public let layers: [Layer]
+    public let specs: [LayerSpec]
+    /// Input shape per sample: channels, height, width.
+    public let inputShape: (c: Int, h: Int, w: Int)
+    /// Multiply-accumulates per sample for one forward pass.
+    public let macsPerSample: Int
+
+    public init(specs: [LayerSpec], input: (c: Int, h: Int, w: Int), seed: UInt64) throws {
+        var rng = SeededGenerator(seed: seed)
+        var c = input.c, h = input.h, w = input.w
+        var flat: Int? = nil
+        var layers: [Layer] = []
+        var macs = 0
+        for (i, s) in specs.enumerated() {
+            func need(_ v: Int?, _ what: String) throws -> Int {
+                guard let v, v > 0 else { throw ShapeError("layer \(i) (\(s.type)) needs a positive \(what)") }
+                return v
+            }
+            switch s.type {
+            case "conv2d":
+                guard flat == nil else { throw ShapeError("layer \(i): conv2d after flatten") }
+                let f = try need(s.filters, "filters"), k = try need(s.kernel, "kernel")
+                let st = s.stride ?? 1, p = s.padding ?? 0
+                guard st > 0, p >= 0 else { throw ShapeError("layer \(i): bad stride or padding") }
+                let ho = Conv2D.outputSize(h, kernel: k, stride: st, padding: p), wo = Conv2D.outputSize(w, kernel: k, stride: st, padding: p)
+                guard ho > 0, wo > 0 else { throw ShapeError("layer \(i): conv2d \(k)x\(k) does not fit a \(h)x\(w) input") }
+                layers.append(Conv2D(inChannels: c, outChannels: f, kernel: k, stride: st, padding: p, rng: &rng))
+                macs += f * c * k * k * ho * wo
+                c = f; h = ho; w = wo
+            case "batchnorm":
+                layers.append(BatchNorm(features: flat ?? c))
+            case "relu":
+                layers.append(ReLU())
+            case "maxpool":
+                guard flat == nil else { throw ShapeError("layer \(i): maxpool after flatten") }
+                let k = try need(s.size, "size"), st = s.stride ?? k
+                guard h >= k, w >= k else { throw ShapeError("layer \(i): maxpool \(k) on a \(h)x\(w) input") }
+                layers.append(MaxPool(size: k, stride: st))
+                h = (h - k) / st + 1; w = (w - k) / st + 1
+            case "dropout":
+                let r = s.rate ?? 0.5
+                guard r >= 0, r < 1 else { throw ShapeError("layer \(i): dropout rate \(r) outside [0, 1)") }
+                layers.append(Dropout(rate: r, seed: seed &+ UInt64(i) &* 7919))
+            case "flatten":
+                layers.append(Flatten()); flat = c * h * w
+            case "gap":
+                layers.append(GlobalAvgPool()); flat = c
+            case "dense":
+                guard let inF = flat else { throw ShapeError("layer \(i): dense before flatten") }
+                let u = try need(s.units, "units")
+                layers.append(Dense(inFeatures: inF, outFeatures: u, rng: &rng))
+                macs += inF * u
+                flat = u
+            default:
+                throw ShapeError("layer \(i): unknown layer type \"\(s.type)\"")
+            }
+        }
+        guard flat != nil else { throw ShapeError("the architecture must end in flatten/gap and dense layers") }
+        self.layers = layers
+        self.specs = specs
+        self.inputShape = input
+        self.macsPerSample = macs
+        self.outputSize = flat!
+    }
+
+    /// Number of outputs per sample (classes).
+    public let outputSize: Int
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        var t = x
+        for l in layers { t = l.forward(t, training: training) }
+        return t
+    }
+
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
+        var g = dy
+        for l in layers.reversed() { g = l.backward(g) }
+        return g
+    }
+
+    public var parameters: [Parameter] { layers.flatMap { $0.parameters } }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// Every saved tensor by PyTorch-style name, in a stable order.
+    public var namedTensors: [(name: String, shape: [Int], get: () -> [Float], set: ([Float]) -> Void)] {
+        var out: [(String, [Int], () -> [Float], ([Float]) -> Void)] = []
+        for (i, l) in layers.enumerated() {
+            for p in l.parameters { out.append(("\(i).\(p.name)", p.shape, { p.value }, { p.value = $0 })) }
+            for b in l.buffers { out.append(("\(i).\(b.name)", b.shape, { b.value }, { b.value = $0 })) }
+        }
+        return out
+    }
+
+    /// Reseeds every dropout layer (for reproducible resumed runs).
+    public func reseedDropout(_ seed: UInt64) {
+        for (i, l) in layers.enumerated() { (l as? Dropout)?.reseed(seed &+ UInt64(i) &* 7919) }
+    }
+}
+
+/// The named architectures `fer train --arch` knows.
+public enum Architecture {
+    /// The original project's network: 4 conv blocks (64, 128 with 5x5, 512, 512) and two dense
+    /// layers (256, 512), batch norm and dropout 0.25 throughout.
+    public static let seed: [LayerSpec] = {
+        var s: [LayerSpec] = []
+        for (f, k) in [(64, 3), (128, 5), (512, 3), (512, 3)] {
+            s += [.conv(f, k), .bn, .relu, .pool(2), .dropout(0.25)]
+        }
+        s += [.flatten]
+        for u in [256, 512] { s += [.dense(u), .bn, .relu, .dropout(0.25)] }
+        s += [.dense(7)]
+        return s
+    }()
+
+    /// GstFER's default: VGG-style, four stages of two 3x3 conv + BN + ReLU (32, 64, 128, 256
+    /// filters), max pooling, then dropout and a 256-unit dense layer.
+    public static let vgg: [LayerSpec] = {
+        var s: [LayerSpec] = []
+        for f in [32, 64, 128, 256] {
+            s += [.conv(f), .bn, .relu, .conv(f), .bn, .relu, .pool(2)]
+        }
+        s += [.flatten, .dropout(0.5), .dense(256), .bn, .relu, .dropout(0.5), .dense(7)]
+        return s
+    }()
+
+    /// A small network for tests and quick experiments.
+    public static let tiny: [LayerSpec] = [.conv(8), .bn, .relu, .pool(2), .conv(16), .bn, .relu, .pool(2),
+                                           .flatten, .dense(32), .relu, .dense(7)]
+
+    public static let all: [String: [LayerSpec]] = ["seed": seed, "vgg": vgg, "tiny": tiny]
+    public static let defaultName = "vgg"
+}

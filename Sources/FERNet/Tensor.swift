@@ -1,0 +1,118 @@
+import Foundation
+
+/// A dense float tensor over a flat buffer.
+///
+/// Layout conventions used across FERNet (documented once here, relied on by every layer):
+/// - 4-D activations are **[C, N, H, W]** ("channel-major batch"): every channel of the whole
+///   batch is one contiguous block, so a convolution over the batch is a single `cblas_sgemm`
+///   and batch normalisation reads each channel contiguously. For one-channel input this is
+///   byte-identical to PyTorch's [N, 1, H, W].
+/// - 2-D activations are **[N, F]**, row-major, as in PyTorch.
+/// - Parameters use PyTorch's layouts: conv weights [Cout, Cin, kH, kW], dense weights [out, in].
+public struct Tensor: Sendable {
+    public var shape: [Int]
+    public var data: [Float]
+
+    public init(shape: [Int], data: [Float]) {
+        precondition(shape.reduce(1, *) == data.count, "shape \(shape) does not match \(data.count) values")
+        self.shape = shape
+        self.data = data
+    }
+
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        self.data = [Float](repeating: 0, count: shape.reduce(1, *))
+    }
+
+    public var count: Int { data.count }
+
+    /// Batch size: axis 1 of a 4-D [C, N, H, W] tensor, axis 0 of a 2-D [N, F] tensor.
+    public var batch: Int { shape.count == 4 ? shape[1] : shape[0] }
+
+    /// Converts a PyTorch-layout [N, C, H, W] buffer to FERNet's [C, N, H, W].
+    public static func fromNCHW(_ data: [Float], n: Int, c: Int, h: Int, w: Int) -> Tensor {
+        let plane = h * w
+        var out = [Float](repeating: 0, count: data.count)
+        for ni in 0..<n { for ci in 0..<c {
+            let src = (ni * c + ci) * plane, dst = (ci * n + ni) * plane
+            for i in 0..<plane { out[dst + i] = data[src + i] }
+        } }
+        return Tensor(shape: [c, n, h, w], data: out)
+    }
+
+    /// Converts FERNet's [C, N, H, W] to PyTorch's [N, C, H, W] order.
+    public func toNCHW() -> [Float] {
+        precondition(shape.count == 4)
+        let c = shape[0], n = shape[1], plane = shape[2] * shape[3]
+        var out = [Float](repeating: 0, count: data.count)
+        for ni in 0..<n { for ci in 0..<c {
+            let src = (ci * n + ni) * plane, dst = (ni * c + ci) * plane
+            for i in 0..<plane { out[dst + i] = data[src + i] }
+        } }
+        return out
+    }
+}
+
+/// A trainable tensor with its gradient. `decay` marks weights that weight decay applies to
+/// (convolution and dense kernels; not biases or batch-norm affine terms).
+public final class Parameter {
+    public let name: String
+    public var shape: [Int]
+    public var value: [Float]
+    public var grad: [Float]
+    public let decay: Bool
+
+    public init(name: String, shape: [Int], value: [Float], decay: Bool) {
+        precondition(shape.reduce(1, *) == value.count)
+        self.name = name
+        self.shape = shape
+        self.value = value
+        self.grad = [Float](repeating: 0, count: value.count)
+        self.decay = decay
+    }
+
+    public func zeroGrad() {
+        grad.withUnsafeMutableBufferPointer { g in
+            for i in g.indices { g[i] = 0 }
+        }
+    }
+}
+
+/// A non-trainable tensor saved with the model (batch-norm running statistics).
+public final class Buffer {
+    public let name: String
+    public var shape: [Int]
+    public var value: [Float]
+    public init(name: String, shape: [Int], value: [Float]) {
+        self.name = name; self.shape = shape; self.value = value
+    }
+}
+
+/// Splits `0..<count` into contiguous chunks run concurrently on all cores.
+@inline(__always)
+public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    if count <= 0 { return }
+    let workers = Swift.min(Parallelism.threads, Swift.max(1, count / Swift.max(1, minChunk)))
+    if workers <= 1 { body(0..<count); return }
+    let chunks = workers
+    DispatchQueue.concurrentPerform(iterations: chunks) { k in
+        let lo = count * k / chunks, hi = count * (k + 1) / chunks
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// Process-wide thread count for FERNet's own loops and OpenBLAS.
+public enum Parallelism {
+    nonisolated(unsafe) public private(set) static var threads: Int = {
+        BLAS.setThreads(1)
+        BLAS.tuneAllocator()
+        return ProcessInfo.processInfo.activeProcessorCount
+    }()
+
+    /// Sets the number of threads used by FERNet loops and by OpenBLAS.
+    public static func setThreads(_ n: Int) {
+        threads = Swift.max(1, n)
+        BLAS.setThreads(1)
+        BLAS.tuneAllocator()
+    }
+}

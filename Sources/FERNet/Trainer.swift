@@ -1,0 +1,283 @@
+import Foundation
+
+/// Everything `fer train` can set.
+public struct TrainConfig: Codable, Sendable {
+    public var architecture = Architecture.defaultName
+    public var epochs = 40
+    public var batchSize = 64
+    public var optimizer = "adamw"          // adamw | adam | sgd
+    public var learningRate: Float = 2e-3
+    public var weightDecay: Float = 5e-4
+    public var schedule = "cosine"          // cosine | plateau | constant
+    public var warmupEpochs: Float = 1
+    public var labelSmoothing: Float = 0.1
+    public var augmentation = Augmentation()
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+/// One epoch's figures.
+public struct EpochRecord: Codable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var valLoss: Double
+    public var valAccuracy: Double
+    public var learningRate: Float
+    public var seconds: Double
+}
+
+/// What a training run has done so far; written beside the checkpoint so `--resume` continues it.
+public struct TrainState: Codable, Sendable {
+    public var config: TrainConfig
+    public var epochsDone = 0
+    public var optimizerStep = 0
+    public var history: [EpochRecord] = []
+    public var bestAccuracy = 0.0
+    public var bestEpoch = 0
+    public var rng: SeededGenerator
+    public var plateau: PlateauSchedule?
+    public var normalization: Normalization
+    public var elapsed = 0.0
+}
+
+/// Per-batch progress for a progress bar.
+public struct TrainProgress: Sendable {
+    public var epoch: Int, epochs: Int, batch: Int, batches: Int
+    public var loss: Double, accuracy: Double, elapsed: Double, imagesPerSecond: Double
+}
+
+/// Result of running a network over a dataset.
+public struct Evaluation: Sendable {
+    public var loss: Double
+    public var confusion: Confusion
+    public var probabilities: [Float]   // count·classes
+    public var accuracy: Double { confusion.accuracy }
+}
+
+/// Evaluates a network on faces (no augmentation), in batches, optionally with flip TTA.
+public func evaluate(_ net: Network, on data: FERDataset, normalization: Normalization, labels: [String],
+                     batchSize: Int = 256, flipTTA: Bool = false) -> Evaluation {
+    let k = labels.count, px = FERDataset.pixels, side = FERDataset.side
+    var conf = Confusion(labels: labels)
+    var probsAll = [Float](repeating: 0, count: data.count * k)
+    var lossSum = 0.0
+    var start = 0
+    while start < data.count {
+        let n = min(batchSize, data.count - start)
+        var passes: [[Float]] = []
+        for flip in (flipTTA ? [false, true] : [false]) {
+            var x = [Float](repeating: 0, count: n * px)
+            for i in 0..<n {
+                let base = (start + i) * px
+                for y in 0..<side { for xx in 0..<side {
+                    let sx = flip ? side - 1 - xx : xx
+                    x[i * px + y * side + xx] = (Float(data.images[base + y * side + sx]) / 255 - normalization.mean) / normalization.std
+                } }
+            }
+            let logits = net.forward(Tensor(shape: [1, n, side, side], data: x), training: false).data
+            passes.append(SoftmaxCrossEntropy.softmax(logits, classes: k))
+        }
+        for i in 0..<n {
+            var row = [Float](repeating: 0, count: k)
+            for p in passes { for j in 0..<k { row[j] += p[i * k + j] / Float(passes.count) } }
+            let t = Int(data.labels[start + i])
+            lossSum -= log(Double(max(row[t], 1e-12)))
+            conf.add(truth: t, predicted: argmax(row[...]))
+            for j in 0..<k { probsAll[(start + i) * k + j] = row[j] }
+        }
+        start += n
+    }
+    return Evaluation(loss: lossSum / Double(max(data.count, 1)), confusion: conf, probabilities: probsAll)
+}
+
+/// Trains a network on FER2013 Training rows, validating on PublicTest each epoch, keeping the
+/// best model by PublicTest accuracy and a resumable checkpoint.
+public final class Trainer {
+    public let directory: URL
+    public let name: String
+    public let train: FERDataset
+    public let val: FERDataset
+    public private(set) var state: TrainState
+    public let network: Network
+    let optimizer: Optimizer
+    public var command = ""
+    public var dataDescription = ""
+    public var onProgress: ((TrainProgress) -> Void)?
+    public var onEpoch: ((EpochRecord, TrainState) -> Void)?
+
+    var checkpointWeights: URL { directory.appendingPathComponent("checkpoint.weights") }
+    var checkpointState: URL { directory.appendingPathComponent("checkpoint.json") }
+
+    /// Starts a new run, or with `resume` continues the checkpoint in `directory`.
+    public init(config: TrainConfig, train: FERDataset, val: FERDataset, directory: URL, name: String, resume: Bool) throws {
+        self.directory = directory; self.name = name; self.train = train; self.val = val
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var cfg = config
+        if resume {
+            let data = try Data(contentsOf: directory.appendingPathComponent("checkpoint.json"))
+            let saved = try JSONDecoder().decode(TrainState.self, from: data)
+            let epochs = config.epochs
+            cfg = saved.config
+            cfg.epochs = max(epochs, saved.config.epochs)   // a resumed run may be extended
+            state = saved
+            state.config = cfg
+        } else {
+            state = TrainState(config: cfg, rng: SeededGenerator(seed: cfg.seed), normalization: Trainer.normalization(of: train))
+        }
+        guard let specs = Architecture.all[cfg.architecture] else {
+            throw ShapeError("unknown architecture \(cfg.architecture); known: \(Architecture.all.keys.sorted().joined(separator: ", "))")
+        }
+        network = try Network(specs: specs, input: (1, FERDataset.side, FERDataset.side), seed: cfg.seed)
+        switch cfg.optimizer {
+        case "adamw": optimizer = Adam(weightDecay: cfg.weightDecay, decoupled: true)
+        case "adam": optimizer = Adam(weightDecay: cfg.weightDecay, decoupled: false)
+        case "sgd": optimizer = SGD(momentum: 0.9, nesterov: true, weightDecay: cfg.weightDecay)
+        default: throw ShapeError("unknown optimizer \(cfg.optimizer); use adamw, adam or sgd")
+        }
+        if cfg.schedule == "plateau" && state.plateau == nil { state.plateau = PlateauSchedule(lr: cfg.learningRate) }
+        if resume {
+            let tensors = try WeightsFile.decode(Data(contentsOf: checkpointWeights), file: checkpointWeights.path)
+            try network.importTensors(tensors.filter { !$0.name.hasPrefix("opt.") }, file: checkpointWeights.path)
+            var opt: [String: [Float]] = [:]
+            for t in tensors where t.name.hasPrefix("opt.") { opt[String(t.name.dropFirst(4))] = t.values }
+            try optimizer.restore(opt, step: state.optimizerStep)
+        }
+    }
+
+    /// Pixel mean and standard deviation of a dataset on the 0-1 scale.
+    public static func normalization(of d: FERDataset) -> Normalization {
+        var s = 0.0, s2 = 0.0
+        for v in d.images { let f = Double(v) / 255; s += f; s2 += f * f }
+        let n = Double(max(d.images.count, 1)), m = s / n
+        return Normalization(mean: Float(m), std: Float(max((s2 / n - m * m).squareRoot(), 1e-3)))
+    }
+
+    var batchesPerEpoch: Int { (train.count + state.config.batchSize - 1) / state.config.batchSize }
+
+    func learningRate(step: Int) -> Float {
+        let c = state.config
+        switch c.schedule {
+        case "cosine":
+            return CosineSchedule(base: c.learningRate, minimum: c.learningRate * 0.01,
+                                  warmupSteps: Int(c.warmupEpochs * Float(batchesPerEpoch)),
+                                  totalSteps: c.epochs * batchesPerEpoch).lr(at: step)
+        case "plateau": return state.plateau?.lr ?? c.learningRate
+        default: return c.learningRate
+        }
+    }
+
+    /// One optimisation step on a batch of dataset rows; returns (loss, correct).
+    public func trainStep(rows: [Int], rng: inout SeededGenerator) -> (loss: Float, correct: Int) {
+        let c = state.config, side = FERDataset.side, px = FERDataset.pixels
+        let n = rows.count, norm = state.normalization
+        var x = [Float](repeating: 0, count: n * px)
+        let seeds = (0..<n).map { _ in rng.next() }
+        let aug = c.augmentation
+        x.withUnsafeMutableBufferPointer { xp in
+            let xb = xp.baseAddress!
+            parallelFor(n) { range in
+                var img = [Float](repeating: 0, count: px)
+                for i in range {
+                    let base = rows[i] * px
+                    for j in 0..<px { img[j] = Float(self.train.images[base + j]) / 255 }
+                    var r = SeededGenerator(seed: seeds[i])
+                    aug.apply(&img, size: side, rng: &r)
+                    for j in 0..<px { xb[i * px + j] = (img[j] - norm.mean) / norm.std }
+                }
+            }
+        }
+        let labels = rows.map { Int(train.labels[$0]) }
+        network.zeroGrad()
+        let logits = network.forward(Tensor(shape: [1, n, side, side], data: x), training: true)
+        let k = network.outputSize
+        let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: logits.data, labels: labels, classes: k, smoothing: c.labelSmoothing)
+        network.backward(Tensor(shape: logits.shape, data: grad))
+        optimizer.update(network.parameters, lr: learningRate(step: optimizer.step))
+        var correct = 0
+        for i in 0..<n where argmax(logits.data[(i * k)..<((i + 1) * k)]) == labels[i] { correct += 1 }
+        return (loss, correct)
+    }
+
+    /// Runs the remaining epochs (or stops after epoch `until`, as an interrupted run would).
+    /// Returns the URL of the best model's JSON.
+    @discardableResult
+    public func run(until: Int? = nil) throws -> URL {
+        let c = state.config
+        let labels = FERDataset.labels
+        while state.epochsDone < min(c.epochs, until ?? c.epochs) {
+            let epoch = state.epochsDone + 1
+            let t0 = Date()
+            network.reseedDropout(c.seed &+ UInt64(epoch) &* 1_000_003)   // same masks whether resumed or not
+            var rng = state.rng   // a local copy: trainStep reads `state` while it draws from the generator
+            var order = Array(0..<train.count)
+            order.shuffle(using: &rng)
+            var lossSum = 0.0, correct = 0, seen = 0
+            let nb = batchesPerEpoch
+            for b in 0..<nb {
+                let rows = Array(order[(b * c.batchSize)..<min(train.count, (b + 1) * c.batchSize)])
+                let (loss, corr) = trainStep(rows: rows, rng: &rng)
+                lossSum += Double(loss) * Double(rows.count); correct += corr; seen += rows.count
+                let el = Date().timeIntervalSince(t0)
+                onProgress?(TrainProgress(epoch: epoch, epochs: c.epochs, batch: b + 1, batches: nb,
+                                          loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
+                                          elapsed: el, imagesPerSecond: Double(seen) / max(el, 1e-9)))
+            }
+            state.rng = rng
+            let lrNow = learningRate(step: max(optimizer.step - 1, 0))
+            let ev = evaluate(network, on: val, normalization: state.normalization, labels: labels)
+            let secs = Date().timeIntervalSince(t0)
+            let rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
+                                  valLoss: ev.loss, valAccuracy: ev.accuracy, learningRate: lrNow, seconds: secs)
+            state.history.append(rec)
+            state.epochsDone = epoch
+            state.optimizerStep = optimizer.step
+            state.elapsed += secs
+            if c.schedule == "plateau" { _ = state.plateau?.observe(Float(ev.accuracy)) }
+            if ev.accuracy > state.bestAccuracy || state.bestEpoch == 0 {
+                state.bestAccuracy = ev.accuracy; state.bestEpoch = epoch
+                try saveModel(evaluation: ev)
+            }
+            try saveCheckpoint()
+            try Charts.trainingCurves(state.history, title: "\(name): \(c.architecture)")
+                .write(to: directory.appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
+            onEpoch?(rec, state)
+        }
+        return directory.appendingPathComponent("\(name).json")
+    }
+
+    func recipe() -> TrainingRecipe {
+        let c = state.config
+        return TrainingRecipe(architecture: c.architecture, epochs: c.epochs, batchSize: c.batchSize, optimizer: c.optimizer,
+                              learningRate: c.learningRate, weightDecay: c.weightDecay,
+                              schedule: c.schedule == "cosine" ? "cosine, \(c.warmupEpochs) warm-up epochs" : c.schedule,
+                              labelSmoothing: c.labelSmoothing, augmentation: c.augmentation, seed: c.seed, data: dataDescription)
+    }
+
+    /// Saves the best model as shipped (float16 weights) and records in its card the accuracy of
+    /// that very file, re-evaluated after saving.
+    func saveModel(evaluation ev: Evaluation) throws {
+        let df = ISO8601DateFormatter()
+        var card = ModelCard(evaluatedOn: "FER2013 PublicTest (\(val.count) faces)", accuracy: ev.accuracy, accuracyFlipTTA: nil,
+                             perClass: ev.confusion.perClass, date: df.string(from: Date()), command: command,
+                             epochsTrained: state.epochsDone, bestEpoch: state.bestEpoch, trainingSeconds: state.elapsed,
+                             notes: "float16 weights; figures measured on the saved file")
+        let url = try FacialExpressionModel.save(network: network, name: name, directory: directory, labels: FERDataset.labels,
+                                                 normalization: state.normalization, training: recipe(), card: card, half: true)
+        let saved = try FacialExpressionModel(contentsOf: url)
+        let e2 = evaluate(saved.network, on: val, normalization: state.normalization, labels: FERDataset.labels)
+        let tta = evaluate(saved.network, on: val, normalization: state.normalization, labels: FERDataset.labels, flipTTA: true)
+        card.accuracy = e2.accuracy; card.perClass = e2.confusion.perClass; card.accuracyFlipTTA = tta.accuracy
+        var d = saved.description
+        d.card = card
+        try d.write(url)
+    }
+
+    func saveCheckpoint() throws {
+        var tensors = network.exportTensors()
+        for (k, v) in optimizer.state().sorted(by: { $0.key < $1.key }) { tensors.append(("opt.\(k)", [v.count], v)) }
+        try WeightsFile.encode(tensors).write(to: checkpointWeights, options: .atomic)
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(state).write(to: checkpointState, options: .atomic)
+    }
+}

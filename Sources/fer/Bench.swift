@@ -1,0 +1,73 @@
+import ArgumentParser
+import FERNet
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Training throughput and inference latency of an architecture on this machine, beside PyTorch's.",
+        discussion: "Runs tools/bench_torch.py for the same figures when python3 with torch is present.")
+
+    @Option(help: "Architecture.") var arch = Architecture.defaultName
+    @Option(help: "Training batch size.") var batchSize = 64
+    @Option(help: "Timed training steps.") var steps = 10
+    @Option(help: "Timed inference repetitions.") var reps = 50
+    @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
+    @OptionGroup var threads: ThreadOption
+
+    func run() throws {
+        threads.apply()
+        let ours = try Bench.measure(arch: arch, batch: batchSize, steps: steps, reps: reps)
+        print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads")
+        print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize))")
+        print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")
+        guard !noTorch else { return }
+        let script = URL(fileURLWithPath: "tools/bench_torch.py")
+        guard FileManager.default.fileExists(atPath: script.path) else { print("PyTorch: tools/bench_torch.py not found"); return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script.path, "--arch", arch, "--batch-size", "\(batchSize)", "--steps", "\(steps)",
+                       "--reps", "\(reps)", "--threads", "\(Parallelism.threads)"]
+        let pipe = Pipe(); p.standardOutput = pipe
+        try p.run(); p.waitUntilExit()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard p.terminationStatus == 0, let j = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Double],
+              let tips = j["train_ips"], let l1 = j["lat1"], let l8 = j["lat8"] else {
+            print("PyTorch: not available (python3 with torch needed)"); return
+        }
+        print("PyTorch \(arch) (float32, same threads):")
+        print("  training:  \(fmt(tips, 1)) images/s")
+        print("  inference: \(fmt(l1 * 1000, 2)) ms for 1 face, \(fmt(l8 * 1000, 2)) ms for a batch of 8")
+        print("ratios (FERNet / PyTorch; >1 is better for throughput, <1 better for latency):")
+        print("  training throughput \(fmt(ours.trainIPS / tips, 2))x, latency 1 face \(fmt(ours.lat1 / l1, 2))x, batch 8 \(fmt(ours.lat8 / l8, 2))x")
+    }
+
+    static func measure(arch: String, batch: Int, steps: Int, reps: Int) throws
+        -> (params: Int, macs: Int, trainIPS: Double, lat1: Double, lat8: Double) {
+        guard let specs = Architecture.all[arch] else { throw ValidationError("unknown architecture \(arch)") }
+        let net = try Network(specs: specs, input: (1, 48, 48), seed: 1)
+        var rng = SeededGenerator(seed: 2)
+        let x = Tensor(shape: [1, batch, 48, 48], data: (0..<(batch * 2304)).map { _ in rng.normal() })
+        let labels = (0..<batch).map { $0 % 7 }
+        let opt = Adam(weightDecay: 1e-4, decoupled: true)
+        func step() {
+            net.zeroGrad()
+            let y = net.forward(x, training: true)
+            let (_, g) = SoftmaxCrossEntropy.lossAndGradient(logits: y.data, labels: labels, classes: 7, smoothing: 0.1)
+            net.backward(Tensor(shape: y.shape, data: g))
+            opt.update(net.parameters, lr: 1e-3)
+        }
+        for _ in 0..<2 { step() }
+        var t0 = Date()
+        for _ in 0..<steps { step() }
+        let trainIPS = Double(steps * batch) / Date().timeIntervalSince(t0)
+        func latency(_ n: Int) -> Double {
+            let xi = Tensor(shape: [1, n, 48, 48], data: Array(x.data.prefix(n * 2304)))
+            for _ in 0..<3 { _ = net.forward(xi, training: false) }
+            var times: [Double] = []
+            for _ in 0..<reps { let t = Date(); _ = net.forward(xi, training: false); times.append(Date().timeIntervalSince(t)) }
+            return times.sorted()[times.count / 2]
+        }
+        t0 = Date()
+        return (net.parameterCount, net.macsPerSample, trainIPS, latency(1), latency(8))
+    }
+}

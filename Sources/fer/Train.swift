@@ -1,0 +1,75 @@
+import ArgumentParser
+import FERNet
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on FER2013 Training rows, choosing the best epoch on PublicTest.",
+        discussion: """
+        Writes to --output: <name>.json + <name>.weights (the best epoch so far), curves.svg (loss \
+        and accuracy per epoch, rewritten each epoch: open it in a browser and reload), \
+        checkpoint.* (resume with --resume). PrivateTest rows are never read.
+        """)
+
+    @Argument(help: "FER2013 CSV (.csv or .csv.gz).")
+    var data = Defaults.data
+
+    @Option(help: "Architecture: vgg (default), seed (the original project's), tiny.")
+    var arch = Architecture.defaultName
+    @Option(help: "Epochs (with --resume: the new total).") var epochs = 40
+    @Option(help: "Batch size.") var batchSize = 64
+    @Option(help: "Optimizer: adamw, adam or sgd (Nesterov momentum 0.9).") var optimizer = "adamw"
+    @Option(help: "Peak learning rate.") var lr: Float = 2e-3
+    @Option(help: "Weight decay (conv and dense weights only).") var weightDecay: Float = 5e-4
+    @Option(help: "Schedule: cosine (with warm-up), plateau or constant.") var schedule = "cosine"
+    @Option(help: "Warm-up epochs for the cosine schedule.") var warmup: Float = 1
+    @Option(help: "Label smoothing.") var labelSmoothing: Float = 0.1
+    @Flag(help: "Turn augmentation off.") var noAugment = false
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Use only the first N Training rows (quick runs).") var limit: Int?
+    @Option(name: .shortAndLong, help: "Output directory.") var output = "runs/fernet"
+    @Option(help: "Model name (file stem).") var name = "fernet"
+    @Flag(help: "Continue the checkpoint in --output.") var resume = false
+    @OptionGroup var threads: ThreadOption
+
+    func run() throws {
+        threads.apply()
+        let all = try loadData(data)
+        var train = all.subset([.training])
+        if let limit { train = FERDataset(images: Array(train.images.prefix(limit * FERDataset.pixels)),
+                                          labels: Array(train.labels.prefix(limit)), usage: Array(train.usage.prefix(limit))) }
+        let val = all.subset([.publicTest])
+        guard train.count > 0, val.count > 0 else { throw ValidationError("the data needs Training and PublicTest rows") }
+        var c = TrainConfig()
+        c.architecture = arch; c.epochs = epochs; c.batchSize = batchSize; c.optimizer = optimizer
+        c.learningRate = lr; c.weightDecay = weightDecay; c.schedule = schedule; c.warmupEpochs = warmup
+        c.labelSmoothing = labelSmoothing; c.seed = seed
+        if noAugment { c.augmentation = .none }
+        let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume)
+        t.command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        t.dataDescription = "FER2013 Training \(train.count) faces; model chosen on PublicTest \(val.count)"
+        let cfg = t.state.config
+        stderr("training \(cfg.architecture) (\(t.network.parameterCount) parameters, \(t.network.macsPerSample / 1_000_000) M MACs/face) "
+               + "on \(train.count) faces, \(cfg.epochs) epochs, batch \(cfg.batchSize), \(cfg.optimizer) lr \(cfg.learningRate), "
+               + "\(Parallelism.threads) threads" + (resume ? ", resumed after epoch \(t.state.epochsDone)" : ""))
+        var lastDraw = Date.distantPast
+        t.onProgress = { p in
+            guard p.batch == p.batches || Date().timeIntervalSince(lastDraw) > 0.5 else { return }
+            lastDraw = Date()
+            let frac = Double(p.batch) / Double(p.batches), width = 30
+            let bar = String(repeating: "█", count: Int(frac * Double(width))) + String(repeating: "·", count: width - Int(frac * Double(width)))
+            let eta = p.elapsed / max(frac, 1e-9) - p.elapsed
+            stderr("\repoch \(p.epoch)/\(p.epochs) \(bar) \(p.batch)/\(p.batches) loss \(fmt(p.loss)) acc \(fmt(p.accuracy)) "
+                   + "\(Int(p.imagesPerSecond)) img/s ETA \(hms(eta))  ", terminator: "")
+        }
+        t.onEpoch = { r, s in
+            stderr("")
+            print("epoch \(r.epoch): train loss \(fmt(r.trainLoss)) acc \(fmt(r.trainAccuracy)) | PublicTest loss \(fmt(r.valLoss)) "
+                  + "acc \(fmt(r.valAccuracy)) | lr \(String(format: "%.2e", r.learningRate)) | \(Int(r.seconds)) s"
+                  + (s.bestEpoch == r.epoch ? " | best, saved" : " | best \(fmt(s.bestAccuracy)) at epoch \(s.bestEpoch)"))
+            fflush(stdout)
+        }
+        let url = try t.run()
+        print("best PublicTest accuracy \(fmt(t.state.bestAccuracy)) at epoch \(t.state.bestEpoch): \(url.path)")
+    }
+}

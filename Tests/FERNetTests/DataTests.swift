@@ -1,0 +1,91 @@
+import XCTest
+import CZlib
+@testable import FERNet
+
+final class DataTests: XCTestCase {
+    func row(_ label: Int, _ v: Int = 7, usage: String = "Training") -> String {
+        "\(label),\"" + Array(repeating: String(v), count: 2304).joined(separator: " ") + "\",\(usage)"
+    }
+
+    func write(_ text: String, gzip: Bool = false) -> String {
+        let p = tempDir().appendingPathComponent(gzip ? "f.csv.gz" : "f.csv").path
+        if gzip {
+            let gz = gzopen(p, "wb")!
+            _ = text.utf8CString.withUnsafeBufferPointer { gzwrite(gz, $0.baseAddress, UInt32($0.count - 1)) }
+            gzclose(gz)
+        } else {
+            try! text.write(toFile: p, atomically: true, encoding: .utf8)
+        }
+        return p
+    }
+
+    func testParsesAllThreeUsagesPlainAndGzip() throws {
+        let text = "emotion,pixels,Usage\n" + [row(3, usage: "Training"), row(0, 255, usage: "PublicTest"), row(6, 0, usage: "PrivateTest")].joined(separator: "\r\n") + "\r\n"
+        for gz in [false, true] {
+            let d = try FERDataset.loadCSV(write(text, gzip: gz))
+            XCTAssertEqual(d.count, 3)
+            XCTAssertEqual(d.labels, [3, 0, 6])
+            XCTAssertEqual(d.usage, [.training, .publicTest, .privateTest])
+            XCTAssertEqual(d.image(1), [UInt8](repeating: 255, count: 2304))
+            XCTAssertEqual(d.subset([.privateTest]).labels, [6])
+        }
+    }
+
+    func testMalformedRowsNameTheLine() {
+        let cases: [(String, String)] = [
+            (row(9), "emotion 9 is outside 0-6"),
+            ("3,\"1 2 3\",Training", "3 pixels, expected 2304"),
+            (row(2).replacingOccurrences(of: "7 7 7", with: "7 x 7"), "is not a value 0-255"),
+            (row(2).replacingOccurrences(of: "7 7 7", with: "7 300 7"), "is not a value 0-255"),
+            (row(1, usage: "Validation"), "is not Training, PublicTest or PrivateTest"),
+            ("happy," + row(1).dropFirst(2), "emotion must be an integer"),
+        ]
+        for (bad, reason) in cases {
+            let p = write("emotion,pixels,Usage\n" + row(0) + "\n" + bad + "\n")
+            XCTAssertThrowsError(try FERDataset.loadCSV(p)) { e in
+                let s = "\(e)"
+                XCTAssertTrue(s.contains(":3: "), "error should name line 3: \(s)")
+                XCTAssertTrue(s.contains(reason), "\(s) should say \(reason)")
+            }
+        }
+        XCTAssertThrowsError(try FERDataset.loadCSV(write("label,data\n1,2\n"))) { XCTAssertTrue("\($0)".contains("header")) }
+        XCTAssertThrowsError(try FERDataset.loadCSV("/nonexistent/fer.csv")) { XCTAssertTrue("\($0)".contains("not found")) }
+        XCTAssertThrowsError(try FERDataset.loadCSV(write("emotion,pixels,Usage\n"))) { XCTAssertTrue("\($0)".contains("no images")) }
+    }
+
+    func testRealFER2013SplitsAndCounts() throws {
+        let d = try SharedData.load()
+        let train = d.subset([.training]), pub = d.subset([.publicTest])
+        XCTAssertEqual(train.count, 28709)
+        XCTAssertEqual(pub.count, 3589)
+        XCTAssertEqual(train.classCounts, [3995, 436, 4097, 7215, 4830, 3171, 4965])
+        XCTAssertEqual(pub.classCounts, [467, 56, 496, 895, 653, 415, 607])
+    }
+
+    func testAugmentationIsSeededAndNoneIsIdentity() throws {
+        var img = (0..<2304).map { Float($0 % 48) / 47 }
+        let orig = img
+        var r1 = SeededGenerator(seed: 5)
+        Augmentation.none.apply(&img, size: 48, rng: &r1)
+        XCTAssertEqual(img, orig)
+        var a = orig, b = orig
+        var g1 = SeededGenerator(seed: 42), g2 = SeededGenerator(seed: 42)
+        Augmentation().apply(&a, size: 48, rng: &g1)
+        Augmentation().apply(&b, size: 48, rng: &g2)
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, orig)
+        XCTAssertTrue(a.allSatisfy { $0 >= 0 && $0 <= 1 })
+        // a pure flip mirrors the image
+        var flipOnly = Augmentation.none; flipOnly.flip = true
+        var flipped = false
+        for s in 0..<10 where !flipped {
+            var f = orig; var g = SeededGenerator(seed: UInt64(s))
+            flipOnly.apply(&f, size: 48, rng: &g)
+            if f != orig {
+                flipped = true
+                for y in 0..<48 { for x in 0..<48 { XCTAssertEqual(f[y * 48 + x], orig[y * 48 + 47 - x], accuracy: 1e-5) } }
+            }
+        }
+        XCTAssertTrue(flipped)
+    }
+}

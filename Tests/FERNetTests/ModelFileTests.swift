@@ -1,0 +1,77 @@
+import XCTest
+@testable import FERNet
+
+final class ModelFileTests: XCTestCase {
+    func savedTiny() throws -> (URL, Network) {
+        let net = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 3)
+        let dir = tempDir()
+        let url = try FacialExpressionModel.save(network: net, name: "t", directory: dir, labels: FERDataset.labels,
+                                                 normalization: Normalization(mean: 0.5, std: 0.25), training: nil, card: nil)
+        return (url, net)
+    }
+
+    func testRoundTripPredictsTheSame() throws {
+        let (url, net) = try savedTiny()
+        let m = try FacialExpressionModel(contentsOf: url)
+        let face = (0..<2304).map { UInt8($0 % 251) }
+        let p = m.predict(face: face)
+        XCTAssertEqual(p.count, 7)
+        XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-5)
+        let x = Tensor(shape: [1, 1, 48, 48], data: face.map { (Float($0) / 255 - 0.5) / 0.25 })
+        let direct = SoftmaxCrossEntropy.softmax(net.forward(x, training: false).data, classes: 7)
+        assertClose(p, direct, atol: 1e-6, "reloaded model")
+        let batch = m.predict(faces: [face, face.reversed()])
+        assertClose(batch[0], p, atol: 1e-5, "batch vs single")
+    }
+
+    func testDamagedWeightsGiveClearErrors() throws {
+        let (url, _) = try savedTiny()
+        let wurl = url.deletingLastPathComponent().appendingPathComponent("t.weights")
+        let good = try Data(contentsOf: wurl)
+        func expect(_ data: Data, _ text: String, line: UInt = #line) {
+            try! data.write(to: wurl)
+            XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url), line: line) { e in
+                XCTAssertTrue("\(e)".contains(text), "\(e) should mention \(text)", line: line)
+                XCTAssertTrue("\(e)".contains("t.weights"), "\(e) should name the file", line: line)
+            }
+        }
+        expect(good.prefix(good.count / 2), "corrupt")              // truncated: checksum no longer matches
+        expect(good.prefix(10), "truncated")
+        expect(Data(), "truncated")
+        var flipped = good; flipped[good.count / 3] ^= 0x10
+        expect(flipped, "corrupt")
+        var magic = good; magic[0] = 0x00
+        expect(magic, "bad magic")
+        var version = good; version[4] = 9
+        expect(version, "version 9")
+        try good.write(to: wurl)
+        XCTAssertNoThrow(try FacialExpressionModel(contentsOf: url))
+        try FileManager.default.removeItem(at: wurl)
+        XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url)) { XCTAssertTrue("\($0)".contains("not found")) }
+    }
+
+    func testMismatchedArchitectureAndBadJSON() throws {
+        let (url, _) = try savedTiny()
+        var d = try ModelDescription.load(url)
+        d.architecture[0].filters = 9
+        try d.write(url)
+        XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url)) { XCTAssertTrue("\($0)".contains("shape"), "\($0)") }
+        try "{\"format\": \"gstfer-model\"".write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url)) { XCTAssertTrue("\($0)".contains("not a valid GstFER model"), "\($0)") }
+        d.architecture[0].filters = 8; d.labels = ["a", "b"]
+        try d.write(url)
+        XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url)) { XCTAssertTrue("\($0)".contains("7 outputs for 2 labels"), "\($0)") }
+        XCTAssertThrowsError(try FacialExpressionModel(contentsOf: URL(fileURLWithPath: "/nope/m.json"))) { XCTAssertTrue("\($0)".contains("not found")) }
+    }
+
+    func testPNGRoundTrip() throws {
+        let img = Image(width: 5, height: 3, channels: 1, pixels: (0..<15).map { UInt8($0 * 17) })
+        let p = tempDir().appendingPathComponent("a.png")
+        try ImageCodec.encodePNG(img).write(to: p)
+        let back = try ImageCodec.read(p.path)
+        XCTAssertEqual(back.pixels, img.pixels)
+        XCTAssertEqual(back.width, 5)
+        try Data([0xFF, 0xD8, 0, 0]).write(to: p)
+        XCTAssertThrowsError(try ImageCodec.read(p.path)) { XCTAssertTrue("\($0)".contains("JPEG")) }
+    }
+}
