@@ -19,10 +19,11 @@ let package = Package(
         // System libraries, found through pkg-config-free module maps (Debian packages).
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         // The CNN library: layers, optimisers, data, augmentation, model files, training.
         .target(
             name: "FERNet",
-            dependencies: ["COpenBLAS", "CZlib"],
+            dependencies: ["COpenBLAS", "CZlib", "CTurboJPEG"],
             swiftSettings: fastMath + [.swiftLanguageMode(.v5)]
         ),
         // The `fer` command-line tool: explore, train, eval, predict, bench.

@@ -168,3 +168,58 @@ public struct FERDataset: Sendable {
         return FERDataset(images: images, labels: labels, usage: usage)
     }
 }
+
+extension FERDataset {
+    /// Loads a CSV file, or an image-folder layout when `path` is a directory.
+    public static func load(_ path: String) throws -> FERDataset {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw DatasetError.missing(path) }
+        return isDir.boolValue ? try loadImageFolder(path) : try loadCSV(path)
+    }
+
+    /// The split a top-level folder of an image-folder copy stands for.
+    static func split(forFolder name: String) -> Usage? {
+        switch name.lowercased() {
+        case "train", "training": return .training
+        case "test", "publictest", "val", "validation": return .publicTest
+        case "privatetest": return .privateTest
+        default: return nil
+        }
+    }
+
+    /// Loads the image-folder layout (`train/<emotion>/*.jpg|png`, `test/<emotion>/...`; also
+    /// `Training`, `PublicTest`, `PrivateTest`), as FER2013 is often downloaded. Images are read
+    /// as grey and scaled to 48x48 if they are another size. Files are taken in name order.
+    public static func loadImageFolder(_ root: String) throws -> FERDataset {
+        let fm = FileManager.default
+        var images: [UInt8] = [], labels: [UInt8] = [], usage: [Usage] = []
+        let splits = try fm.contentsOfDirectory(atPath: root).sorted()
+        var found = false
+        for split in splits {
+            guard let u = FERDataset.split(forFolder: split) else { continue }
+            let sdir = (root as NSString).appendingPathComponent(split)
+            for emo in try fm.contentsOfDirectory(atPath: sdir).sorted() {
+                let edir = (sdir as NSString).appendingPathComponent(emo)
+                var isDir: ObjCBool = false
+                guard fm.fileExists(atPath: edir, isDirectory: &isDir), isDir.boolValue else { continue }
+                guard let label = FERDataset.labels.firstIndex(of: emo.lowercased()) else {
+                    throw DatasetError.malformed(file: edir, line: 0, reason: "folder name \"\(emo)\" is not one of \(FERDataset.labels.joined(separator: ", "))")
+                }
+                found = true
+                for f in try fm.contentsOfDirectory(atPath: edir).sorted() {
+                    let ext = (f as NSString).pathExtension.lowercased()
+                    guard ["jpg", "jpeg", "png", "pgm"].contains(ext) else { continue }
+                    let img: Image
+                    do { img = try ImageCodec.read((edir as NSString).appendingPathComponent(f)) } catch {
+                        throw DatasetError.unreadable((edir as NSString).appendingPathComponent(f), "\(error)")
+                    }
+                    var g = img.grey
+                    if img.width != side || img.height != side { g = Image.resizeGrey(g, width: img.width, height: img.height, to: side, side) }
+                    images += g; labels.append(UInt8(label)); usage.append(u)
+                }
+            }
+        }
+        guard found, !labels.isEmpty else { throw DatasetError.empty("\(root) (expected train/<emotion>/*.jpg and test/<emotion>/*.jpg)") }
+        return FERDataset(images: images, labels: labels, usage: usage)
+    }
+}

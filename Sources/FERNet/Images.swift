@@ -1,5 +1,6 @@
 import Foundation
 import CZlib
+import CTurboJPEG
 
 /// An 8-bit image, grey (1 channel) or RGB (3 channels), row-major.
 public struct Image: Sendable {
@@ -42,7 +43,7 @@ public enum ImageError: Error, CustomStringConvertible {
     case corrupt(String, String)
     public var description: String {
         switch self {
-        case .unsupported(let f, let w): return "\(f): unsupported image (\(w)); use PNG or PGM"
+        case .unsupported(let f, let w): return "\(f): unsupported image (\(w)); use JPEG, PNG or PGM"
         case .corrupt(let f, let w): return "\(f): corrupt image (\(w))"
         }
     }
@@ -55,8 +56,42 @@ public enum ImageCodec {
         do { d = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch { throw ImageError.corrupt(path, "cannot read: \(error.localizedDescription)") }
         if d.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(d, file: path) }
         if d.count > 2, d[0] == 0x50, d[1] == 0x35 || d[1] == 0x36 { return try decodePNM(d, file: path) }
-        if d.starts(with: [0xFF, 0xD8]) { throw ImageError.unsupported(path, "JPEG") }
+        if d.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(d, file: path) }
         throw ImageError.unsupported(path, "unknown signature")
+    }
+
+    /// Decodes a JPEG to grey (one channel) with TurboJPEG.
+    static func decodeJPEG(_ d: [UInt8], file: String) throws -> Image {
+        guard let h = tjInitDecompress() else { throw ImageError.corrupt(file, "cannot start the JPEG decoder") }
+        defer { tjDestroy(h) }
+        var w: Int32 = 0, hh: Int32 = 0, sub: Int32 = 0, cs: Int32 = 0
+        let rc = d.withUnsafeBufferPointer { tjDecompressHeader3(h, $0.baseAddress, UInt($0.count), &w, &hh, &sub, &cs) }
+        guard rc == 0, w > 0, hh > 0, w < 1 << 15, hh < 1 << 15 else {
+            throw ImageError.corrupt(file, String(cString: tjGetErrorStr2(h)))
+        }
+        var out = [UInt8](repeating: 0, count: Int(w) * Int(hh))
+        let rc2 = d.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
+            tjDecompress2(h, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, hh, Int32(TJPF_GRAY.rawValue), 0)
+        } }
+        guard rc2 == 0 else { throw ImageError.corrupt(file, String(cString: tjGetErrorStr2(h))) }
+        return Image(width: Int(w), height: Int(hh), channels: 1, pixels: out)
+    }
+
+    /// Encodes a grey or RGB image as baseline JPEG with TurboJPEG.
+    public static func encodeJPEG(_ img: Image, quality: Int = 85) throws -> Data {
+        guard let h = tjInitCompress() else { throw ImageError.corrupt("<memory>", "cannot start the JPEG encoder") }
+        defer { tjDestroy(h) }
+        var buf: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let grey = img.channels == 1
+        let rc = img.pixels.withUnsafeBufferPointer { p in
+            tjCompress2(h, p.baseAddress, Int32(img.width), 0, Int32(img.height),
+                        Int32(grey ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue), &buf, &size,
+                        Int32(grey ? TJSAMP_GRAY.rawValue : TJSAMP_420.rawValue), Int32(quality), 0)
+        }
+        defer { if let buf { tjFree(buf) } }
+        guard rc == 0, let buf else { throw ImageError.corrupt("<memory>", String(cString: tjGetErrorStr2(h))) }
+        return Data(bytes: buf, count: Int(size))
     }
 
     static func decodePNM(_ d: [UInt8], file: String) throws -> Image {

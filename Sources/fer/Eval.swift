@@ -6,7 +6,7 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a model on every row not marked Training (or the splits you name).")
 
-    @Argument(help: "FER2013 CSV (.csv or .csv.gz).") var data = Defaults.data
+    @Argument(help: "FER2013: Kaggle CSV (.csv or .csv.gz) or an image-folder copy (train/<emotion>/*.jpg, test/...).") var data = Defaults.data
     @Option(help: "Model JSON (its weights beside it).") var model = Defaults.model
     @Option(help: "Comma-separated splits to evaluate (default: all but Training).") var usage: String?
     @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flipTTA = false

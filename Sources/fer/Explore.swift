@@ -6,7 +6,7 @@ struct Explore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a sample grid of faces per emotion (PNG) and class-distribution charts (SVG).")
 
-    @Argument(help: "FER2013 CSV (.csv or .csv.gz).")
+    @Argument(help: "FER2013: Kaggle CSV (.csv or .csv.gz) or an image-folder copy (train/<emotion>/*.jpg, test/...).")
     var data = Defaults.data
 
     @Option(name: .shortAndLong, help: "Output directory.")

@@ -25,7 +25,7 @@ struct ThreadOption: ParsableArguments {
 
 func loadData(_ path: String) throws -> FERDataset {
     let t0 = Date()
-    let d = try FERDataset.loadCSV(path)
+    let d = try FERDataset.load(path)
     let counts = Usage.allCases.map { u in "\(u.rawValue) \(d.usage.filter { $0 == u }.count)" }.joined(separator: ", ")
     stderr("loaded \(d.count) faces from \(path) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s (\(counts))")
     return d

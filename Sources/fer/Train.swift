@@ -11,7 +11,7 @@ struct Train: ParsableCommand {
         checkpoint.* (resume with --resume). PrivateTest rows are never read.
         """)
 
-    @Argument(help: "FER2013 CSV (.csv or .csv.gz).")
+    @Argument(help: "FER2013: Kaggle CSV (.csv or .csv.gz) or an image-folder copy (train/<emotion>/*.jpg, test/...).")
     var data = Defaults.data
 
     @Option(help: "Architecture: vgg (default), seed (the original project's), tiny.")

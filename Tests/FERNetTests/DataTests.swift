@@ -89,3 +89,37 @@ final class DataTests: XCTestCase {
         XCTAssertTrue(flipped)
     }
 }
+
+final class ImageFolderTests: XCTestCase {
+    /// Real PublicTest faces written as an image-folder copy (JPEG and PNG) load back with their
+    /// labels and splits; PNG exactly, JPEG within compression error.
+    func testImageFolderLayoutWithRealFaces() throws {
+        let d = try SharedData.load().subset([.publicTest])
+        let root = tempDir()
+        var expected: [(label: Int, usage: Usage, png: Bool, pixels: [UInt8])] = []
+        for i in 0..<14 {
+            let label = Int(d.labels[i]), split = i % 2 == 0 ? "train" : "test"
+            let dir = root.appendingPathComponent(split).appendingPathComponent(FERDataset.labels[label])
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let img = Image(width: 48, height: 48, channels: 1, pixels: d.image(i))
+            let png = i % 3 == 0
+            let name = String(format: "%03d.%@", i, png ? "png" : "jpg")
+            try (png ? ImageCodec.encodePNG(img) : ImageCodec.encodeJPEG(img, quality: 95)).write(to: dir.appendingPathComponent(name))
+            expected.append((label, split == "train" ? .training : .publicTest, png, img.pixels))
+        }
+        let loaded = try FERDataset.load(root.path)
+        XCTAssertEqual(loaded.count, 14)
+        XCTAssertEqual(loaded.subset([.training]).count, 7)
+        // each loaded face matches one written face of the same label and split
+        for i in 0..<loaded.count {
+            let px = loaded.image(i)
+            let best = expected.filter { $0.label == Int(loaded.labels[i]) && $0.usage == loaded.usage[i] }
+                .map { e in (e, zip(e.pixels, px).map { abs(Int($0) - Int($1)) }.max()!) }
+                .min { $0.1 < $1.1 }!
+            XCTAssertLessThanOrEqual(best.1, best.0.png ? 0 : 40, "face \(i)")
+        }
+        // a folder that is not an emotion is refused by name
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("train/joy"), withIntermediateDirectories: true)
+        XCTAssertThrowsError(try FERDataset.load(root.path)) { XCTAssertTrue("\($0)".contains("\"joy\""), "\($0)") }
+    }
+}

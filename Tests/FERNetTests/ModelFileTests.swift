@@ -72,6 +72,8 @@ final class ModelFileTests: XCTestCase {
         XCTAssertEqual(back.pixels, img.pixels)
         XCTAssertEqual(back.width, 5)
         try Data([0xFF, 0xD8, 0, 0]).write(to: p)
-        XCTAssertThrowsError(try ImageCodec.read(p.path)) { XCTAssertTrue("\($0)".contains("JPEG")) }
+        XCTAssertThrowsError(try ImageCodec.read(p.path)) { XCTAssertTrue("\($0)".contains("corrupt"), "\($0)") }
+        try Data("GIF89a".utf8).write(to: p)
+        XCTAssertThrowsError(try ImageCodec.read(p.path)) { XCTAssertTrue("\($0)".contains("unsupported"), "\($0)") }
     }
 }
