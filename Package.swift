@@ -26,10 +26,12 @@ let package = Package(
             dependencies: ["COpenBLAS", "CZlib", "CTurboJPEG"],
             swiftSettings: fastMath + [.swiftLanguageMode(.v5)]
         ),
+        // Face detection: OpenCV Haar cascades evaluated in Swift.
+        .target(name: "FaceDetect", swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
         // The `fer` command-line tool: explore, train, eval, predict, bench.
         .executableTarget(
             name: "fer",
-            dependencies: ["FERNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FERNet", "FaceDetect", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
