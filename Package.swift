@@ -5,12 +5,24 @@ import PackageDescription
 /// buffers whose bounds are checked once per call, not once per element.
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
+/// GStreamer's and GLib's include directories on Debian (pkg-config --cflags gstreamer-video-1.0).
+#if arch(arm64)
+let multiarch = "aarch64-linux-gnu"
+#else
+let multiarch = "x86_64-linux-gnu"
+#endif
+let gstIncludes = ["/usr/include/gstreamer-1.0", "/usr/include/glib-2.0", "/usr/lib/\(multiarch)/glib-2.0/include",
+                   "/usr/include/orc-0.4"].map { "-I" + $0 }
+let gstSwiftIncludes: [SwiftSetting] = [.unsafeFlags(gstIncludes.flatMap { ["-Xcc", $0] })]
+
 let package = Package(
     name: "GstFER",
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "FERNet", targets: ["FERNet"]),
         .executable(name: "fer", targets: ["fer"]),
+        // The GStreamer plugin: libgstfer.so (plugin/meson-free-build.sh installs it).
+        .library(name: "gstfer", type: .dynamic, targets: ["GstFER"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +40,20 @@ let package = Package(
         ),
         // Face detection: OpenCV Haar cascades evaluated in Swift.
         .target(name: "FaceDetect", swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
+        // GObject glue only: the GstFerFilter type, pads, vfunc/property trampolines, plugin descriptor.
+        .target(
+            name: "CGStreamer",
+            cSettings: [.unsafeFlags(gstIncludes)],
+            linkerSettings: ["gstvideo-1.0", "gstbase-1.0", "gstreamer-1.0", "gobject-2.0", "glib-2.0"].map { .linkedLibrary($0) }
+        ),
+        // The ferfilter element in Swift: settings, caps, per-frame detect/classify/draw/meta/messages.
+        .target(
+            name: "GstFER",
+            dependencies: ["CGStreamer", "FERNet", "FaceDetect"],
+            swiftSettings: fastMath + gstSwiftIncludes + [.swiftLanguageMode(.v5)]
+        ),
+        // gst-check's GstHarness, for tests only.
+        .systemLibrary(name: "CGstCheck", path: "Sources/CGstCheck", pkgConfig: "gstreamer-check-1.0"),
         // The `fer` command-line tool: explore, train, eval, predict, bench.
         .executableTarget(
             name: "fer",
@@ -39,6 +65,16 @@ let package = Package(
             dependencies: ["FERNet"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
+            name: "FaceDetectTests",
+            dependencies: ["FaceDetect", "FERNet"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
+            name: "GstFERTests",
+            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "FERNet", "FaceDetect"],
+            swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
     ]
 )

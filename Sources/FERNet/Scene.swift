@@ -1,3 +1,5 @@
+import Foundation
+
 /// Synthetic frames built from real FER2013 faces: faces scaled up and placed on a textured
 /// background, for test clips and demos where no camera is present.
 public struct FaceScene: Sendable {
@@ -31,6 +33,17 @@ public struct FaceScene: Sendable {
             } }
         }
         return img
+    }
+
+    /// The scene at frame `t` of a clip: each face drifts on a small circle of its own phase.
+    public func moved(frame t: Int, radius: Double = 12, period: Double = 90) -> FaceScene {
+        var s = self
+        for i in s.placements.indices {
+            let a = 2 * Double.pi * (Double(t) / period + Double(i) / Double(max(placements.count, 1)))
+            s.placements[i].x += Int((radius * cos(a)).rounded())
+            s.placements[i].y += Int((radius * sin(a)).rounded())
+        }
+        return s
     }
 
     /// A grid of `count` faces of `size` pixels from consecutive `rows`, centred in the frame.

@@ -43,7 +43,11 @@ struct Detect: ParsableCommand {
 
 struct Scene: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render a test frame of real FER2013 faces on a background (PNG or PGM).")
+        abstract: "Render real FER2013 PublicTest faces on a background: one PNG frame, or a raw GRAY8 clip.",
+        discussion: """
+        With --frames N > 1 the output is raw GRAY8 video (width*height bytes per frame) in which the faces         drift slowly; play or encode it with e.g. `filesrc location=clip.gray ! rawvideoparse format=gray8         width=640 height=480 framerate=30/1 ! videoconvert ! ...`.
+        """)
+    @Option(help: "Frames to render (1: a PNG image; more: a raw GRAY8 clip).") var frames = 1
 
     @Argument(help: "FER2013 CSV or image folder.") var data = Defaults.data
     @Option(help: "Output image (.png or .pgm).") var output = "out/scene.png"
@@ -56,9 +60,19 @@ struct Scene: ParsableCommand {
     func run() throws {
         let d = try loadData(data).subset([.publicTest])
         let s = FaceScene.grid(width: width, height: height, rows: Array(first..<(first + faces)), size: size)
-        let px = s.render(d)
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: output).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try ImageCodec.encodePNG(Image(width: width, height: height, channels: 1, pixels: px)).write(to: URL(fileURLWithPath: output))
+        if frames <= 1 {
+            let px = s.render(d)
+            try ImageCodec.encodePNG(Image(width: width, height: height, channels: 1, pixels: px)).write(to: URL(fileURLWithPath: output))
+        } else {
+            FileManager.default.createFile(atPath: output, contents: nil)
+            let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            defer { try? fh.close() }
+            for t in 0..<frames {
+                try fh.write(contentsOf: s.moved(frame: t).render(d, phase: t))
+            }
+            print("\(frames) frames of \(width)x\(height) GRAY8 in \(output)")
+        }
         for p in s.placements { print("face row \(p.row) (\(FERDataset.labels[Int(d.labels[p.row])])) at x \(p.x) y \(p.y) size \(p.size)") }
     }
 }

@@ -1,0 +1,84 @@
+/* CGStreamer: the C side of GstFER, and only glue.
+ *
+ * - the GstFerFilter GObject type (a GstVideoFilter) and the plugin descriptor,
+ * - trampolines from its vfuncs and property accessors into Swift (the gstfer_impl_* functions,
+ *   implemented in Sources/GstFER with @_cdecl),
+ * - wrappers for GStreamer/GLib macros and variadic functions Swift cannot import.
+ *
+ * All behaviour lives in Swift. */
+#ifndef CGSTREAMER_H
+#define CGSTREAMER_H
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gst/video/gstvideofilter.h>
+#include <gst/video/gstvideometa.h>
+
+G_BEGIN_DECLS
+
+typedef struct _GstFerFilter {
+  GstVideoFilter parent;
+  gpointer impl;              /* the Swift FerFilter, retained */
+} GstFerFilter;
+
+typedef struct _GstFerFilterClass {
+  GstVideoFilterClass parent_class;
+} GstFerFilterClass;
+
+GType gst_fer_filter_get_type (void);
+
+/* ---- implemented in Swift (Sources/GstFER/Bridge.swift) ---- */
+gpointer gstfer_impl_new (GstFerFilter * element);
+void gstfer_impl_free (gpointer impl);
+void gstfer_impl_install_properties (GObjectClass * klass);
+void gstfer_impl_set_property (gpointer impl, guint id, const GValue * value);
+void gstfer_impl_get_property (gpointer impl, guint id, GValue * value);
+gboolean gstfer_impl_start (gpointer impl);
+gboolean gstfer_impl_stop (gpointer impl);
+gboolean gstfer_impl_set_info (gpointer impl, GstVideoInfo * info);
+GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
+
+/* ---- wrappers for what Swift cannot import ---- */
+/* Registers ferfilter in the given plugin, or statically (plugin NULL) for in-process tests. */
+gboolean gstfer_register (GstPlugin * plugin);
+/* The flags every property uses: readable, writable, static strings, mutable in PLAYING. */
+GParamFlags gstfer_param_flags (void);
+GType gstfer_message_mode_get_type (void);
+GType gstfer_type_string (void);
+GType gstfer_type_int (void);
+GType gstfer_type_uint (void);
+GType gstfer_type_double (void);
+GType gstfer_type_boolean (void);
+/* GST_ELEMENT_ERROR: kind 0 = resource not found, 1 = resource open-read failed, 2 = settings. */
+void gstfer_element_error (GstFerFilter * self, int kind, const char * text, const char * debug);
+void gstfer_element_warning (GstFerFilter * self, const char * text, const char * debug);
+void gstfer_log (GstFerFilter * self, GstDebugLevel level, const char * message);
+/* the file libgstfer.so (or the binary holding GstFER) was loaded from, or NULL */
+const char * gstfer_library_path (void);
+GstSegment * gstfer_segment (GstFerFilter * self);
+GstClockTime gstfer_buffer_pts (GstBuffer * buffer);
+GstClockTime gstfer_buffer_duration (GstBuffer * buffer);
+/* GValue holders (G_VALUE_INIT is a macro) */
+GValue * gstfer_value_new (GType type);
+void gstfer_value_free (GValue * v);
+/* gst_structure_set is variadic */
+void gstfer_structure_set_string (GstStructure * s, const char * field, const char * value);
+void gstfer_structure_set_int (GstStructure * s, const char * field, gint value);
+void gstfer_structure_set_uint (GstStructure * s, const char * field, guint value);
+void gstfer_structure_set_uint64 (GstStructure * s, const char * field, guint64 value);
+void gstfer_structure_set_clock_time (GstStructure * s, const char * field, GstClockTime value);
+void gstfer_structure_set_double (GstStructure * s, const char * field, gdouble value);
+/* an ordered array of doubles (GST_TYPE_ARRAY) */
+void gstfer_structure_set_double_array (GstStructure * s, const char * field, const gdouble * values, guint n);
+/* appends `item` (taking ownership) to the GstValueList field, creating it if needed */
+void gstfer_structure_append_structure (GstStructure * s, const char * field, GstStructure * item);
+gboolean gstfer_post_element_message (GstFerFilter * self, GstStructure * structure);
+/* readers, for tests and consumers written in Swift */
+gboolean gstfer_structure_get_double_array (const GstStructure * s, const char * field, gdouble * out, guint max, guint * n);
+guint gstfer_structure_list_size (const GstStructure * s, const char * field);
+const GstStructure * gstfer_structure_list_get (const GstStructure * s, const char * field, guint i);
+GstVideoRegionOfInterestMeta * gstfer_buffer_iterate_roi (GstBuffer * buffer, gpointer * state);
+
+G_END_DECLS
+
+#endif

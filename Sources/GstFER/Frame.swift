@@ -1,0 +1,192 @@
+import CGStreamer
+
+/// How a raw video format lays out its pixels, for the formats ferfilter accepts.
+enum PixelLayout: Equatable {
+    case grey                                       // GRAY8
+    case planar420(u: Int, v: Int)                  // I420 (u 1, v 2), YV12 (u 2, v 1)
+    case semiPlanar420(uFirst: Bool)                // NV12, NV21
+    case packed422(y: Int, u: Int, v: Int)          // YUY2 (0, 1, 3), UYVY (1, 0, 2): byte offsets in a 4-byte pair
+    case rgb(bytes: Int, r: Int, g: Int, b: Int)    // RGB, BGR, RGBx ... ABGR
+
+    init?(_ f: GstVideoFormat) {
+        switch f {
+        case GST_VIDEO_FORMAT_GRAY8: self = .grey
+        case GST_VIDEO_FORMAT_I420: self = .planar420(u: 1, v: 2)
+        case GST_VIDEO_FORMAT_YV12: self = .planar420(u: 2, v: 1)
+        case GST_VIDEO_FORMAT_NV12: self = .semiPlanar420(uFirst: true)
+        case GST_VIDEO_FORMAT_NV21: self = .semiPlanar420(uFirst: false)
+        case GST_VIDEO_FORMAT_YUY2: self = .packed422(y: 0, u: 1, v: 3)
+        case GST_VIDEO_FORMAT_UYVY: self = .packed422(y: 1, u: 0, v: 2)
+        case GST_VIDEO_FORMAT_RGB: self = .rgb(bytes: 3, r: 0, g: 1, b: 2)
+        case GST_VIDEO_FORMAT_BGR: self = .rgb(bytes: 3, r: 2, g: 1, b: 0)
+        case GST_VIDEO_FORMAT_RGBx, GST_VIDEO_FORMAT_RGBA: self = .rgb(bytes: 4, r: 0, g: 1, b: 2)
+        case GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_BGRA: self = .rgb(bytes: 4, r: 2, g: 1, b: 0)
+        case GST_VIDEO_FORMAT_xRGB, GST_VIDEO_FORMAT_ARGB: self = .rgb(bytes: 4, r: 1, g: 2, b: 3)
+        case GST_VIDEO_FORMAT_xBGR, GST_VIDEO_FORMAT_ABGR: self = .rgb(bytes: 4, r: 3, g: 2, b: 1)
+        default: return nil
+        }
+    }
+
+    /// True when plane 0 is already an 8-bit luma image the detector can read in place.
+    var hasLumaPlane: Bool {
+        switch self { case .grey, .planar420, .semiPlanar420: return true; default: return false }
+    }
+}
+
+/// A mapped video frame: plane pointers and strides, and the layout to read and draw with.
+struct FrameView {
+    let width: Int, height: Int
+    let layout: PixelLayout
+    var planes: [UnsafeMutablePointer<UInt8>] = []
+    var strides: [Int] = []
+
+    init?(_ frame: UnsafeMutablePointer<GstVideoFrame>) {
+        let info = frame.pointee.info
+        guard let finfo = info.finfo, let layout = PixelLayout(finfo.pointee.format) else { return nil }
+        self.layout = layout
+        width = Int(info.width); height = Int(info.height)
+        let n = Int(finfo.pointee.n_planes)
+        withUnsafeBytes(of: frame.pointee.data) { raw in
+            let ptrs = raw.bindMemory(to: UnsafeMutableRawPointer?.self)
+            for i in 0..<n { planes.append(ptrs[i]!.assumingMemoryBound(to: UInt8.self)) }
+        }
+        withUnsafeBytes(of: info.stride) { raw in
+            let s = raw.bindMemory(to: Int32.self)
+            for i in 0..<n { strides.append(Int(s[i])) }
+        }
+    }
+
+    /// The luma of the frame: plane 0 itself when the format has one, else computed into `scratch`
+    /// (BT.601 weights). Returns the pointer and row stride to read.
+    func luma(into scratch: inout [UInt8]) -> (UnsafePointer<UInt8>, Int) {
+        if layout.hasLumaPlane { return (UnsafePointer(planes[0]), strides[0]) }
+        if scratch.count != width * height { scratch = [UInt8](repeating: 0, count: width * height) }
+        scratch.withUnsafeMutableBufferPointer { d in
+            let dst = d.baseAddress!
+            switch layout {
+            case .packed422(let yo, _, _):
+                for y in 0..<height {
+                    let row = planes[0] + y * strides[0]
+                    for x in 0..<width { dst[y * width + x] = row[x * 2 + yo] }
+                }
+            case .rgb(let bytes, let r, let g, let b):
+                for y in 0..<height {
+                    let row = planes[0] + y * strides[0]
+                    for x in 0..<width {
+                        let p = row + x * bytes
+                        let rr: Int = 77 * Int(p[r]), gg: Int = 150 * Int(p[g]), bb: Int = 29 * Int(p[b])
+                        dst[y * width + x] = UInt8((rr + gg + bb + 128) >> 8)
+                    }
+                }
+            default: break
+            }
+        }
+        return scratch.withUnsafeBufferPointer { (UnsafePointer($0.baseAddress!), width) }
+    }
+}
+
+/// An RGB colour and its BT.601 limited-range YUV equivalent.
+struct Colour {
+    let r: UInt8, g: UInt8, b: UInt8
+    let y: UInt8, u: UInt8, v: UInt8, grey: UInt8
+
+    init(_ r: Int, _ g: Int, _ b: Int) {
+        self.r = UInt8(r); self.g = UInt8(g); self.b = UInt8(b)
+        let yy: Int = 66 * r + 129 * g + 25 * b + 128
+        let uu: Int = -38 * r - 74 * g + 112 * b + 128
+        let vv: Int = 112 * r - 94 * g - 18 * b + 128
+        let gg: Int = 77 * r + 150 * g + 29 * b + 128
+        y = UInt8((yy >> 8) + 16)
+        u = UInt8((uu >> 8) + 128)
+        v = UInt8((vv >> 8) + 128)
+        grey = UInt8(gg >> 8)
+    }
+}
+
+/// Fills rectangles in any supported layout, clipped to the frame.
+struct Painter {
+    let f: FrameView
+
+    func fill(_ x0: Int, _ y0: Int, _ w: Int, _ h: Int, _ c: Colour) {
+        let xa = max(0, x0), ya = max(0, y0), xb = min(f.width, x0 + w), yb = min(f.height, y0 + h)
+        guard xa < xb, ya < yb else { return }
+        switch f.layout {
+        case .grey:
+            for y in ya..<yb { let row = f.planes[0] + y * f.strides[0]; for x in xa..<xb { row[x] = c.grey } }
+        case .planar420(let ui, let vi):
+            for y in ya..<yb { let row = f.planes[0] + y * f.strides[0]; for x in xa..<xb { row[x] = c.y } }
+            for y in (ya / 2)..<((yb + 1) / 2) {
+                let ur = f.planes[ui] + y * f.strides[ui], vr = f.planes[vi] + y * f.strides[vi]
+                for x in (xa / 2)..<((xb + 1) / 2) { ur[x] = c.u; vr[x] = c.v }
+            }
+        case .semiPlanar420(let uFirst):
+            for y in ya..<yb { let row = f.planes[0] + y * f.strides[0]; for x in xa..<xb { row[x] = c.y } }
+            for y in (ya / 2)..<((yb + 1) / 2) {
+                let row = f.planes[1] + y * f.strides[1]
+                for x in (xa / 2)..<((xb + 1) / 2) { row[2 * x] = uFirst ? c.u : c.v; row[2 * x + 1] = uFirst ? c.v : c.u }
+            }
+        case .packed422(let yo, let uo, let vo):
+            for y in ya..<yb {
+                let row = f.planes[0] + y * f.strides[0]
+                for x in xa..<xb { row[2 * x + yo] = c.y }
+                for pair in (xa / 2)..<((xb + 1) / 2) { row[4 * pair + uo] = c.u; row[4 * pair + vo] = c.v }
+            }
+        case .rgb(let bytes, let r, let g, let b):
+            for y in ya..<yb {
+                let row = f.planes[0] + y * f.strides[0]
+                for x in xa..<xb { let p = row + x * bytes; p[r] = c.r; p[g] = c.g; p[b] = c.b }
+            }
+        }
+    }
+
+    /// A rectangle outline `t` pixels thick.
+    func box(_ x: Int, _ y: Int, _ w: Int, _ h: Int, _ t: Int, _ c: Colour) {
+        fill(x, y, w, t, c); fill(x, y + h - t, w, t, c); fill(x, y, t, h, c); fill(x + w - t, y, t, h, c)
+    }
+
+    /// Text in the built-in 5x7 font, each font pixel `scale` pixels wide, on a filled background.
+    func text(_ s: String, _ x: Int, _ y: Int, scale: Int, _ fg: Colour, _ bg: Colour) {
+        let (w, h) = Font.size(s, scale: scale)
+        fill(x, y, w, h, bg)
+        var cx = x + scale
+        for ch in s.uppercased() {
+            if let rows = Font.glyphs[ch] {
+                for (ry, bits) in rows.enumerated() {
+                    for rx in 0..<5 where bits & (1 << (4 - rx)) != 0 {
+                        fill(cx + rx * scale, y + scale + ry * scale, scale, scale, fg)
+                    }
+                }
+            }
+            cx += 6 * scale
+        }
+    }
+}
+
+/// A 5x7 bitmap font: letters, digits and a little punctuation.
+enum Font {
+    static func size(_ s: String, scale: Int) -> (Int, Int) { (s.count * 6 * scale + scale, 9 * scale) }
+
+    static let glyphs: [Character: [UInt8]] = [
+        "A": [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11], "B": [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
+        "C": [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E], "D": [0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E],
+        "E": [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F], "F": [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
+        "G": [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F], "H": [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        "I": [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E], "J": [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
+        "K": [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11], "L": [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
+        "M": [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11], "N": [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+        "O": [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E], "P": [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
+        "Q": [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D], "R": [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+        "S": [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E], "T": [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        "U": [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E], "V": [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        "W": [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A], "X": [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
+        "Y": [0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04], "Z": [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
+        "0": [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], "1": [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        "2": [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F], "3": [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        "4": [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02], "5": [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        "6": [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E], "7": [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        "8": [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E], "9": [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        "%": [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03], ".": [0, 0, 0, 0, 0, 0x0C, 0x0C],
+        "#": [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A], "-": [0, 0, 0, 0x1F, 0, 0, 0],
+        ":": [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0], " ": [0, 0, 0, 0, 0, 0, 0],
+    ]
+}

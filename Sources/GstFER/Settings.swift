@@ -1,0 +1,129 @@
+import CGStreamer
+import Foundation
+
+/// When ferfilter posts its `ferfilter` element message on the bus.
+public enum MessageMode: Int32, Sendable {
+    case everyFrame = 0, onChange = 1, none = 2
+}
+
+/// Everything a user can set on ferfilter; read as one snapshot per frame.
+public struct Settings: Sendable {
+    public var model: String? = nil
+    public var cascade = Settings.defaultCascade
+    public var minFaceSize = 30
+    public var scaleFactor = 1.1
+    public var minNeighbors = 3
+    public var detectInterval = 1
+    public var draw = true
+    public var drawProbabilities = false
+    public var messageMode = MessageMode.everyFrame
+    public var maxFaces = 20
+    public var cropScale = 1.0
+    public var flipTTA = false
+
+    public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+    public init() {}
+}
+
+/// The properties ferfilter installs, with the text `gst-inspect-1.0 ferfilter` shows.
+enum Property: UInt32, CaseIterable {
+    case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
+         messageMode, maxFaces, cropScale, flipTTA
+
+    var name: String {
+        switch self {
+        case .model: return "model"
+        case .cascade: return "cascade"
+        case .minFaceSize: return "min-face-size"
+        case .scaleFactor: return "scale-factor"
+        case .minNeighbors: return "min-neighbors"
+        case .detectInterval: return "detect-interval"
+        case .draw: return "draw"
+        case .drawProbabilities: return "draw-probabilities"
+        case .messageMode: return "message-mode"
+        case .maxFaces: return "max-faces"
+        case .cropScale: return "crop-scale"
+        case .flipTTA: return "flip-tta"
+        }
+    }
+
+    var blurb: String {
+        switch self {
+        case .model:
+            return "Model description JSON (its .weights file beside it). Unset: $GSTFER_MODEL, else the model installed "
+                + "with the plugin (gstfer/fernet.json beside libgstfer.so), else /usr/local/share/gstfer/fernet.json. "
+                + "Changing it while PLAYING reloads the model between frames"
+        case .cascade: return "Haar cascade XML for face detection (OpenCV format, from opencv-data by default)"
+        case .minFaceSize: return "Smallest face to detect, in pixels (width of the detection window)"
+        case .scaleFactor: return "Scale step between detection pyramid levels; smaller finds more faces, slower"
+        case .minNeighbors: return "Overlapping raw detections a face needs to be reported (higher: fewer false faces)"
+        case .detectInterval: return "Run detection and classification every N frames; frames between reuse the last results"
+        case .draw: return "Draw a box, the emotion and its confidence on each face"
+        case .drawProbabilities: return "Also draw bars of all 7 emotion probabilities under each face"
+        case .messageMode: return "When to post the 'ferfilter' element message with the faces on the bus"
+        case .maxFaces: return "Most faces to classify per frame, largest first (0: no limit)"
+        case .cropScale: return "Size of the face crop given to the model relative to the detected box"
+        case .flipTTA: return "Average each face with its mirror image (steadier, twice the classification work)"
+        }
+    }
+}
+
+extension Property {
+    static func install(_ klass: UnsafeMutablePointer<GObjectClass>) {
+        let flags = gstfer_param_flags()
+        let d = Settings()
+        for p in Property.allCases {
+            let spec: UnsafeMutablePointer<GParamSpec>?
+            switch p {
+            case .model: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
+            case .cascade: spec = g_param_spec_string(p.name, p.name, p.blurb, d.cascade, flags)
+            case .minFaceSize: spec = g_param_spec_int(p.name, p.name, p.blurb, 8, 8192, Int32(d.minFaceSize), flags)
+            case .scaleFactor: spec = g_param_spec_double(p.name, p.name, p.blurb, 1.01, 2.0, d.scaleFactor, flags)
+            case .minNeighbors: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.minNeighbors), flags)
+            case .detectInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 1000, Int32(d.detectInterval), flags)
+            case .draw: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.draw ? 1 : 0, flags)
+            case .drawProbabilities: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.drawProbabilities ? 1 : 0, flags)
+            case .messageMode:
+                spec = g_param_spec_enum(p.name, p.name, p.blurb, gstfer_message_mode_get_type(), d.messageMode.rawValue, flags)
+            case .maxFaces: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 1000, Int32(d.maxFaces), flags)
+            case .cropScale: spec = g_param_spec_double(p.name, p.name, p.blurb, 0.5, 2.0, d.cropScale, flags)
+            case .flipTTA: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.flipTTA ? 1 : 0, flags)
+            }
+            g_object_class_install_property(klass, p.rawValue, spec)
+        }
+    }
+
+    func set(_ s: inout Settings, _ v: UnsafePointer<GValue>) {
+        switch self {
+        case .model: s.model = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        case .cascade: s.cascade = g_value_get_string(v).map { String(cString: $0) } ?? Settings.defaultCascade
+        case .minFaceSize: s.minFaceSize = Int(g_value_get_int(v))
+        case .scaleFactor: s.scaleFactor = g_value_get_double(v)
+        case .minNeighbors: s.minNeighbors = Int(g_value_get_int(v))
+        case .detectInterval: s.detectInterval = Int(g_value_get_int(v))
+        case .draw: s.draw = g_value_get_boolean(v) != 0
+        case .drawProbabilities: s.drawProbabilities = g_value_get_boolean(v) != 0
+        case .messageMode: s.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
+        case .maxFaces: s.maxFaces = Int(g_value_get_int(v))
+        case .cropScale: s.cropScale = g_value_get_double(v)
+        case .flipTTA: s.flipTTA = g_value_get_boolean(v) != 0
+        }
+    }
+
+    func get(_ s: Settings, _ v: UnsafeMutablePointer<GValue>) {
+        switch self {
+        case .model: g_value_set_string(v, s.model)
+        case .cascade: g_value_set_string(v, s.cascade)
+        case .minFaceSize: g_value_set_int(v, Int32(s.minFaceSize))
+        case .scaleFactor: g_value_set_double(v, s.scaleFactor)
+        case .minNeighbors: g_value_set_int(v, Int32(s.minNeighbors))
+        case .detectInterval: g_value_set_int(v, Int32(s.detectInterval))
+        case .draw: g_value_set_boolean(v, s.draw ? 1 : 0)
+        case .drawProbabilities: g_value_set_boolean(v, s.drawProbabilities ? 1 : 0)
+        case .messageMode: g_value_set_enum(v, s.messageMode.rawValue)
+        case .maxFaces: g_value_set_int(v, Int32(s.maxFaces))
+        case .cropScale: g_value_set_double(v, s.cropScale)
+        case .flipTTA: g_value_set_boolean(v, s.flipTTA ? 1 : 0)
+        }
+    }
+}
