@@ -121,7 +121,8 @@ GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, fer,
 GParamFlags
 gstfer_param_flags (void)
 {
-  return (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+  /* no G_PARAM_STATIC_STRINGS: the names and blurbs come from Swift strings, which GLib must copy */
+  return (GParamFlags) (G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING);
 }
 
 GType

@@ -41,7 +41,7 @@ GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
 /* ---- wrappers for what Swift cannot import ---- */
 /* Registers ferfilter in the given plugin, or statically (plugin NULL) for in-process tests. */
 gboolean gstfer_register (GstPlugin * plugin);
-/* The flags every property uses: readable, writable, static strings, mutable in PLAYING. */
+/* The flags every property uses: readable, writable, mutable in PLAYING (strings copied). */
 GParamFlags gstfer_param_flags (void);
 GType gstfer_message_mode_get_type (void);
 GType gstfer_type_string (void);

@@ -1,0 +1,174 @@
+import CGStreamer
+import CGstCheck
+import FaceDetect
+import FERNet
+import Foundation
+import GstFER
+import XCTest
+
+final class ElementTests: XCTestCase {
+    static let formats = ["GRAY8", "I420", "YV12", "NV12", "NV21", "YUY2", "UYVY", "RGB", "BGR", "RGBx", "BGRx", "xRGB",
+                          "xBGR", "RGBA", "BGRA", "ARGB", "ABGR"]
+
+    override func setUp() { XCTAssertTrue(Gst.ready) }
+
+    /// On GRAY8 the element reports each face the standalone detector finds, and each label and
+    /// probability vector equals what FacialExpressionModel gives for the same crop.
+    func testFacesAndLabelsMatchTheStandaloneModel() throws {
+        let grey = try faceScene(faces: 6, size: 120)
+        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        let expected = grey.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 640, height: 480, stride: 640) }
+        XCTAssertGreaterThanOrEqual(expected.count, 4, "the detector should find most of the 6 faces")
+        let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
+        let h = FerHarness(["draw": false], caps: "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1")
+        let out = try XCTUnwrap(h.process(convert(grey, width: 640, height: 480, to: "GRAY8")))
+        defer { gst_buffer_unref(out) }
+        let found = rois(of: out)
+        XCTAssertEqual(found.count, expected.count)
+        for r in found {
+            XCTAssertEqual(r.type, "face")
+            XCTAssertTrue(expected.contains { $0.x == r.x && $0.y == r.y && $0.width == r.w && $0.height == r.h }, "box \(r)")
+            let crop = FaceCrop.crop(grey: grey, width: 640, height: 480, box: (r.x, r.y, r.w, r.h), side: 48)
+            let p = model.predict(face: crop)
+            let k = argmax(p[...])
+            XCTAssertEqual(r.label, model.labels[k])
+            XCTAssertEqual(Int(r.labelID), k)
+            XCTAssertEqual(r.probabilities.count, 7)
+            for j in 0..<7 { XCTAssertEqual(r.probabilities[j], Double(p[j]), accuracy: 1e-6) }
+            XCTAssertEqual(r.confidence, Double(p[k]), accuracy: 1e-6)
+        }
+        XCTAssertEqual(Set(found.map(\.id)).count, found.count, "ids are distinct")
+    }
+
+    /// Every listed format: the same faces are found as on GRAY8 (boxes within a few pixels), the
+    /// output has the input's size, and with draw=false the pixels are untouched.
+    func testEveryFormatFindsTheSameFaces() throws {
+        let grey = try faceScene(faces: 4, size: 144)
+        var reference: [ROI] = []
+        for format in ElementTests.formats {
+            let frame = convert(grey, width: 640, height: 480, to: format)
+            let h = FerHarness(["draw": false], caps: frame.caps)
+            let out = try XCTUnwrap(h.process(frame), format)
+            let found = rois(of: out)
+            XCTAssertEqual(bytes(of: out), frame.bytes, "\(format): draw=false must leave pixels untouched")
+            gst_buffer_unref(out)
+            if format == "GRAY8" { reference = found; XCTAssertGreaterThanOrEqual(found.count, 3); continue }
+            XCTAssertEqual(found.count, reference.count, "\(format) finds \(found.count) faces, GRAY8 \(reference.count)")
+            for r in found {
+                XCTAssertTrue(reference.contains { abs($0.x - r.x) <= 6 && abs($0.y - r.y) <= 6 && abs($0.w - r.w) <= 8 },
+                              "\(format): box \(r.x),\(r.y) \(r.w) not found on GRAY8")
+                XCTAssertEqual(r.probabilities.reduce(0, +), 1, accuracy: 1e-4)
+            }
+        }
+    }
+
+    /// draw=true changes the pixels, in the face boxes only, in every format.
+    func testDrawingMarksTheFaces() throws {
+        let grey = try faceScene(faces: 2, size: 150)
+        for format in ["GRAY8", "I420", "NV12", "YUY2", "RGB", "BGRx"] {
+            let frame = convert(grey, width: 640, height: 480, to: format)
+            let h = FerHarness(["draw": true, "draw-probabilities": true], caps: frame.caps)
+            let out = try XCTUnwrap(h.process(frame))
+            let after = bytes(of: out)
+            XCTAssertFalse(rois(of: out).isEmpty)
+            gst_buffer_unref(out)
+            let changed = zip(after, frame.bytes).filter { $0 != $1 }.count
+            XCTAssertGreaterThan(changed, 1000, "\(format): the overlay should change pixels")
+            XCTAssertLessThan(changed, after.count / 3, "\(format): only around the faces")
+        }
+    }
+
+    /// Odd and tiny sizes in several formats pass through without harm.
+    func testOddSizes() throws {
+        for (w, h) in [(1, 1), (2, 2), (17, 13), (385, 289)] {
+            var grey = [UInt8](repeating: 128, count: w * h)
+            if w == 385 { grey = try faceScene(width: 385, height: 289, faces: 1, size: 150) }
+            for format in ["GRAY8", "I420", "NV21", "YUY2", "RGB", "ABGR"] {
+                let frame = convert(grey, width: w, height: h, to: format)
+                let harness = FerHarness([:], caps: frame.caps)
+                let out = try XCTUnwrap(harness.process(frame), "\(format) \(w)x\(h)")
+                XCTAssertEqual(bytes(of: out).count, frame.bytes.count)
+                if w == 385 { XCTAssertEqual(rois(of: out).count, 1, "\(format) \(w)x\(h): one face") }
+                gst_buffer_unref(out)
+            }
+        }
+    }
+
+    /// The caps may change mid-stream (size and format).
+    func testCapsChangeMidStream() throws {
+        let a = try faceScene(width: 640, height: 480, faces: 2, size: 150)
+        let b = try faceScene(width: 320, height: 240, faces: 1, size: 120)
+        let h = FerHarness([:], caps: "video/x-raw,format=I420,width=640,height=480,framerate=30/1")
+        for (g, w, hh, f) in [(a, 640, 480, "I420"), (b, 320, 240, "RGB"), (a, 640, 480, "NV12")] {
+            let out = try XCTUnwrap(h.process(convert(g, width: w, height: hh, to: f)))
+            XCTAssertFalse(rois(of: out).isEmpty, "\(f) \(w)x\(hh)")
+            gst_buffer_unref(out)
+        }
+    }
+
+    /// Bus messages: shaped like facedetect's, every frame, on change, or none.
+    func testBusMessages() throws {
+        let grey = try faceScene(faces: 4, size: 144)
+        let frame = convert(grey, width: 640, height: 480, to: "I420")
+        for (mode, expected) in [("every-frame", 3), ("on-change", 1), ("none", 0)] {
+            let h = FerHarness(["message-mode": mode], caps: frame.caps)
+            var faces = 0
+            for t in 0..<3 {
+                if let b = h.process(frame, pts: UInt64(t) * 33_333_333) { faces = rois(of: b).count; gst_buffer_unref(b) }
+            }
+            XCTAssertGreaterThanOrEqual(faces, 3)
+            let msgs = h.messages()
+            XCTAssertEqual(msgs.count, expected, mode)
+            for m in msgs {
+                let s = gst_message_get_structure(m)!
+                var ts: guint64 = 0
+                XCTAssertNotEqual(gst_structure_get_uint64(s, "timestamp", &ts), 0)
+                XCTAssertTrue(gst_structure_has_field(s, "running-time") != 0 && gst_structure_has_field(s, "stream-time") != 0
+                              && gst_structure_has_field(s, "duration") != 0)
+                XCTAssertEqual(Int(gstfer_structure_list_size(s, "faces")), faces, "the message lists the faces the metas carry")
+                for i in 0..<Int(gstfer_structure_list_size(s, "faces")) {
+                    guard let f = gstfer_structure_list_get(s, "faces", guint(i)) else { XCTFail("face \(i)"); continue }
+                    XCTAssertEqual(String(cString: gst_structure_get_name(f)), "face")
+                    let label = String(cString: gst_structure_get_string(f, "emotion"))
+                    XCTAssertTrue(FERDataset.labels.contains(label))
+                    var probs = [gdouble](repeating: 0, count: 8); var n: guint = 0
+                    XCTAssertNotEqual(gstfer_structure_get_double_array(f, "probabilities", &probs, 8, &n), 0)
+                    XCTAssertEqual(n, 7)
+                    var x: guint = 0, w: guint = 0
+                    XCTAssertNotEqual(gst_structure_get_uint(f, "x", &x), 0)
+                    XCTAssertNotEqual(gst_structure_get_uint(f, "width", &w), 0)
+                    XCTAssertGreaterThan(w, 100)
+                }
+                gst_message_unref(m)
+            }
+        }
+    }
+
+    /// A missing or corrupt model or cascade fails the state change with an error naming the file.
+    func testBadFilesFailTheStateChange() throws {
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-bad-\(UUID().uuidString).json")
+        try "{ not json".write(to: bad, atomically: true, encoding: .utf8)
+        for (prop, value, words) in [("model", "/nonexistent/fer.json", "not found"), ("model", bad.path, "not a valid"),
+                                     ("cascade", bad.path, "cascade")] {
+            let pipeline = gst_parse_launch("videotestsrc num-buffers=2 ! ferfilter name=f ! fakesink", nil)!
+            let bin = UnsafeMutableRawPointer(pipeline).assumingMemoryBound(to: GstBin.self)
+            let f = gst_bin_get_by_name(bin, "f")!
+            if prop == "model" { setProperty(f, "model", value) } else { setProperty(f, "model", shippedModel); setProperty(f, "cascade", value) }
+            gst_object_unref(UnsafeMutableRawPointer(f))
+            let ret = gst_element_set_state(pipeline, GST_STATE_PAUSED)
+            let bus = gst_element_get_bus(pipeline)!
+            let msg = gst_bus_timed_pop_filtered(bus, 5_000_000_000, GST_MESSAGE_ERROR)
+            XCTAssertNotNil(msg, "\(prop)=\(value): an error message")
+            if let msg {
+                var err: UnsafeMutablePointer<GError>? = nil
+                gst_message_parse_error(msg, &err, nil)
+                let text = String(cString: err!.pointee.message)
+                XCTAssertTrue(text.contains(value) && text.contains(words), text)
+                g_error_free(err); gst_message_unref(msg)
+            }
+            XCTAssertTrue(ret == GST_STATE_CHANGE_FAILURE || ret == GST_STATE_CHANGE_ASYNC)
+            gst_element_set_state(pipeline, GST_STATE_NULL)
+            gst_object_unref(UnsafeMutableRawPointer(bus)); gst_object_unref(UnsafeMutableRawPointer(pipeline))
+        }
+    }
+}
