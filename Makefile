@@ -4,13 +4,14 @@ DATA ?= ../shared/data/fer2013/fer2013.csv.gz
 MODEL ?= Models/fernet.json
 FER = .build/release/fer
 APT_PACKAGES = libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
-	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad opencv-data
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data
 
-.PHONY: help setup build test demo bench explore eval train fixtures clean
+.PHONY: help setup build plugin test demo bench explore eval train fixtures clean
 
 help:
 	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
-	@echo "make demo     set up, build, and run the shipped model on FER2013 PublicTest and sample faces"
+	@echo "make demo     set up, build and install the plugin, and annotate a face video with ferfilter (out/annotated.mp4)"
 	@echo "make test     set up and run every test (swift test)"
 	@echo "make bench    training and inference figures for the default architecture, beside PyTorch's"
 	@echo "make explore  sample grid and class-distribution charts of the data"
@@ -28,16 +29,18 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product fer
 
+plugin: setup
+	plugin/meson-free-build.sh
+
 # Tests run optimised (the detector and the CNN are 10-50x slower in debug builds).
 TEST_FLAGS = -c release -Xswiftc -enable-testing
 test: setup
+	plugin/meson-free-build.sh --dest .build/gst-plugins
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 
-demo: build
-	$(FER) eval $(DATA) --model $(MODEL) --usage PublicTest --confusion out/confusion.svg
-	$(FER) explore $(DATA) --output out/explore
-	@echo "open out/confusion.svg and out/explore/*.{png,svg} to see the results"
+demo: build plugin
+	examples/demo.sh
 
 bench: build
 	$(FER) bench

@@ -139,6 +139,49 @@ public final class HaarCascade: @unchecked Sendable {
         return HaarCascade.group(raw, minNeighbors: p.minNeighbors, eps: 0.2)
     }
 
+    /// The cascade flattened for one integral-image width: every rectangle as four corner
+    /// offsets, every node with its rectangles, so a window is evaluated with no indirection.
+    struct Compiled {
+        var nodeRects: [Int32]      // per node: 3 rects x 4 corner offsets (unused rects: zero weight)
+        var nodeWeights: [Float]    // per node: 3 weights
+        var nodeThreshold: [Float]
+        var nodeLeft: [Int32], nodeRight: [Int32]
+        var weakRoot: [Int32]       // first node of each weak classifier (nodes of one classifier are consecutive)
+        var weakLeafBase: [Int32]   // first leaf of each weak classifier in `leaves`
+        var leaves: [Float]
+        var stageEnd: [Int32]       // end index into weakRoot for each stage
+        var stageThreshold: [Float]
+    }
+
+    func compile(integralWidth iw: Int) -> Compiled {
+        var c = Compiled(nodeRects: [], nodeWeights: [], nodeThreshold: [], nodeLeft: [], nodeRight: [], weakRoot: [],
+                         weakLeafBase: [], leaves: [], stageEnd: [], stageThreshold: [])
+        for st in stages {
+            for wk in st.weak {
+                c.weakRoot.append(Int32(c.nodeThreshold.count))
+                c.weakLeafBase.append(Int32(c.leaves.count))
+                c.leaves += wk.leaves
+                for n in wk.nodes {
+                    let rects = features[Int(n.feature)]
+                    for k in 0..<3 {
+                        if k < rects.count {
+                            let r = rects[k]
+                            let a = Int(r.y) * iw + Int(r.x)
+                            c.nodeRects += [Int32(a), Int32(a + Int(r.w)), Int32(a + Int(r.h) * iw), Int32(a + Int(r.h) * iw + Int(r.w))]
+                            c.nodeWeights.append(r.weight)
+                        } else {
+                            c.nodeRects += [0, 0, 0, 0]; c.nodeWeights.append(0)
+                        }
+                    }
+                    c.nodeThreshold.append(n.threshold); c.nodeLeft.append(n.left); c.nodeRight.append(n.right)
+                }
+            }
+            c.stageEnd.append(Int32(c.weakRoot.count))
+            c.stageThreshold.append(st.threshold)
+        }
+        return c
+    }
+
     /// One pyramid level: the image scaled down by `factor`, every window at step 1 or 2.
     func detectLevel(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, factor: Double) -> [DetectedBox] {
         let sw = Int((Double(width) / factor).rounded()), sh = Int((Double(height) / factor).rounded())
@@ -155,54 +198,63 @@ public final class HaarCascade: @unchecked Sendable {
                 sq[(y + 1) * iw + x + 1] = sq[y * iw + x + 1] + rq
             }
         }
+        let c = compile(integralWidth: iw)
         let step = factor > 2 ? 1 : 2
         let ww = windowWidth, wh = windowHeight
         let normArea = Double((ww - 2) * (wh - 2))
+        let nStages = c.stageEnd.count
         var out: [DetectedBox] = []
         sum.withUnsafeBufferPointer { sp in sq.withUnsafeBufferPointer { qp in
+        c.nodeRects.withUnsafeBufferPointer { nr in c.nodeWeights.withUnsafeBufferPointer { nw in
+        c.nodeThreshold.withUnsafeBufferPointer { nt in c.nodeLeft.withUnsafeBufferPointer { nl in
+        c.nodeRight.withUnsafeBufferPointer { nrt in c.weakRoot.withUnsafeBufferPointer { wr in
+        c.weakLeafBase.withUnsafeBufferPointer { wl in c.leaves.withUnsafeBufferPointer { lv in
+        c.stageEnd.withUnsafeBufferPointer { se in c.stageThreshold.withUnsafeBufferPointer { sth in
             let s = sp.baseAddress!, q = qp.baseAddress!
-            @inline(__always) func rectSum(_ o: Int, _ x: Int, _ y: Int, _ w: Int, _ h: Int) -> Int32 {
-                let a = o + y * iw + x
-                return s[a] &- s[a + w] &- s[a + h * iw] &+ s[a + h * iw + w]
-            }
             var y = 0
             while y + wh <= sh {
                 var x = 0
                 while x + ww <= sw {
-                    let o = 0
-                    let a = (y + 1) * iw + x + 1, b = a + (ww - 2), c = a + (wh - 2) * iw, d = c + (ww - 2)
-                    let vs = Double(s[a] &- s[b] &- s[c] &+ s[d])
-                    let vq = q[a] - q[b] - q[c] + q[d]
+                    let o = y * iw + x
+                    let a = o + iw + 1, b = a + (ww - 2), cc = a + (wh - 2) * iw, d = cc + (ww - 2)
+                    let vs = Double(s[a] &- s[b] &- s[cc] &+ s[d])
+                    let vq = q[a] - q[b] - q[cc] + q[d]
                     var nf = normArea * vq - vs * vs
                     nf = nf > 0 ? nf.squareRoot() : 1
                     let nff = Float(nf)
-                    var pass = true
-                    for st in stages {
+                    var pass = true, rejectedFirst = false
+                    var wi = 0
+                    for si in 0..<nStages {
                         var acc: Float = 0
-                        for wk in st.weak {
-                            var ni = 0
+                        let end = Int(se[si])
+                        while wi < end {
+                            var ni = Int(wr[wi])
+                            let root = ni
                             while true {
-                                let node = wk.nodes[ni]
-                                var v: Float = 0
-                                for r in features[Int(node.feature)] {
-                                    v += r.weight * Float(rectSum(o, x + Int(r.x), y + Int(r.y), Int(r.w), Int(r.h)))
+                                let rb = ni * 12, wb = ni * 3
+                                var v = nw[wb] * Float(s[o + Int(nr[rb])] &- s[o + Int(nr[rb + 1])] &- s[o + Int(nr[rb + 2])] &+ s[o + Int(nr[rb + 3])])
+                                v += nw[wb + 1] * Float(s[o + Int(nr[rb + 4])] &- s[o + Int(nr[rb + 5])] &- s[o + Int(nr[rb + 6])] &+ s[o + Int(nr[rb + 7])])
+                                if nw[wb + 2] != 0 {
+                                    v += nw[wb + 2] * Float(s[o + Int(nr[rb + 8])] &- s[o + Int(nr[rb + 9])] &- s[o + Int(nr[rb + 10])] &+ s[o + Int(nr[rb + 11])])
                                 }
-                                let next = v < node.threshold * nff ? node.left : node.right
-                                if next <= 0 { acc += wk.leaves[Int(-next)]; break }
-                                ni = Int(next)
+                                let next = v < nt[ni] * nff ? nl[ni] : nrt[ni]
+                                if next <= 0 { acc += lv[Int(wl[wi]) + Int(-next)]; break }
+                                ni = root + Int(next)
                             }
+                            wi += 1
                         }
-                        if acc < st.threshold { pass = false; break }
+                        if acc < sth[si] { pass = false; rejectedFirst = si == 0; break }
                     }
                     if pass {
                         out.append(DetectedBox(x: Int((Double(x) * factor).rounded()), y: Int((Double(y) * factor).rounded()),
                                                width: Int((Double(ww) * factor).rounded()), height: Int((Double(wh) * factor).rounded())))
                     }
-                    x += step
+                    // as OpenCV: a window the first stage rejects lets the next one be skipped too
+                    x += rejectedFirst ? 2 * step : step
                 }
                 y += step
             }
-        } }
+        } } } } } } } } } } } }
         return out
     }
 

@@ -12,9 +12,19 @@ let shippedModel = packageRoot.appendingPathComponent("Models/fernet.json").path
 /// GStreamer initialised once, ferfilter registered statically from this test binary.
 enum Gst {
     static let ready: Bool = {
+        // only the system plugins: an installed copy of libgstfer.so must not load beside this binary's ferfilter
+        isolateRegistry()
         gst_init(nil, nil)
         return GstFER.registerStatically()
     }()
+}
+
+/// Points GStreamer at the system plugins and a private registry (no user plugin directory).
+func isolateRegistry() {
+    let dirs = ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0", "/usr/lib/gstreamer-1.0"]
+    if let sys = dirs.first(where: { FileManager.default.fileExists(atPath: $0) }) { setenv("GST_PLUGIN_SYSTEM_PATH_1_0", sys, 1) }
+    setenv("GST_REGISTRY_1_0", FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-test-registry-\(getpid()).bin").path, 1)
+    unsetenv("GST_PLUGIN_PATH_1_0"); unsetenv("GST_PLUGIN_PATH")
 }
 
 func fer2013() throws -> FERDataset {

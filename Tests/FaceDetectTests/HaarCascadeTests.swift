@@ -1,0 +1,94 @@
+import FaceDetect
+import FERNet
+import Foundation
+import XCTest
+
+let cascadePath = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func publicTest() throws -> FERDataset {
+    let p = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
+    let path = ProcessInfo.processInfo.environment["FER2013_CSV"] ?? p
+    guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("FER2013 not found at \(path)") }
+    return try FERDataset.loadCSV(path).subset([.publicTest])
+}
+
+func cascade() throws -> HaarCascade {
+    guard FileManager.default.fileExists(atPath: cascadePath) else { throw XCTSkip("opencv-data is not installed (\(cascadePath))") }
+    return try HaarCascade(contentsOf: cascadePath)
+}
+
+func iou(_ a: DetectedBox, _ x: Int, _ y: Int, _ s: Int) -> Double {
+    let ix = max(0, min(a.x + a.width, x + s) - max(a.x, x)), iy = max(0, min(a.y + a.height, y + s) - max(a.y, y))
+    let inter = Double(ix * iy)
+    return inter / (Double(a.width * a.height + s * s) - inter)
+}
+
+final class HaarCascadeTests: XCTestCase {
+    func testReadsOpenCVsFrontalFaceCascade() throws {
+        let c = try cascade()
+        XCTAssertEqual(c.windowWidth, 24)
+        XCTAssertEqual(c.windowHeight, 24)
+        XCTAssertEqual(c.stageCount, 25)
+    }
+
+    /// Real PublicTest faces placed on a background are found where they were put, and nothing else is.
+    func testFindsRealFacesWhereTheyArePlaced() throws {
+        let d = try publicTest(), c = try cascade()
+        var found = 0, placed = 0, falsePositives = 0
+        for first in stride(from: 0, to: 48, by: 12) {
+            let scene = FaceScene.grid(width: 800, height: 600, rows: Array(first..<(first + 12)), size: 110)
+            let img = scene.render(d)
+            let boxes = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 800, height: 600, stride: 800) }
+            placed += scene.placements.count
+            found += scene.placements.filter { p in boxes.contains { iou($0, p.x, p.y, p.size) > 0.4 } }.count
+            falsePositives += boxes.filter { b in !scene.placements.contains { iou(b, $0.x, $0.y, $0.size) > 0.2 } }.count
+        }
+        print("detected \(found) of \(placed) placed faces, \(falsePositives) false positives")
+        // FER2013 faces are cropped tight (chin and forehead cut), which costs a Haar detector
+        // some recall; 35 of these 48 are found at the defaults.
+        XCTAssertGreaterThanOrEqual(Double(found) / Double(placed), 0.70)
+        XCTAssertLessThanOrEqual(falsePositives, placed / 10)
+    }
+
+    func testBlankAndTinyImagesHaveNoFaces() throws {
+        let c = try cascade()
+        for (w, h) in [(640, 480), (23, 23), (1, 1)] {
+            let img = [UInt8](repeating: 100, count: w * h)
+            XCTAssertEqual(img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: w, height: h, stride: w) }, [])
+        }
+    }
+
+    func testGroupingMergesNeighboursAndDropsLoners() {
+        var raw: [DetectedBox] = []
+        for d in 0..<5 { raw.append(DetectedBox(x: 100 + d, y: 50 - d, width: 60 + d, height: 60 + d)) }
+        raw.append(DetectedBox(x: 400, y: 300, width: 40, height: 40))   // alone
+        let g = HaarCascade.group(raw, minNeighbors: 3, eps: 0.2)
+        XCTAssertEqual(g.count, 1)
+        XCTAssertEqual(g[0], DetectedBox(x: 102, y: 48, width: 62, height: 62, neighbors: 5))
+    }
+
+    func testMalformedCascadesAreRefusedByName() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cascades-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let cases: [(String, String)] = [
+            ("<opencv_storage><cascade><featureType>HAAR</featureType>", "not valid XML"),
+            ("<?xml version=\"1.0\"?><opencv_storage></opencv_storage>", "not an OpenCV Haar cascade"),
+            ("<opencv_storage><c><featureType>LBP</featureType><stages/></c></opencv_storage>", "featureType must be HAAR"),
+            ("<opencv_storage><c><featureType>HAAR</featureType><width>24</width><height>24</height><stages><_><stageThreshold>x</stageThreshold></_></stages><features/></c></opencv_storage>",
+             "\"x\" in <stageThreshold> is not a number"),
+            ("<opencv_storage><c><featureType>HAAR</featureType><width>24</width><height>24</height><stages><_/></stages><features><_><rects><_>0 0 30 3 1.</_></rects></_></features></c></opencv_storage>",
+             "rect outside the 24x24 window"),
+            ("<opencv_storage><c><featureType>HAAR</featureType><width>24</width><height>24</height><stages><_/></stages><features><_><rects><_>0 0 3 3 1.</_></rects><tilted>1</tilted></_></features></c></opencv_storage>",
+             "tilted"),
+        ]
+        for (i, (text, why)) in cases.enumerated() {
+            let f = dir.appendingPathComponent("c\(i).xml")
+            try text.write(to: f, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try HaarCascade(contentsOf: f.path)) { e in
+                XCTAssertTrue("\(e)".contains(why) && "\(e)".contains(f.path), "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try HaarCascade(contentsOf: "/nonexistent.xml")) { XCTAssertTrue("\($0)".contains("not found")) }
+    }
+}
