@@ -20,14 +20,15 @@ public final class ReLU: Layer {
     public static func forward(_ x: inout [Float]) {
         x.withUnsafeMutableBufferPointer { p in
             let b = p.baseAddress!
-            parallelFor(p.count, minChunk: 1 << 16) { r in for i in r where b[i] < 0 { b[i] = 0 } }
+            // branch-free, so it vectorises (half the signs are negative: a branch mispredicts)
+            parallelFor(p.count, minChunk: 1 << 16) { r in for i in r { b[i] = Swift.max(b[i], 0) } }
         }
     }
 
     public static func backward(output: [Float], dx: inout [Float]) {
         output.withUnsafeBufferPointer { op in dx.withUnsafeMutableBufferPointer { dp in
             let o = op.baseAddress!, d = dp.baseAddress!
-            parallelFor(dp.count, minChunk: 1 << 16) { r in for i in r where o[i] <= 0 { d[i] = 0 } }
+            parallelFor(dp.count, minChunk: 1 << 16) { r in for i in r { d[i] = o[i] > 0 ? d[i] : 0 } }
         } }
     }
 }

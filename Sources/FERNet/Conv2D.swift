@@ -34,9 +34,9 @@ public final class Conv2D: Layer {
         let ho = Conv2D.outputSize(h, kernel: kernel, stride: stride, padding: padding)
         let wo = Conv2D.outputSize(w, kernel: kernel, stride: stride, padding: padding)
         let ckk = inChannels * kernel * kernel, cols_n = n * ho * wo
-        var colBuf = [Float](repeating: 0, count: ckk * cols_n)
+        var colBuf = uninitializedFloats(ckk * cols_n)   // im2col writes every element
         Conv2D.im2col(x.data, c: inChannels, n: n, h: h, w: w, k: kernel, s: stride, p: padding, ho: ho, wo: wo, into: &colBuf)
-        var y = [Float](repeating: 0, count: outChannels * cols_n)
+        var y = uninitializedFloats(outChannels * cols_n)   // bias, then the product, fill it
         Conv2D.forward(cols: colBuf, weight: weight.value, bias: bias.value, outChannels: outChannels, ckk: ckk, columns: cols_n, into: &y)
         if training { cols = colBuf; inShape = x.shape } else { cols = []; inShape = [] }
         return Tensor(shape: [outChannels, n, ho, wo], data: y)
@@ -47,7 +47,7 @@ public final class Conv2D: Layer {
         let n = inShape[1], h = inShape[2], w = inShape[3]
         let ho = dy.shape[2], wo = dy.shape[3]
         let ckk = inChannels * kernel * kernel, colsN = n * ho * wo
-        var dcols = [Float](repeating: 0, count: ckk * colsN)
+        var dcols = uninitializedFloats(ckk * colsN)   // written by the product (beta 0)
         Conv2D.backward(dy: dy.data, cols: cols, weight: weight.value, outChannels: outChannels, ckk: ckk, columns: colsN,
                         dWeight: &weight.grad, dBias: &bias.grad, dCols: &dcols)
         var dx = [Float](repeating: 0, count: inShape.reduce(1, *))
@@ -111,10 +111,12 @@ public final class Conv2D: Layer {
                             } else {
                                 let line = plane + iy * w
                                 if s == 1 {
-                                    for ox in 0..<wo {
-                                        let ix = ox - p + kx
-                                        dst[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
-                                    }
+                                    // valid columns: 0 <= ox - p + kx < w
+                                    let lo = Swift.min(wo, Swift.max(0, p - kx)), hi = Swift.max(lo, Swift.min(wo, w + p - kx))
+                                    for ox in 0..<lo { dst[ox] = 0 }
+                                    let src = line + (kx - p)
+                                    for ox in lo..<hi { dst[ox] = src[ox] }
+                                    for ox in hi..<wo { dst[ox] = 0 }
                                 } else {
                                     for ox in 0..<wo {
                                         let ix = ox * s - p + kx
@@ -146,9 +148,15 @@ public final class Conv2D: Layer {
                                 let iy = oy * s - p + ky
                                 if iy >= 0 && iy < h {
                                     let line = plane + iy * w
-                                    for ox in 0..<wo {
-                                        let ix = ox * s - p + kx
-                                        if ix >= 0 && ix < w { line[ix] += src[ox] }
+                                    if s == 1 {
+                                        let lo = Swift.min(wo, Swift.max(0, p - kx)), hi = Swift.max(lo, Swift.min(wo, w + p - kx))
+                                        let dst = line + (kx - p)
+                                        for ox in lo..<hi { dst[ox] += src[ox] }
+                                    } else {
+                                        for ox in 0..<wo {
+                                            let ix = ox * s - p + kx
+                                            if ix >= 0 && ix < w { line[ix] += src[ox] }
+                                        }
                                     }
                                 }
                                 src += wo
@@ -159,4 +167,10 @@ public final class Conv2D: Layer {
             }
         } }
     }
+}
+
+/// A float array whose contents the caller overwrites completely (skips zero-filling).
+@inline(__always)
+func uninitializedFloats(_ n: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
 }

@@ -39,6 +39,8 @@ public struct TrainState: Codable, Sendable {
     public var plateau: PlateauSchedule?
     public var normalization: Normalization
     public var elapsed = 0.0
+    /// Every command that ran this training, the first one and each resume.
+    public var commands: [String]? = nil
 }
 
 /// Per-batch progress for a progress bar.
@@ -101,7 +103,10 @@ public final class Trainer {
     public private(set) var state: TrainState
     public let network: Network
     let optimizer: Optimizer
-    public var command = ""
+    /// The command running now; recorded in the model card after those of earlier runs.
+    public var command = "" {
+        didSet { state.commands = (state.commands ?? []) + [command] }
+    }
     public var dataDescription = ""
     public var onProgress: ((TrainProgress) -> Void)?
     public var onEpoch: ((EpochRecord, TrainState) -> Void)?
@@ -109,17 +114,24 @@ public final class Trainer {
     var checkpointWeights: URL { directory.appendingPathComponent("checkpoint.weights") }
     var checkpointState: URL { directory.appendingPathComponent("checkpoint.json") }
 
-    /// Starts a new run, or with `resume` continues the checkpoint in `directory`.
-    public init(config: TrainConfig, train: FERDataset, val: FERDataset, directory: URL, name: String, resume: Bool) throws {
+    /// Starts a new run, or with `resume` continues the checkpoint in `directory`. A resumed run
+    /// keeps its recorded recipe except the epoch total, which `resumeEpochs` may change (the
+    /// cosine schedule then spans the new total from the next step on).
+    public init(config: TrainConfig, train: FERDataset, val: FERDataset, directory: URL, name: String, resume: Bool,
+                resumeEpochs: Int? = nil) throws {
         self.directory = directory; self.name = name; self.train = train; self.val = val
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var cfg = config
         if resume {
             let data = try Data(contentsOf: directory.appendingPathComponent("checkpoint.json"))
             let saved = try JSONDecoder().decode(TrainState.self, from: data)
-            let epochs = config.epochs
             cfg = saved.config
-            cfg.epochs = max(epochs, saved.config.epochs)   // a resumed run may be extended
+            if let e = resumeEpochs {
+                guard e > saved.epochsDone else {
+                    throw ShapeError("the checkpoint has already trained \(saved.epochsDone) epochs; ask for more than that")
+                }
+                cfg.epochs = e
+            }
             state = saved
             state.config = cfg
         } else {
@@ -259,7 +271,8 @@ public final class Trainer {
     func saveModel(evaluation ev: Evaluation) throws {
         let df = ISO8601DateFormatter()
         var card = ModelCard(evaluatedOn: "FER2013 PublicTest (\(val.count) faces)", accuracy: ev.accuracy, accuracyFlipTTA: nil,
-                             perClass: ev.confusion.perClass, date: df.string(from: Date()), command: command,
+                             perClass: ev.confusion.perClass, date: df.string(from: Date()),
+                             command: (state.commands ?? [command]).joined(separator: " && "),
                              epochsTrained: state.epochsDone, bestEpoch: state.bestEpoch, trainingSeconds: state.elapsed,
                              notes: "float16 weights; figures measured on the saved file")
         let url = try FacialExpressionModel.save(network: network, name: name, directory: directory, labels: FERDataset.labels,

@@ -16,7 +16,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "Architecture: vgg (default), seed (the original project's), tiny.")
     var arch = Architecture.defaultName
-    @Option(help: "Epochs (with --resume: the new total).") var epochs = 40
+    @Option(help: "Epochs (default 40; with --resume: the new total, default the recorded one).") var epochs: Int?
     @Option(help: "Batch size.") var batchSize = 64
     @Option(help: "Optimizer: adamw, adam or sgd (Nesterov momentum 0.9).") var optimizer = "adamw"
     @Option(help: "Peak learning rate.") var lr: Float = 2e-3
@@ -41,11 +41,12 @@ struct Train: ParsableCommand {
         let val = all.subset([.publicTest])
         guard train.count > 0, val.count > 0 else { throw ValidationError("the data needs Training and PublicTest rows") }
         var c = TrainConfig()
-        c.architecture = arch; c.epochs = epochs; c.batchSize = batchSize; c.optimizer = optimizer
+        c.architecture = arch; c.epochs = epochs ?? 40; c.batchSize = batchSize; c.optimizer = optimizer
         c.learningRate = lr; c.weightDecay = weightDecay; c.schedule = schedule; c.warmupEpochs = warmup
         c.labelSmoothing = labelSmoothing; c.seed = seed
         if noAugment { c.augmentation = .none }
-        let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume)
+        let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume,
+                            resumeEpochs: resume ? epochs : nil)
         t.command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
         t.dataDescription = "FER2013 Training \(train.count) faces; model chosen on PublicTest \(val.count)"
         let cfg = t.state.config
