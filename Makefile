@@ -42,8 +42,9 @@ test: setup
 demo: build plugin
 	examples/demo.sh
 
-bench: build
+bench: build plugin
 	$(FER) bench
+	tools/compare-facedetect.sh 150
 
 explore: build
 	$(FER) explore $(DATA) --output out/explore

@@ -172,3 +172,40 @@ final class ElementTests: XCTestCase {
         }
     }
 }
+
+final class ConcurrencyTests: XCTestCase {
+    /// Properties changed from another thread while frames flow (including reloading the model)
+    /// never break the stream, and the last settings take effect.
+    func testPropertyChangesWhileFramesFlow() throws {
+        XCTAssertTrue(Gst.ready)
+        let grey = try faceScene(faces: 2, size: 150)
+        let frame = convert(grey, width: 640, height: 480, to: "I420")
+        let h = FerHarness([:], caps: frame.caps)
+        let element = h.element
+        let done = DispatchSemaphore(value: 0)
+        let changes = 200
+        Thread.detachNewThread {
+            for i in 0..<changes {
+                setProperty(element, "draw", i % 2 == 0)
+                setProperty(element, "min-face-size", 30 + i % 40)
+                setProperty(element, "scale-factor", 1.1 + Double(i % 5) * 0.05)
+                setProperty(element, "max-faces", i % 4)
+                setProperty(element, "message-mode", ["every-frame", "on-change", "none"][i % 3])
+                if i % 50 == 0 { setProperty(element, "model", shippedModel) }   // reload between frames
+            }
+            done.signal()
+        }
+        var frames = 0
+        while done.wait(timeout: .now()) == .timedOut {
+            let out = try XCTUnwrap(h.process(frame, pts: UInt64(frames) * 33_333_333))
+            gst_buffer_unref(out)
+            frames += 1
+        }
+        // the final settings: max-faces 3 (199 % 4), min-face-size 69
+        let out = try XCTUnwrap(h.process(frame))
+        XCTAssertLessThanOrEqual(rois(of: out).count, 3)
+        gst_buffer_unref(out)
+        for m in h.messages() { gst_message_unref(m) }
+        XCTAssertGreaterThan(frames, 0)
+    }
+}
