@@ -182,30 +182,43 @@ final class ConcurrencyTests: XCTestCase {
         let frame = convert(grey, width: 640, height: 480, to: "I420")
         let h = FerHarness([:], caps: frame.caps)
         let element = h.element
-        let done = DispatchSemaphore(value: 0)
-        let changes = 200
+        final class Shared: @unchecked Sendable {
+            let lock = NSLock(); var stop = false; var changes = 0
+            var element: UnsafeMutablePointer<GstElement>
+            init(_ e: UnsafeMutablePointer<GstElement>) { element = e }
+        }
+        let shared = Shared(element)
+        let finished = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            for i in 0..<changes {
-                setProperty(element, "draw", i % 2 == 0)
-                setProperty(element, "min-face-size", 30 + i % 40)
-                setProperty(element, "scale-factor", 1.1 + Double(i % 5) * 0.05)
-                setProperty(element, "max-faces", i % 4)
-                setProperty(element, "message-mode", ["every-frame", "on-change", "none"][i % 3])
-                if i % 50 == 0 { setProperty(element, "model", shippedModel) }   // reload between frames
+            var i = 0
+            while true {
+                shared.lock.lock(); let stop = shared.stop; shared.lock.unlock()
+                if stop { break }
+                let e = shared.element
+                setProperty(e, "draw", i % 2 == 0)
+                setProperty(e, "min-face-size", 30 + i % 40)
+                setProperty(e, "scale-factor", 1.1 + Double(i % 5) * 0.05)
+                setProperty(e, "max-faces", 1 + i % 4)
+                setProperty(e, "message-mode", ["every-frame", "on-change", "none"][i % 3])
+                if i % 50 == 0 { setProperty(e, "model", shippedModel) }   // reload between frames
+                i += 1
+                shared.lock.lock(); shared.changes = i; shared.lock.unlock()
             }
-            done.signal()
+            finished.signal()
         }
-        var frames = 0
-        while done.wait(timeout: .now()) == .timedOut {
-            let out = try XCTUnwrap(h.process(frame, pts: UInt64(frames) * 33_333_333))
+        let frames = 40
+        for t in 0..<frames {
+            let out = try XCTUnwrap(h.process(frame, pts: UInt64(t) * 33_333_333))
+            XCTAssertLessThanOrEqual(rois(of: out).count, 4)
             gst_buffer_unref(out)
-            frames += 1
         }
-        // the final settings: max-faces 3 (199 % 4), min-face-size 69
+        shared.lock.lock(); shared.stop = true; shared.lock.unlock()
+        finished.wait()
+        setProperty(element, "max-faces", 1)
         let out = try XCTUnwrap(h.process(frame))
-        XCTAssertLessThanOrEqual(rois(of: out).count, 3)
+        XCTAssertEqual(rois(of: out).count, 1, "the last max-faces applies")
         gst_buffer_unref(out)
         for m in h.messages() { gst_message_unref(m) }
-        XCTAssertGreaterThan(frames, 0)
+        XCTAssertGreaterThan(shared.changes, 10, "properties changed while \(frames) frames flowed")
     }
 }
