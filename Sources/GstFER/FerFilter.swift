@@ -71,8 +71,14 @@ final class FerFilter {
         return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
-    /// Loads the model and cascade named by `s`; on failure posts an element error naming the file.
-    private func load(_ s: Settings) -> Bool {
+    /// Loads the model and cascade named by `s`. On failure posts an element error naming the file
+    /// (`fatal`, at start), or a warning while running, when the old model stays in use.
+    private func load(_ s: Settings, fatal: Bool = true) -> Bool {
+        func report(_ kind: Int32, _ text: String, _ debug: String) {
+            if fatal { gstfer_element_error(element, kind, text, debug) } else {
+                gstfer_element_warning(element, text + " (keeping the one loaded before)", debug)
+            }
+        }
         let mpath = s.model ?? FerFilter.defaultModelPath()
         do {
             if model == nil || mpath != loadedModelPath {
@@ -82,7 +88,7 @@ final class FerFilter {
             }
         } catch {
             let missing = (error as? ModelFileError).map { if case .missing = $0 { return true } else { return false } } ?? false
-            gstfer_element_error(element, missing ? 0 : 1, "ferfilter cannot load the model \(mpath): \(error)", "property model=\(s.model ?? "(default)")")
+            report(missing ? 0 : 1, "ferfilter cannot load the model \(mpath): \(error)", "property model=\(s.model ?? "(default)")")
             return false
         }
         do {
@@ -93,8 +99,8 @@ final class FerFilter {
             }
         } catch {
             let missing = !FileManager.default.fileExists(atPath: s.cascade)
-            gstfer_element_error(element, missing ? 0 : 1, "ferfilter cannot load the face cascade \(s.cascade): \(error)",
-                                 missing ? "install opencv-data or set the cascade property" : "property cascade=\(s.cascade)")
+            report(missing ? 0 : 1, "ferfilter cannot load the face cascade \(s.cascade): \(error)",
+                   missing ? "install opencv-data or set the cascade property" : "property cascade=\(s.cascade)")
             return false
         }
         return true
@@ -127,11 +133,10 @@ final class FerFilter {
     func transform(_ frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
         let (s, reload) = snapshot()
         if reload {
-            // keep the old model if the new one cannot be read, and say so
+            // a bad file set while running must not stop the stream: keep the old model, warn
             let oldModel = model, oldCascade = cascade, oldM = loadedModelPath, oldC = loadedCascadePath
-            if !load(s) {
+            if !load(s, fatal: false) {
                 model = oldModel; cascade = oldCascade; loadedModelPath = oldM; loadedCascadePath = oldC
-                return GST_FLOW_ERROR
             }
         }
         guard let model, let cascade, let view = FrameView(frame) else { return GST_FLOW_ERROR }

@@ -221,4 +221,26 @@ final class ConcurrencyTests: XCTestCase {
         for m in h.messages() { gst_message_unref(m) }
         XCTAssertGreaterThan(shared.changes, 10, "properties changed while \(frames) frames flowed")
     }
+
+    /// A bad model set while PLAYING posts a warning naming the file and the stream goes on with
+    /// the model loaded before.
+    func testBadModelWhilePlayingKeepsTheOldOne() throws {
+        XCTAssertTrue(Gst.ready)
+        let frame = convert(try faceScene(faces: 2, size: 150), width: 640, height: 480, to: "NV12")
+        let h = FerHarness([:], caps: frame.caps)
+        var out = try XCTUnwrap(h.process(frame))
+        let before = rois(of: out)
+        gst_buffer_unref(out)
+        setProperty(h.element, "model", "/nonexistent/other.json")
+        out = try XCTUnwrap(h.process(frame), "the stream goes on")
+        XCTAssertEqual(rois(of: out).map(\.label), before.map(\.label))
+        gst_buffer_unref(out)
+        let warning = try XCTUnwrap(gst_bus_pop_filtered(h.bus, GST_MESSAGE_WARNING))
+        var err: UnsafeMutablePointer<GError>? = nil
+        gst_message_parse_warning(warning, &err, nil)
+        let text = String(cString: err!.pointee.message)
+        XCTAssertTrue(text.contains("/nonexistent/other.json") && text.contains("keeping"), text)
+        g_error_free(err); gst_message_unref(warning)
+        for m in h.messages() { gst_message_unref(m) }
+    }
 }

@@ -1,0 +1,55 @@
+import ArgumentParser
+import FaceDetect
+import FERNet
+import Foundation
+
+struct CropCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crop-check",
+        abstract: "How much the detect-and-crop path costs: accuracy on PublicTest faces placed in frames, per crop scale.",
+        discussion: """
+        Renders PublicTest faces into 800x600 frames (12 per frame), detects them with the cascade, \
+        crops each detection at several scales as ferfilter does, and compares the model's accuracy \
+        on those crops with its accuracy on the original 48x48 faces. Used to choose ferfilter's crop-scale.
+        """)
+
+    @Argument(help: "FER2013 CSV or image folder.") var data = Defaults.data
+    @Option(help: "Model JSON.") var model = Defaults.model
+    @Option(help: "Cascade XML.") var cascade = defaultCascade
+    @Option(help: "Faces to place (from the first PublicTest rows).") var faces = 600
+    @Option(help: "Face size in the frame, pixels.") var size = 110
+    @Option(help: "Comma-separated crop scales.") var scales = "0.8,0.9,1.0,1.1,1.2"
+
+    func run() throws {
+        let m = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: model))
+        let c = try HaarCascade(contentsOf: cascade)
+        let d = try loadData(data).subset([.publicTest])
+        let scaleList = scales.split(separator: ",").compactMap { Double($0) }
+        var correct = [Int](repeating: 0, count: scaleList.count), direct = 0, found = 0, placed = 0
+        for first in stride(from: 0, to: min(faces, d.count) - 11, by: 12) {
+            let scene = FaceScene.grid(width: 800, height: 600, rows: Array(first..<(first + 12)), size: size)
+            let img = scene.render(d)
+            let boxes = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 800, height: 600, stride: 800) }
+            for p in scene.placements {
+                placed += 1
+                let truth = Int(d.labels[p.row])
+                if argmax(m.predict(face: d.image(p.row))[...]) == truth { direct += 1 }
+                func overlap(_ b: DetectedBox) -> Double {
+                    let ix = max(0, min(b.x + b.width, p.x + p.size) - max(b.x, p.x)), iy = max(0, min(b.y + b.height, p.y + p.size) - max(b.y, p.y))
+                    return Double(ix * iy) / Double(b.width * b.height + p.size * p.size - ix * iy)
+                }
+                guard let b = boxes.max(by: { overlap($0) < overlap($1) }), overlap(b) > 0.4 else { continue }
+                found += 1
+                for (k, s) in scaleList.enumerated() {
+                    let crop = FaceCrop.crop(grey: img, width: 800, height: 600, box: (b.x, b.y, b.width, b.height), side: 48, scale: s)
+                    if argmax(m.predict(face: crop)[...]) == truth { correct[k] += 1 }
+                }
+            }
+        }
+        print("placed \(placed) PublicTest faces (\(size)px), detected \(found) (\(fmt(100 * Double(found) / Double(placed), 1))%)")
+        print("model on the original 48x48 faces: accuracy \(fmt(Double(direct) / Double(placed)))")
+        for (k, s) in scaleList.enumerated() {
+            print("crop-scale \(s): accuracy on detected faces \(fmt(Double(correct[k]) / Double(max(found, 1))))")
+        }
+    }
+}
