@@ -223,3 +223,13 @@ extension FERDataset {
         return FERDataset(images: images, labels: labels, usage: usage)
     }
 }
+
+extension FERDataset {
+    /// Where this project keeps FER2013: `$FER2013_CSV` if set, else
+    /// `../shared/data/fer2013/fer2013.csv.gz` beside the checkout. Nil when neither exists.
+    public static func sharedCopy(beside checkout: URL) -> String? {
+        if let p = ProcessInfo.processInfo.environment["FER2013_CSV"], FileManager.default.fileExists(atPath: p) { return p }
+        let p = checkout.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
+        return FileManager.default.fileExists(atPath: p) ? p : nil
+    }
+}

@@ -35,10 +35,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 
 /// FER2013 beside the checkout (../shared/data/fer2013), or $FER2013_CSV; skips when absent.
 func fer2013Path() throws -> String {
-    if let p = ProcessInfo.processInfo.environment["FER2013_CSV"], FileManager.default.fileExists(atPath: p) { return p }
-    let p = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
-    guard FileManager.default.fileExists(atPath: p) else {
-        throw XCTSkip("FER2013 not found at \(p) (set FER2013_CSV to a copy of fer2013.csv[.gz])")
+    guard let p = FERDataset.sharedCopy(beside: packageRoot) else {
+        throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV")
     }
     return p
 }

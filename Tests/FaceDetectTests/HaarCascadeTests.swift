@@ -7,9 +7,9 @@ let cascadePath = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_defau
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 func publicTest() throws -> FERDataset {
-    let p = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
-    let path = ProcessInfo.processInfo.environment["FER2013_CSV"] ?? p
-    guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("FER2013 not found at \(path)") }
+    guard let path = FERDataset.sharedCopy(beside: packageRoot) else {
+        throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV")
+    }
     return try FERDataset.loadCSV(path).subset([.publicTest])
 }
 

@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 import XCTest
 
@@ -55,15 +56,14 @@ final class PipelineTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-recipes-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         // `fer scene` reads FER2013 from ../shared beside the checkout by default; give it the path
-        let data = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
+        let data = FERDataset.sharedCopy(beside: packageRoot)!
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("fer").path, withDestinationPath: ferBin.appendingPathComponent("fer").path)
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = dir.path + ":" + ferBin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
         env["GST_REGISTRY_1_0"] = dir.appendingPathComponent("registry.bin").path
         env["GSTFER_MODEL"] = packageRoot.appendingPathComponent("Models/fernet.json").path
-        let dirs = ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0"]
-        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = dirs.first { FileManager.default.fileExists(atPath: $0) }
+        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = systemPluginDirectory()
         for r in recipes {
             let script = r.script.replacingOccurrences(of: "fer scene ", with: "fer scene \(data) ")
             let (status, output) = try run(script, in: dir, env: env)

@@ -19,22 +19,23 @@ enum Gst {
     }()
 }
 
+/// Debian's directory of system GStreamer plugins.
+func systemPluginDirectory() -> String? {
+    ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0", "/usr/lib/gstreamer-1.0"]
+        .first { FileManager.default.fileExists(atPath: $0) }
+}
+
 /// Points GStreamer at the system plugins and a private registry (no user plugin directory).
 func isolateRegistry() {
-    let dirs = ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0", "/usr/lib/gstreamer-1.0"]
-    if let sys = dirs.first(where: { FileManager.default.fileExists(atPath: $0) }) { setenv("GST_PLUGIN_SYSTEM_PATH_1_0", sys, 1) }
+    if let sys = systemPluginDirectory() { setenv("GST_PLUGIN_SYSTEM_PATH_1_0", sys, 1) }
     setenv("GST_REGISTRY_1_0", FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-test-registry-\(getpid()).bin").path, 1)
     unsetenv("GST_PLUGIN_PATH_1_0"); unsetenv("GST_PLUGIN_PATH")
 }
 
 func fer2013() throws -> FERDataset {
     if let d = Cache.data { return d }
-    var path = ProcessInfo.processInfo.environment["FER2013_CSV"] ?? ""
-    if path.isEmpty || !FileManager.default.fileExists(atPath: path) {
-        path = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
-    }
-    guard FileManager.default.fileExists(atPath: path) else {
-        throw XCTSkip("FER2013 not found at \(path) (set FER2013_CSV): these tests build frames from its faces")
+    guard let path = FERDataset.sharedCopy(beside: packageRoot) else {
+        throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV: these tests build frames from its faces")
     }
     let d = try FERDataset.loadCSV(path).subset([.publicTest])
     Cache.data = d
