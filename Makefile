@@ -7,7 +7,7 @@ APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstrea
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data
 
-.PHONY: help setup build plugin test demo bench explore eval train fixtures clean
+.PHONY: help setup build plugin test demo bench explore eval train card fixtures clean
 
 help:
 	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
@@ -17,6 +17,7 @@ help:
 	@echo "make explore  sample grid and class-distribution charts of the data"
 	@echo "make eval     evaluate the shipped model on PublicTest"
 	@echo "make train    retrain the shipped model with the command recorded in its model card"
+	@echo "make card     rewrite Models/README.md from the shipped model's JSON"
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,8 +53,14 @@ explore: build
 eval: build
 	$(FER) eval $(DATA) --model $(MODEL) --usage PublicTest --flip-tta
 
+# The shipped model's history: a 24-epoch cosine run stopped after epoch 4, resumed with a
+# 16-epoch total (Models/README.md records it).
 train: build
-	$(FER) train $(DATA) --arch vgg --epochs 24 --lr 2e-3 --seed 1 --output runs/fernet
+	$(FER) train $(DATA) --arch vgg --epochs 24 --lr 2e-3 --seed 1 --output runs/fernet --stop-after 4
+	$(FER) train $(DATA) --resume --epochs 16 --output runs/fernet
+
+card: build
+	$(FER) card $(MODEL) > Models/README.md
 
 fixtures:
 	python3 tools/make_fixtures.py

@@ -30,6 +30,7 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output directory.") var output = "runs/fernet"
     @Option(help: "Model name (file stem).") var name = "fernet"
     @Flag(help: "Continue the checkpoint in --output.") var resume = false
+    @Option(help: "Stop after this epoch (the checkpoint stays resumable), e.g. to fit a time slot.") var stopAfter: Int?
     @OptionGroup var threads: ThreadOption
 
     func run() throws {
@@ -70,7 +71,7 @@ struct Train: ParsableCommand {
                   + (s.bestEpoch == r.epoch ? " | best, saved" : " | best \(fmt(s.bestAccuracy)) at epoch \(s.bestEpoch)"))
             fflush(stdout)
         }
-        let url = try t.run()
+        let url = try t.run(until: stopAfter)
         print("best PublicTest accuracy \(fmt(t.state.bestAccuracy)) at epoch \(t.state.bestEpoch): \(url.path)")
     }
 }
