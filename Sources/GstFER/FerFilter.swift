@@ -143,7 +143,7 @@ final class FerFilter {
         let buffer = frame.pointee.buffer!
 
         var faces: [FaceResult]
-        if frameCount % max(1, s.detectInterval) == 0 || view.width == 0 {
+        if frameCount % max(1, s.detectInterval) == 0 {
             faces = analyse(view, s, model, cascade)
             lastFaces = faces
         } else {
