@@ -195,12 +195,16 @@ final class FerFilter {
             let ty = f.y - th >= 0 ? f.y - th : f.y + thick
             painter.text(text, f.x, ty, scale: scale, FerFilter.black, c)
             if probabilities {
-                let rowH = 9 * scale, barW = max(f.width - 7 * scale, 10)
+                // seven rows of initial + bar, beside the box when there is room, else under it
+                let rowH = 9 * scale, barW = max(f.width / 2, 40 * scale), panelW = 7 * scale + barW
+                let beside = f.x + f.width + thick + panelW <= view.width
+                let px = beside ? f.x + f.width + thick : f.x
+                let py = beside ? f.y : f.y + f.height + thick
                 for (k, p) in f.probabilities.enumerated() {
-                    let y = f.y + f.height + thick + k * rowH
+                    let y = py + k * rowH
                     let kc = FerFilter.palette[k % FerFilter.palette.count]
-                    painter.text(String(labels[k].prefix(1)), f.x, y, scale: scale, FerFilter.black, kc)
-                    painter.fill(f.x + 7 * scale, y + scale, Int(Float(barW) * p), rowH - 2 * scale, kc)
+                    painter.text(String(labels[k].prefix(1)), px, y, scale: scale, FerFilter.black, kc)
+                    painter.fill(px + 7 * scale, y + scale, Int(Float(barW) * p), rowH - 2 * scale, kc)
                 }
             }
         }
