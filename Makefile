@@ -7,7 +7,7 @@ APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstrea
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data
 
-.PHONY: help setup build plugin test demo bench explore eval train card fixtures clean
+.PHONY: help setup print-apt-packages build plugin test demo bench explore eval train card fixtures clean
 
 help:
 	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
@@ -26,6 +26,9 @@ setup:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+
+print-apt-packages:
+	@echo $(APT_PACKAGES)
 
 build: setup
 	$(SWIFT) build -c release --product fer
