@@ -34,8 +34,8 @@ public enum BLAS {
         }
     }
 
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(1) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// OpenBLAS itself stays single-threaded; `gemm` splits the work over FERNet's threads.
+    static func useSingleThreadedKernels() { openblas_set_num_threads(1) }
 
     /// Keeps large buffers in the heap instead of fresh mmaps, so per-batch allocations reuse
     /// memory rather than page-faulting it in each time.

@@ -26,9 +26,6 @@ public struct Tensor: Sendable {
 
     public var count: Int { data.count }
 
-    /// Batch size: axis 1 of a 4-D [C, N, H, W] tensor, axis 0 of a 2-D [N, F] tensor.
-    public var batch: Int { shape.count == 4 ? shape[1] : shape[0] }
-
     /// Converts a PyTorch-layout [N, C, H, W] buffer to FERNet's [C, N, H, W].
     public static func fromNCHW(_ data: [Float], n: Int, c: Int, h: Int, w: Int) -> Tensor {
         let plane = h * w
@@ -104,7 +101,7 @@ public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) ->
 /// Process-wide thread count for FERNet's own loops and OpenBLAS.
 public enum Parallelism {
     nonisolated(unsafe) public private(set) static var threads: Int = {
-        BLAS.setThreads(1)
+        BLAS.useSingleThreadedKernels()
         BLAS.tuneAllocator()
         return ProcessInfo.processInfo.activeProcessorCount
     }()
@@ -112,7 +109,7 @@ public enum Parallelism {
     /// Sets the number of threads used by FERNet loops and by OpenBLAS.
     public static func setThreads(_ n: Int) {
         threads = Swift.max(1, n)
-        BLAS.setThreads(1)
+        BLAS.useSingleThreadedKernels()
         BLAS.tuneAllocator()
     }
 }
