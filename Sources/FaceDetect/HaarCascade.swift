@@ -153,6 +153,19 @@ public final class HaarCascade: @unchecked Sendable {
         var stageThreshold: [Float]
     }
 
+    private var compiledCache: [Int: Compiled] = [:]
+    private let cacheLock = NSLock()
+
+    /// The cascade compiled for one integral-image width, kept for the next frames.
+    func compiled(integralWidth iw: Int) -> Compiled {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let c = compiledCache[iw] { return c }
+        if compiledCache.count > 64 { compiledCache.removeAll() }   // frame sizes changed many times
+        let c = compile(integralWidth: iw)
+        compiledCache[iw] = c
+        return c
+    }
+
     func compile(integralWidth iw: Int) -> Compiled {
         var c = Compiled(nodeRects: [], nodeWeights: [], nodeThreshold: [], nodeLeft: [], nodeRight: [], weakRoot: [],
                          weakLeafBase: [], leaves: [], stageEnd: [], stageThreshold: [])
@@ -182,100 +195,96 @@ public final class HaarCascade: @unchecked Sendable {
         return c
     }
 
-    /// One pyramid level: the image scaled down by `factor`, every window at step 1 or 2.
-    func detectLevel(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, factor: Double) -> [DetectedBox] {
+    /// How many leading stages can be evaluated eight windows at a time (those made of stumps).
+    /// Windows are evaluated in blocks of eight while at least three of a block are alive, then
+    /// the survivors continue one by one.
+    var vectorStages: Int {
+        stages.prefix { st in st.weak.allSatisfy { $0.nodes.count == 1 } }.count
+    }
+
+    /// One pyramid level: the image scaled down by `factor`, every window at step 1 or 2 (raw
+    /// detections, before grouping). `vectorized: false` evaluates every window on its own.
+    func detectLevel(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, factor: Double,
+                     vectorized: Bool = true) -> [DetectedBox] {
         let sw = Int((Double(width) / factor).rounded()), sh = Int((Double(height) / factor).rounded())
         var img = [UInt8](repeating: 0, count: sw * sh)
         resizeBilinear(grey, width, height, stride, &img, sw, sh)
         let iw = sw + 1
+        // Integral images of values and squares, both wrapping 32-bit: a window's sums are exact
+        // because they are far below 2^32 (a 24x24 window of 255s squared is 3.7e7).
         var sum = [Int32](repeating: 0, count: iw * (sh + 1))
-        var sq = [Double](repeating: 0, count: iw * (sh + 1))
-        for y in 0..<sh {
-            var rs: Int32 = 0, rq: Double = 0
-            for x in 0..<sw {
-                let v = Int32(img[y * sw + x]); rs &+= v; rq += Double(v * v)
-                sum[(y + 1) * iw + x + 1] = sum[y * iw + x + 1] &+ rs
-                sq[(y + 1) * iw + x + 1] = sq[y * iw + x + 1] + rq
+        var sq = [UInt32](repeating: 0, count: iw * (sh + 1))
+        img.withUnsafeBufferPointer { ip in sum.withUnsafeMutableBufferPointer { sp in sq.withUnsafeMutableBufferPointer { qp in
+            for y in 0..<sh {
+                var rs: Int32 = 0, rq: UInt32 = 0
+                let row = ip.baseAddress! + y * sw
+                let above = y * iw + 1, here = (y + 1) * iw + 1
+                for x in 0..<sw {
+                    let v = UInt32(row[x]); rs &+= Int32(v); rq &+= v &* v
+                    sp[here + x] = sp[above + x] &+ rs
+                    qp[here + x] = qp[above + x] &+ rq
+                }
             }
-        }
-        let c = compile(integralWidth: iw)
+        } } }
+        let c = compiled(integralWidth: iw)
         let step = factor > 2 ? 1 : 2
         let ww = windowWidth, wh = windowHeight
-        let normArea = Double((ww - 2) * (wh - 2))
-        let nStages = c.stageEnd.count
         var out: [DetectedBox] = []
         sum.withUnsafeBufferPointer { sp in sq.withUnsafeBufferPointer { qp in
-        c.nodeRects.withUnsafeBufferPointer { nr in c.nodeWeights.withUnsafeBufferPointer { nw in
-        c.nodeThreshold.withUnsafeBufferPointer { nt in c.nodeLeft.withUnsafeBufferPointer { nl in
-        c.nodeRight.withUnsafeBufferPointer { nrt in c.weakRoot.withUnsafeBufferPointer { wr in
-        c.weakLeafBase.withUnsafeBufferPointer { wl in c.leaves.withUnsafeBufferPointer { lv in
-        c.stageEnd.withUnsafeBufferPointer { se in c.stageThreshold.withUnsafeBufferPointer { sth in
-            let s = sp.baseAddress!, q = qp.baseAddress!
-            var y = 0
-            while y + wh <= sh {
-                var x = 0
-                while x + ww <= sw {
-                    let o = y * iw + x
-                    let a = o + iw + 1, b = a + (ww - 2), cc = a + (wh - 2) * iw, d = cc + (ww - 2)
-                    let vs = Double(s[a] &- s[b] &- s[cc] &+ s[d])
-                    let vq = q[a] - q[b] - q[cc] + q[d]
-                    var nf = normArea * vq - vs * vs
-                    nf = nf > 0 ? nf.squareRoot() : 1
-                    let nff = Float(nf)
-                    var pass = true, rejectedFirst = false
-                    var wi = 0
-                    for si in 0..<nStages {
-                        var acc: Float = 0
-                        let end = Int(se[si])
-                        while wi < end {
-                            var ni = Int(wr[wi])
-                            let root = ni
-                            while true {
-                                let rb = ni * 12, wb = ni * 3
-                                var v = nw[wb] * Float(s[o + Int(nr[rb])] &- s[o + Int(nr[rb + 1])] &- s[o + Int(nr[rb + 2])] &+ s[o + Int(nr[rb + 3])])
-                                v += nw[wb + 1] * Float(s[o + Int(nr[rb + 4])] &- s[o + Int(nr[rb + 5])] &- s[o + Int(nr[rb + 6])] &+ s[o + Int(nr[rb + 7])])
-                                if nw[wb + 2] != 0 {
-                                    v += nw[wb + 2] * Float(s[o + Int(nr[rb + 8])] &- s[o + Int(nr[rb + 9])] &- s[o + Int(nr[rb + 10])] &+ s[o + Int(nr[rb + 11])])
-                                }
-                                let next = v < nt[ni] * nff ? nl[ni] : nrt[ni]
-                                if next <= 0 { acc += lv[Int(wl[wi]) + Int(-next)]; break }
-                                ni = root + Int(next)
+            c.withKernel(sum: sp.baseAddress!, squares: qp.baseAddress!, integralWidth: iw, window: (ww, wh), step: step,
+                         vectorStages: vectorStages) { k in
+                // A block of eight windows spans 7 * step + ww columns; the 16-wide loads read up
+                // to 15 values past a corner, which must stay inside the integral image.
+                let blockSpan = 7 * step + ww
+                var y = 0
+                while y + wh <= sh {
+                    var x = 0
+                    if vectorized && k.vectorStages > 0 {
+                        while x + blockSpan <= sw && (y + wh) * iw + x + ww + 16 <= sp.count {
+                            var alive = k.survivors(of: y * iw + x)
+                            while alive != 0 {
+                                let lane = alive.trailingZeroBitCount
+                                alive &= alive - 1
+                                out.append(DetectedBox(x: x + lane * step, y: y, width: 0, height: 0))
                             }
-                            wi += 1
+                            x += 8 * step
                         }
-                        if acc < sth[si] { pass = false; rejectedFirst = si == 0; break }
                     }
-                    if pass {
-                        out.append(DetectedBox(x: Int((Double(x) * factor).rounded()), y: Int((Double(y) * factor).rounded()),
-                                               width: Int((Double(ww) * factor).rounded()), height: Int((Double(wh) * factor).rounded())))
+                    while x + ww <= sw {
+                        let o = y * iw + x
+                        if k.passes(o, from: 0, k.normaliser(o)) { out.append(DetectedBox(x: x, y: y, width: 0, height: 0)) }
+                        x += step
                     }
-                    // as OpenCV: a window the first stage rejects lets the next one be skipped too
-                    x += rejectedFirst ? 2 * step : step
+                    y += step
                 }
-                y += step
             }
-        } } } } } } } } } } } }
-        return out
+        } }
+        let bw = Int((Double(ww) * factor).rounded()), bh = Int((Double(wh) * factor).rounded())
+        return out.map { DetectedBox(x: Int((Double($0.x) * factor).rounded()), y: Int((Double($0.y) * factor).rounded()), width: bw, height: bh) }
     }
 
+    /// Bilinear downscaling with 11-bit fixed-point weights.
     func resizeBilinear(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ stride: Int, _ dst: inout [UInt8], _ dw: Int, _ dh: Int) {
         let sx = Double(w) / Double(dw), sy = Double(h) / Double(dh)
-        dst.withUnsafeMutableBufferPointer { d in
+        var xs0 = [Int](repeating: 0, count: dw), xs1 = xs0, ax = xs0
+        for x in 0..<dw {
+            let fx = max(0, (Double(x) + 0.5) * sx - 0.5)
+            xs0[x] = min(Int(fx), w - 1); xs1[x] = min(xs0[x] + 1, w - 1)
+            ax[x] = Int((fx - Double(xs0[x])) * 2048)
+        }
+        dst.withUnsafeMutableBufferPointer { d in xs0.withUnsafeBufferPointer { x0 in xs1.withUnsafeBufferPointer { x1 in ax.withUnsafeBufferPointer { a in
             for y in 0..<dh {
                 let fy = max(0, (Double(y) + 0.5) * sy - 0.5)
                 let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1)
                 let ay = Int((fy - Double(y0)) * 2048)
                 let r0 = src + y0 * stride, r1 = src + y1 * stride
                 for x in 0..<dw {
-                    let fx = max(0, (Double(x) + 0.5) * sx - 0.5)
-                    let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1)
-                    let ax = Int((fx - Double(x0)) * 2048)
-                    let top = Int(r0[x0]) * (2048 - ax) + Int(r0[x1]) * ax
-                    let bot = Int(r1[x0]) * (2048 - ax) + Int(r1[x1]) * ax
+                    let top = Int(r0[x0[x]]) * (2048 - a[x]) + Int(r0[x1[x]]) * a[x]
+                    let bot = Int(r1[x0[x]]) * (2048 - a[x]) + Int(r1[x1[x]]) * a[x]
                     d[y * dw + x] = UInt8((top * (2048 - ay) + bot * ay + (1 << 21)) >> 22)
                 }
             }
-        }
+        } } } }
     }
 
     /// OpenCV's `groupRectangles`: clusters of similar boxes averaged; clusters with no more than

@@ -1,4 +1,4 @@
-import FaceDetect
+@testable import FaceDetect
 import FERNet
 import Foundation
 import XCTest
@@ -49,6 +49,37 @@ final class HaarCascadeTests: XCTestCase {
         // some recall; 35 of these 48 are found at the defaults.
         XCTAssertGreaterThanOrEqual(Double(found) / Double(placed), 0.70)
         XCTAssertLessThanOrEqual(falsePositives, placed / 10)
+    }
+
+    /// The eight-windows-at-a-time kernel gives exactly the raw detections of the one-window
+    /// evaluator, at step 2 and step 1 levels, on an odd-sized frame (so the tail loop runs too).
+    func testVectorKernelMatchesWindowByWindowEvaluation() throws {
+        let d = try publicTest(), c = try cascade()
+        let (w, h) = (797, 601)
+        let img = FaceScene.grid(width: w, height: h, rows: Array(0..<12), size: 110).render(d)
+        var total = 0
+        for factor in [1.25, 1.9, 3.8, 4.4] {
+            let (v, s) = img.withUnsafeBufferPointer {
+                (c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor),
+                 c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor, vectorized: false))
+            }
+            XCTAssertEqual(v, s, "level \(factor)")
+            print("level \(factor): \(v.count) raw detections")
+            total += v.count
+        }
+        XCTAssertGreaterThan(total, 40, "the levels should hold raw face detections to compare")
+    }
+
+    /// A cascade of two-node trees (not stumps) runs through the one-window evaluator and finds faces.
+    func testTreeCascadeFindsFaces() throws {
+        let path = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("opencv-data is not installed (\(path))") }
+        let c = try HaarCascade(contentsOf: path), d = try publicTest()
+        let scene = FaceScene.grid(width: 800, height: 600, rows: Array(0..<12), size: 110)
+        let img = scene.render(d)
+        let boxes = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 800, height: 600, stride: 800) }
+        let found = scene.placements.filter { p in boxes.contains { iou($0, p.x, p.y, p.size) > 0.4 } }.count
+        XCTAssertGreaterThanOrEqual(found, 6, "alt2 found \(found) of 12")
     }
 
     func testBlankAndTinyImagesHaveNoFaces() throws {
