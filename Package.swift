@@ -40,6 +40,8 @@ let package = Package(
         ),
         // Face detection: OpenCV Haar cascades evaluated in Swift.
         .target(name: "FaceDetect", swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
+        // Face tracks across frames: identities, motion between detections, smoothed labels.
+        .target(name: "FaceTracking", swiftSettings: [.swiftLanguageMode(.v5)]),
         // GObject glue only: the GstFerFilter type, pads, vfunc/property trampolines, plugin descriptor.
         .target(
             name: "CGStreamer",
@@ -49,7 +51,7 @@ let package = Package(
         // The ferfilter element in Swift: settings, caps, per-frame detect/classify/draw/meta/messages.
         .target(
             name: "GstFER",
-            dependencies: ["CGStreamer", "FERNet", "FaceDetect"],
+            dependencies: ["CGStreamer", "FERNet", "FaceDetect", "FaceTracking"],
             swiftSettings: fastMath + gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
         // gst-check's GstHarness, for tests only.
@@ -72,8 +74,13 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
+            name: "FaceTrackingTests",
+            dependencies: ["FaceTracking"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
             name: "GstFERTests",
-            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "FERNet", "FaceDetect"],
+            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "FERNet", "FaceDetect", "FaceTracking"],
             swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
     ]

@@ -59,6 +59,22 @@ gst_fer_filter_transform_frame_ip (GstVideoFilter * filter, GstVideoFrame * fram
   return gstfer_impl_transform_ip (((GstFerFilter *) filter)->impl, frame);
 }
 
+/* Swift looks at the event (QoS) and the parent handles it as usual. */
+static gboolean
+gst_fer_filter_src_event (GstBaseTransform * trans, GstEvent * event)
+{
+  gstfer_impl_src_event (((GstFerFilter *) trans)->impl, event);
+  return GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->src_event (trans, event);
+}
+
+/* The parent answers; Swift may amend the answer (LATENCY). */
+static gboolean
+gst_fer_filter_query (GstBaseTransform * trans, GstPadDirection direction, GstQuery * query)
+{
+  gboolean handled = GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->query (trans, direction, query);
+  return gstfer_impl_query (((GstFerFilter *) trans)->impl, direction, query, handled);
+}
+
 static void
 gst_fer_filter_class_init (GstFerFilterClass * klass)
 {
@@ -86,6 +102,8 @@ gst_fer_filter_class_init (GstFerFilterClass * klass)
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_fer_filter_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_fer_filter_stop);
+  trans_class->src_event = GST_DEBUG_FUNCPTR (gst_fer_filter_src_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_fer_filter_query);
   trans_class->passthrough_on_same_caps = FALSE;
   filter_class->set_info = GST_DEBUG_FUNCPTR (gst_fer_filter_set_info);
   filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR (gst_fer_filter_transform_frame_ip);
@@ -95,6 +113,9 @@ static void
 gst_fer_filter_init (GstFerFilter * self)
 {
   self->impl = gstfer_impl_new (self);
+  /* GstVideoFilter turns on GstBaseTransform's QoS, which drops late frames whole; ferfilter
+   * reads QoS itself and passes every frame, skipping only the analysis of late ones. */
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
 
 gboolean
@@ -189,6 +210,12 @@ GstSegment *
 gstfer_segment (GstFerFilter * self)
 {
   return &GST_BASE_TRANSFORM (self)->segment;
+}
+
+GstPad *
+gstfer_sink_pad (GstFerFilter * self)
+{
+  return GST_BASE_TRANSFORM_SINK_PAD (self);
 }
 
 GstClockTime gstfer_buffer_pts (GstBuffer * buffer) { return GST_BUFFER_PTS (buffer); }

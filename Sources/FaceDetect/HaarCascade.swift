@@ -21,6 +21,8 @@ public struct DetectionParameters: Sendable {
     public var minNeighbors: Int = 3
     public var minSize: Int = 30
     public var maxSize: Int = 0          // 0: no limit
+    /// Pyramid levels evaluated at once: 1 runs on the calling thread only; 0: one per core.
+    public var threads: Int = 0
     public init() {}
 }
 
@@ -132,9 +134,13 @@ public final class HaarCascade: @unchecked Sendable {
             factor *= p.scaleFactor
         }
         // Largest levels first: they are the most work, so the pool stays balanced.
-        DispatchQueue.concurrentPerform(iterations: levels.count) { li in
-            let found = detectLevel(grey: grey, width: width, height: height, stride: stride, factor: levels[li])
-            lock.lock(); raw += found; lock.unlock()
+        if p.threads == 1 {
+            for f in levels { raw += detectLevel(grey: grey, width: width, height: height, stride: stride, factor: f) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: levels.count) { li in
+                let found = detectLevel(grey: grey, width: width, height: height, stride: stride, factor: levels[li])
+                lock.lock(); raw += found; lock.unlock()
+            }
         }
         return HaarCascade.group(raw, minNeighbors: p.minNeighbors, eps: 0.2)
     }

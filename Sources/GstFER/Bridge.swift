@@ -54,6 +54,18 @@ public func gstfer_impl_transform_ip(_ impl: UnsafeMutableRawPointer?, _ frame: 
     filter(impl).transform(frame!)
 }
 
+@_cdecl("gstfer_impl_src_event")
+public func gstfer_impl_src_event(_ impl: UnsafeMutableRawPointer?, _ event: UnsafeMutablePointer<GstEvent>?) {
+    if let event { filter(impl).srcEvent(event) }
+}
+
+@_cdecl("gstfer_impl_query")
+public func gstfer_impl_query(_ impl: UnsafeMutableRawPointer?, _ direction: GstPadDirection, _ query: UnsafeMutablePointer<GstQuery>?,
+                              _ handled: gboolean) -> gboolean {
+    guard let query else { return handled }
+    return filter(impl).query(direction, query, handled: handled != 0) ? 1 : 0
+}
+
 /// Registers ferfilter in this process without loading the plugin file (for tests and apps that
 /// link GstFER directly).
 public func registerStatically() -> Bool {

@@ -1,10 +1,12 @@
 import CGStreamer
 import FaceDetect
+import FaceTracking
 import FERNet
 import Foundation
 
-/// One face found in a frame and what the model says of it.
+/// One face in a frame and what the model says of it (smoothed over its track).
 public struct FaceResult: Sendable, Equatable {
+    /// The track id: the same while the face stays in view.
     public var id: Int
     public var x: Int, y: Int, width: Int, height: Int
     public var probabilities: [Float]
@@ -27,9 +29,20 @@ final class FerFilter {
     private var loadedModelPath = ""
     private var loadedCascadePath = ""
     private var frameCount = 0
-    private var lastFaces: [FaceResult] = []
     private var lastSignature = ""
     private var lumaScratch: [UInt8] = []
+    private let tracker = FaceTracker()
+    private var scheduler = AnalysisScheduler()
+    private let worker = AnalysisWorker()
+    private var frameDuration = 1.0 / 30
+    private var appliedThreads = -1
+
+    // Shared with the threads that deliver events and queries (under `lock`).
+    private var qosEarliest: GstClockTime = clockTimeNone
+    private var upstreamLive = false
+    private var liveKnown = false
+    private var latencyEstimate = 1.0 / 30
+    private var reportedLatency = 0.0
 
     init(element: UnsafeMutablePointer<GstFerFilter>) { self.element = element }
 
@@ -108,12 +121,42 @@ final class FerFilter {
 
     func start() -> Bool {
         let (s, _) = snapshot()
-        frameCount = 0; lastFaces = []; lastSignature = ""
+        frameCount = 0; lastSignature = ""
+        worker.reset(); tracker.reset(); scheduler.reset()
+        lock.lock(); qosEarliest = clockTimeNone; reportedLatency = 0; liveKnown = false; lock.unlock()
         return load(s)
     }
 
     func stop() -> Bool {
-        lastFaces = []
+        worker.reset(); tracker.reset()
+        return true
+    }
+
+    // MARK: events and queries
+
+    /// Notes QoS from downstream: frames whose running time is before `earliest` are late.
+    func srcEvent(_ event: UnsafeMutablePointer<GstEvent>) {
+        guard event.pointee.type == GST_EVENT_QOS else { return }
+        var type = GST_QOS_TYPE_UNDERFLOW, proportion = 0.0, diff: GstClockTimeDiff = 0, timestamp: GstClockTime = 0
+        gst_event_parse_qos(event, &type, &proportion, &diff, &timestamp)
+        lock.lock(); defer { lock.unlock() }
+        qosEarliest = diff > 0 ? timestamp &+ GstClockTime(diff) : timestamp
+    }
+
+    /// Adds the element's processing time to LATENCY queries and notes whether the source is live.
+    func query(_ direction: GstPadDirection, _ query: UnsafeMutablePointer<GstQuery>, handled: Bool) -> Bool {
+        guard handled, direction == GST_PAD_SRC, query.pointee.type == GST_QUERY_LATENCY else { return handled }
+        var live: gboolean = 0, minLatency: GstClockTime = 0, maxLatency: GstClockTime = 0
+        gst_query_parse_latency(query, &live, &minLatency, &maxLatency)
+        lock.lock()
+        upstreamLive = live != 0; liveKnown = true
+        reportedLatency = latencyEstimate
+        let ours = GstClockTime(latencyEstimate * 1e9)
+        lock.unlock()
+        minLatency &+= ours
+        if maxLatency != clockTimeNone { maxLatency &+= ours }
+        gst_query_set_latency(query, live, minLatency, maxLatency)
+        log(GST_LEVEL_DEBUG, "latency query: live \(live != 0), adding \(ours / 1_000_000) ms")
         return true
     }
 
@@ -123,8 +166,9 @@ final class FerFilter {
             return false
         }
         log(GST_LEVEL_DEBUG, "caps: \(info.pointee.width)x\(info.pointee.height) format \(f.pointee.format.rawValue)")
-        lastFaces = []   // boxes from another size mean nothing now
+        worker.reset(); tracker.reset()   // boxes from another size mean nothing now
         lumaScratch = []
+        if info.pointee.fps_n > 0 && info.pointee.fps_d > 0 { frameDuration = Double(info.pointee.fps_d) / Double(info.pointee.fps_n) }
         return true
     }
 
@@ -140,42 +184,139 @@ final class FerFilter {
             }
         }
         guard let model, let cascade, let view = FrameView(frame) else { return GST_FLOW_ERROR }
+        let started = DispatchTime.now().uptimeNanoseconds
         let buffer = frame.pointee.buffer!
+        if s.threads != appliedThreads {
+            appliedThreads = s.threads
+            Parallelism.setThreads(s.threads > 0 ? s.threads : ProcessInfo.processInfo.activeProcessorCount)
+        }
+        tracker.configuration.hold = s.trackHold
+        tracker.configuration.smoothing = s.smoothing
+        tracker.configuration.hysteresis = s.hysteresis
 
-        var faces: [FaceResult]
-        if frameCount % max(1, s.detectInterval) == 0 {
-            faces = analyse(view, s, model, cascade)
-            lastFaces = faces
+        // the frame's time: its running time, else its place in the stream
+        let pts = gstfer_buffer_pts(buffer), dur = gstfer_buffer_duration(buffer)
+        let running = pts == clockTimeNone ? clockTimeNone : gst_segment_to_running_time(gstfer_segment(element), GST_FORMAT_TIME, pts)
+        let d = dur == clockTimeNone || dur == 0 ? frameDuration : Double(dur) / 1e9
+        let t = running == clockTimeNone ? Double(frameCount) * d : Double(running) / 1e9
+        lock.lock()
+        let needLive = !liveKnown
+        lock.unlock()
+        if needLive { askUpstreamIfLive() }
+        lock.lock()
+        let late = qosEarliest != clockTimeNone && running != clockTimeNone && running &+ GstClockTime(d * 1e9) < qosEarliest
+        let live = upstreamLive
+        lock.unlock()
+
+        // Live with skip-late: analyses run beside the stream and frames never wait for one.
+        let async = live && s.skipLate
+        if !async && worker.isBusy { worker.drain() }
+        var changes: [LabelChange] = []
+        if let r = worker.take() {
+            changes += tracker.update(r.detections, at: r.time)
+            log(GST_LEVEL_LOG, "analysis of the frame at \(r.time) s took \(Int(r.seconds * 1000)) ms")
+        }
+        let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
+        if decision == .analyse && !async {
+            changes += tracker.update(analyse(view, s, model, cascade), at: t)
         } else {
-            faces = lastFaces
+            if decision == .analyse {
+                let (luma, stride) = view.luma(into: &lumaScratch)
+                let (w, h) = (view.width, view.height)
+                var copy = [UInt8](repeating: 0, count: w * h)
+                copy.withUnsafeMutableBufferPointer { dst in
+                    for y in 0..<h { (dst.baseAddress! + y * w).update(from: luma + y * stride, count: w) }
+                }
+                worker.submit(time: t) {
+                    copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade) }
+                }
+            } else if decision == .late {
+                log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed")
+            }
+            tracker.predict(at: t)
         }
         frameCount += 1
+        let faces = visibleFaces(s.maxFaces, width: view.width, height: view.height)
 
         if s.draw { draw(faces, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
         attachMeta(faces, to: buffer, labels: model.labels)
         postMessage(faces, buffer: buffer, labels: model.labels, mode: s.messageMode)
+        if s.messageMode != .none { for c in changes { postLabelChange(c, buffer: buffer, labels: model.labels) } }
+
+        scheduler.spent(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        updateLatency(frameDuration: d)
         return GST_FLOW_OK
+    }
+
+    /// Asks upstream whether the source is live (before the pipeline's first LATENCY query, which
+    /// may come after the first frames).
+    private func askUpstreamIfLive() {
+        guard let q = gst_query_new_latency() else { return }
+        defer { gst_query_unref(q) }
+        var live: gboolean = 0
+        if gst_pad_peer_query(gstfer_sink_pad(element), q) != 0 { gst_query_parse_latency(q, &live, nil, nil) }
+        lock.lock(); upstreamLive = live != 0; liveKnown = true; lock.unlock()
+        log(GST_LEVEL_DEBUG, "upstream is \(live != 0 ? "live" : "not live")")
+    }
+
+    /// Keeps the latency estimate current; when it grows well past what the pipeline was told,
+    /// posts a LATENCY message so the pipeline asks again.
+    private func updateLatency(frameDuration d: Double) {
+        let estimate = scheduler.latency(frameDuration: d)
+        lock.lock()
+        latencyEstimate = estimate
+        let repost = upstreamLive && reportedLatency > 0 && estimate > reportedLatency * 1.5
+        if repost { reportedLatency = estimate }
+        lock.unlock()
+        if repost {
+            log(GST_LEVEL_INFO, "processing takes \(Int(estimate * 1000)) ms a frame: asking the pipeline to recompute its latency")
+            let object = UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstObject.self)
+            _ = gst_element_post_message(UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstElement.self),
+                                         gst_message_new_latency(object))
+        }
+    }
+
+    /// The tracks to show: those detected last first, then by size, at most `maxFaces`, in id order,
+    /// boxes clipped to the frame.
+    func visibleFaces(_ maxFaces: Int, width: Int, height: Int) -> [FaceResult] {
+        var tracks = tracker.tracks
+        if maxFaces > 0 && tracks.count > maxFaces {
+            tracks.sort { ($0.detected ? 1 : 0, $0.box.width * $0.box.height) > ($1.detected ? 1 : 0, $1.box.width * $1.box.height) }
+            tracks = Array(tracks.prefix(maxFaces))
+        }
+        return tracks.sorted { $0.id < $1.id }.compactMap { tr in
+            let x0 = max(0, Int(tr.box.x.rounded())), y0 = max(0, Int(tr.box.y.rounded()))
+            let x1 = min(width, Int((tr.box.x + tr.box.width).rounded())), y1 = min(height, Int((tr.box.y + tr.box.height).rounded()))
+            guard x1 - x0 >= 2, y1 - y0 >= 2 else { return nil }
+            return FaceResult(id: tr.id, x: x0, y: y0, width: x1 - x0, height: y1 - y0,
+                              probabilities: tr.probabilities, labelIndex: tr.label)
+        }
     }
 
     /// Detects faces on the luma plane, crops them as FER2013 frames faces, classifies all of a
     /// frame's faces in one batch.
-    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade) -> [FaceResult] {
+    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade) -> [TrackDetection] {
         let (luma, stride) = view.luma(into: &lumaScratch)
+        return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade)
+    }
+
+    /// One analysis of a grey plane (on any thread).
+    static func analyse(luma: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, _ s: Settings,
+                        _ model: FacialExpressionModel, _ cascade: HaarCascade) -> [TrackDetection] {
         var p = DetectionParameters()
-        p.minSize = s.minFaceSize; p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors
-        var boxes = cascade.detect(grey: luma, width: view.width, height: view.height, stride: stride, parameters: p)
+        p.minSize = s.minFaceSize; p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.threads = s.threads
+        var boxes = cascade.detect(grey: luma, width: width, height: height, stride: stride, parameters: p)
         boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }
         if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }
         guard !boxes.isEmpty else { return [] }
         let side = model.inputSize.width
         let crops = boxes.map { b in
-            FaceCrop.crop(grey: luma, width: view.width, height: view.height, stride: stride,
+            FaceCrop.crop(grey: luma, width: width, height: height, stride: stride,
                           box: (b.x, b.y, b.width, b.height), side: side, scale: s.cropScale)
         }
         let probs = model.predict(faces: crops, flipTTA: s.flipTTA)
-        return zip(boxes, probs).enumerated().map { (i, bp) in
-            FaceResult(id: i, x: bp.0.x, y: bp.0.y, width: bp.0.width, height: bp.0.height,
-                       probabilities: bp.1, labelIndex: argmax(bp.1[...]))
+        return zip(boxes, probs).map { b, p in
+            TrackDetection(box: TrackBox(x: Double(b.x), y: Double(b.y), width: Double(b.width), height: Double(b.height)), probabilities: p)
         }
     }
 
@@ -235,7 +376,7 @@ final class FerFilter {
     func postMessage(_ faces: [FaceResult], buffer: UnsafeMutablePointer<GstBuffer>, labels: [String], mode: MessageMode) {
         if mode == .none { return }
         if mode == .onChange {
-            let sig = faces.map { "\(labels[$0.labelIndex])" }.joined(separator: ",")
+            let sig = faces.map { "\($0.id):\(labels[$0.labelIndex])" }.joined(separator: ",")
             if sig == lastSignature { return }
             lastSignature = sig
         }
@@ -259,4 +400,21 @@ final class FerFilter {
         }
         _ = gstfer_post_element_message(element, st)
     }
+
+    /// `ferfilter-emotion-changed`: a track's shown label changed.
+    func postLabelChange(_ c: LabelChange, buffer: UnsafeMutablePointer<GstBuffer>, labels: [String]) {
+        let st = gst_structure_new_empty("ferfilter-emotion-changed")!
+        let pts = gstfer_buffer_pts(buffer), seg = gstfer_segment(element)
+        gstfer_structure_set_int(st, "id", gint(c.id))
+        gstfer_structure_set_string(st, "emotion", labels[c.to])
+        gstfer_structure_set_string(st, "previous", labels[c.from])
+        if let tr = tracker.tracks.first(where: { $0.id == c.id }) { gstfer_structure_set_double(st, "confidence", Double(tr.confidence)) }
+        gstfer_structure_set_clock_time(st, "timestamp", pts)
+        gstfer_structure_set_clock_time(st, "stream-time", gst_segment_to_stream_time(seg, GST_FORMAT_TIME, pts))
+        gstfer_structure_set_clock_time(st, "running-time", gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts))
+        _ = gstfer_post_element_message(element, st)
+    }
 }
+
+/// GST_CLOCK_TIME_NONE (the macro's `((GstClockTime) -1)` does not import).
+let clockTimeNone = GstClockTime.max

@@ -20,6 +20,12 @@ public struct Settings: Sendable {
     public var maxFaces = 20
     public var cropScale = 1.0
     public var flipTTA = false
+    public var smoothing = 0.4
+    public var hysteresis = 0.12
+    public var trackHold = 0.7
+    public var maxAnalysisRate = 0.0
+    public var skipLate = true
+    public var threads = 0
 
     public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
     public init() {}
@@ -28,7 +34,7 @@ public struct Settings: Sendable {
 /// The properties ferfilter installs, with the text `gst-inspect-1.0 ferfilter` shows.
 enum Property: UInt32, CaseIterable {
     case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
-         messageMode, maxFaces, cropScale, flipTTA
+         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads
 
     var name: String {
         switch self {
@@ -44,6 +50,12 @@ enum Property: UInt32, CaseIterable {
         case .maxFaces: return "max-faces"
         case .cropScale: return "crop-scale"
         case .flipTTA: return "flip-tta"
+        case .smoothing: return "smoothing"
+        case .hysteresis: return "hysteresis"
+        case .trackHold: return "track-hold"
+        case .maxAnalysisRate: return "max-analysis-rate"
+        case .skipLate: return "skip-late"
+        case .threads: return "threads"
         }
     }
 
@@ -57,13 +69,23 @@ enum Property: UInt32, CaseIterable {
         case .minFaceSize: return "Smallest face to detect, in pixels (width of the detection window)"
         case .scaleFactor: return "Scale step between detection pyramid levels; smaller finds more faces, slower"
         case .minNeighbors: return "Overlapping raw detections a face needs to be reported (higher: fewer false faces)"
-        case .detectInterval: return "Run detection and classification every N frames; frames between reuse the last results"
+        case .detectInterval: return "Run detection and classification every N frames; on the frames between, boxes follow the tracked faces"
         case .draw: return "Draw a box, the emotion and its confidence on each face"
         case .drawProbabilities: return "Also draw bars of all 7 emotion probabilities under each face"
         case .messageMode: return "When to post the 'ferfilter' element message with the faces on the bus"
         case .maxFaces: return "Most faces to classify per frame, largest first (0: no limit)"
         case .cropScale: return "Size of the face crop given to the model relative to the detected box"
         case .flipTTA: return "Average each face with its mirror image (steadier, twice the classification work)"
+        case .smoothing: return "Time constant in seconds of the per-face smoothing of emotion probabilities (0: none, "
+            + "the label is the latest classification's)"
+        case .hysteresis: return "How far (in smoothed probability) another emotion must lead the shown one before a face's "
+            + "label changes; each change posts a 'ferfilter-emotion-changed' message"
+        case .trackHold: return "Seconds a face keeps its track id and box while not detected (short misses, occlusion)"
+        case .maxAnalysisRate: return "Most detection+classification passes per second (0: no limit); frames between "
+            + "follow the tracks"
+        case .skipLate: return "Keep live streams on time: skip analysis on a frame that downstream reports late (QoS) or "
+            + "whose time budget an analysis would exceed; tracks and overlay go on"
+        case .threads: return "Threads for detection and classification (0: one per CPU core)"
         }
     }
 }
@@ -88,6 +110,12 @@ extension Property {
             case .maxFaces: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 1000, Int32(d.maxFaces), flags)
             case .cropScale: spec = g_param_spec_double(p.name, p.name, p.blurb, 0.5, 2.0, d.cropScale, flags)
             case .flipTTA: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.flipTTA ? 1 : 0, flags)
+            case .smoothing: spec = g_param_spec_double(p.name, p.name, p.blurb, 0, 60, d.smoothing, flags)
+            case .hysteresis: spec = g_param_spec_double(p.name, p.name, p.blurb, 0, 1, d.hysteresis, flags)
+            case .trackHold: spec = g_param_spec_double(p.name, p.name, p.blurb, 0, 60, d.trackHold, flags)
+            case .maxAnalysisRate: spec = g_param_spec_double(p.name, p.name, p.blurb, 0, 1000, d.maxAnalysisRate, flags)
+            case .skipLate: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.skipLate ? 1 : 0, flags)
+            case .threads: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 256, Int32(d.threads), flags)
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -107,6 +135,12 @@ extension Property {
         case .maxFaces: s.maxFaces = Int(g_value_get_int(v))
         case .cropScale: s.cropScale = g_value_get_double(v)
         case .flipTTA: s.flipTTA = g_value_get_boolean(v) != 0
+        case .smoothing: s.smoothing = g_value_get_double(v)
+        case .hysteresis: s.hysteresis = g_value_get_double(v)
+        case .trackHold: s.trackHold = g_value_get_double(v)
+        case .maxAnalysisRate: s.maxAnalysisRate = g_value_get_double(v)
+        case .skipLate: s.skipLate = g_value_get_boolean(v) != 0
+        case .threads: s.threads = Int(g_value_get_int(v))
         }
     }
 
@@ -124,6 +158,12 @@ extension Property {
         case .maxFaces: g_value_set_int(v, Int32(s.maxFaces))
         case .cropScale: g_value_set_double(v, s.cropScale)
         case .flipTTA: g_value_set_boolean(v, s.flipTTA ? 1 : 0)
+        case .smoothing: g_value_set_double(v, s.smoothing)
+        case .hysteresis: g_value_set_double(v, s.hysteresis)
+        case .trackHold: g_value_set_double(v, s.trackHold)
+        case .maxAnalysisRate: g_value_set_double(v, s.maxAnalysisRate)
+        case .skipLate: g_value_set_boolean(v, s.skipLate ? 1 : 0)
+        case .threads: g_value_set_int(v, Int32(s.threads))
         }
     }
 }

@@ -148,6 +148,9 @@ final class FerHarness {
         precondition(Gst.ready)
         element = gst_element_factory_make("ferfilter", nil)!
         setProperty(element, "model", shippedModel)
+        // GstHarness's source says it is live, which would move analyses beside the stream (their
+        // results a frame or more later); these tests check each frame's own results.
+        setProperty(element, "skip-late", false)
         for (k, v) in props { setProperty(element, k, v) }
         bus = gst_bus_new()
         gst_element_set_bus(element, bus)
@@ -170,12 +173,14 @@ final class FerHarness {
     }
 
     /// Element messages named `ferfilter` posted so far.
-    func messages() -> [UnsafeMutablePointer<GstMessage>] {
+    func messages(named name: String = "ferfilter") -> [UnsafeMutablePointer<GstMessage>] {
         var out: [UnsafeMutablePointer<GstMessage>] = []
+        var others: [UnsafeMutablePointer<GstMessage>] = []
         while let m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT) {
-            if let s = gst_message_get_structure(m), String(cString: gst_structure_get_name(s)) == "ferfilter" { out.append(m) }
-            else { gst_message_unref(m) }
+            if let s = gst_message_get_structure(m), String(cString: gst_structure_get_name(s)) == name { out.append(m) }
+            else { others.append(m) }
         }
+        for m in others { gst_bus_post(bus, m) }   // left for the next reader (post takes the reference)
         return out
     }
 }

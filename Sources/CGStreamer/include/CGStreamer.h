@@ -37,6 +37,8 @@ gboolean gstfer_impl_start (gpointer impl);
 gboolean gstfer_impl_stop (gpointer impl);
 gboolean gstfer_impl_set_info (gpointer impl, GstVideoInfo * info);
 GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
+void gstfer_impl_src_event (gpointer impl, GstEvent * event);
+gboolean gstfer_impl_query (gpointer impl, GstPadDirection direction, GstQuery * query, gboolean handled);
 
 /* ---- wrappers for what Swift cannot import ---- */
 /* Registers ferfilter in the given plugin, or statically (plugin NULL) for in-process tests. */
@@ -56,6 +58,7 @@ void gstfer_log (GstFerFilter * self, GstDebugLevel level, const char * message)
 /* the file libgstfer.so (or the binary holding GstFER) was loaded from, or NULL */
 const char * gstfer_library_path (void);
 GstSegment * gstfer_segment (GstFerFilter * self);
+GstPad * gstfer_sink_pad (GstFerFilter * self);
 GstClockTime gstfer_buffer_pts (GstBuffer * buffer);
 GstClockTime gstfer_buffer_duration (GstBuffer * buffer);
 /* GValue holders (G_VALUE_INIT is a macro) */

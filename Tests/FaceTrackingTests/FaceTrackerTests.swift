@@ -1,0 +1,112 @@
+import FaceTracking
+import Foundation
+import XCTest
+
+/// Probabilities with `p` on class k and the rest spread evenly.
+func peaked(_ k: Int, _ p: Float, classes: Int = 7) -> [Float] {
+    (0..<classes).map { $0 == k ? p : (1 - p) / Float(classes - 1) }
+}
+
+func box(_ x: Double, _ y: Double, _ s: Double) -> TrackBox { TrackBox(x: x, y: y, width: s, height: s) }
+
+final class FaceTrackerTests: XCTestCase {
+    /// Two faces moving across the frame keep their ids through detection gaps (every third frame
+    /// detected) and a run of missed detections shorter than `hold`.
+    func testIdsSurviveGapsAndMisses() {
+        let tr = FaceTracker()
+        var ids: Set<[Int]> = []
+        for f in 0..<90 {
+            let t = Double(f) / 30
+            let a = box(50 + 4 * Double(f), 100, 80), b = box(500 - 3 * Double(f), 300, 100)
+            if f % 3 == 0 {
+                var dets = [TrackDetection(box: b, probabilities: peaked(3, 0.8))]
+                if !(30..<45).contains(f) { dets.append(TrackDetection(box: a, probabilities: peaked(6, 0.7))) }   // a missed for 0.5 s
+                tr.update(dets, at: t)
+            } else {
+                tr.predict(at: t)
+            }
+            XCTAssertEqual(tr.tracks.count, 2, "frame \(f)")
+            ids.insert(tr.tracks.map(\.id).sorted())
+        }
+        XCTAssertEqual(ids, [[1, 2]], "the same two ids throughout")
+    }
+
+    /// Between detections, predicted boxes follow a steadily moving face to within a few pixels.
+    func testPredictionFollowsMotion() {
+        let tr = FaceTracker()
+        var worst = 0.0
+        for f in 0..<60 {
+            let t = Double(f) / 30, truth = box(100 + 5 * Double(f), 80 + 2 * Double(f), 90)
+            if f % 4 == 0 { tr.update([TrackDetection(box: truth, probabilities: peaked(0, 0.9))], at: t) } else { tr.predict(at: t) }
+            if f >= 8 { worst = max(worst, abs(tr.tracks[0].box.x - truth.x), abs(tr.tracks[0].box.y - truth.y)) }
+        }
+        XCTAssertLessThan(worst, 2, "prediction error \(worst) px")
+    }
+
+    /// Two faces crossing paths (one passing just above the other) come out with their own ids.
+    func testCrossingFacesKeepTheirIds() {
+        let tr = FaceTracker()
+        var idOfLeftStarter = 0
+        for f in 0..<60 {
+            let t = Double(f) / 30
+            let a = box(100 + 8 * Double(f), 200, 90), b = box(580 - 8 * Double(f), 240, 90)
+            tr.update([TrackDetection(box: a, probabilities: peaked(1, 0.9)), TrackDetection(box: b, probabilities: peaked(2, 0.9))], at: t)
+            if f == 0 { idOfLeftStarter = tr.tracks.min { $0.box.x < $1.box.x }!.id }
+        }
+        XCTAssertEqual(tr.tracks.count, 2)
+        // at the end the face that started on the left is on the right
+        XCTAssertEqual(tr.tracks.max { $0.box.x < $1.box.x }!.id, idOfLeftStarter)
+    }
+
+    /// A face gone for longer than `hold` ends its track; a face that appears later gets a new id.
+    func testTracksEndAndIdsAreNotReused() {
+        let tr = FaceTracker()
+        tr.update([TrackDetection(box: box(10, 10, 50), probabilities: peaked(0, 0.9))], at: 0)
+        tr.update([], at: 0.5)
+        XCTAssertEqual(tr.tracks.count, 1, "still held")
+        tr.update([], at: 0.8)
+        XCTAssertEqual(tr.tracks.count, 0, "gone after hold")
+        tr.update([TrackDetection(box: box(10, 10, 50), probabilities: peaked(0, 0.9))], at: 1.0)
+        XCTAssertEqual(tr.tracks.map(\.id), [2])
+    }
+
+    /// Classifications that flicker between two close emotions leave the shown label steady; a
+    /// lasting change of expression changes it once, reported as a LabelChange. With smoothing 0
+    /// the label is each classification's.
+    func testSmoothingAndHysteresis() {
+        var rng = SystemRandomNumberGenerator()
+        // sad and neutral within a few points of each other, the lead swapping at random
+        func noisy(lead: Int, other: Int) -> [Float] {
+            var p = [Float](repeating: 0.02, count: 7)
+            let m = Float.random(in: -0.08...0.06, using: &rng)
+            p[lead] = 0.45 + m / 2; p[other] = 0.45 - m / 2
+            return p
+        }
+        for smoothing in [0.4, 0.0] {
+            var cfg = TrackerConfiguration(); cfg.smoothing = smoothing
+            let tr = FaceTracker(configuration: cfg)
+            var rawFlips = 0, lastRaw = -1, changes: [LabelChange] = []
+            for f in 0..<150 {
+                let p = f < 100 ? noisy(lead: 4, other: 6) : peaked(3, 0.85)   // then a clear smile
+                let raw = p.indices.max { p[$0] < p[$1] }!
+                if lastRaw >= 0 && raw != lastRaw && f < 100 { rawFlips += 1 }
+                lastRaw = raw
+                changes += tr.update([TrackDetection(box: box(100, 100, 120), probabilities: p)], at: Double(f) / 30)
+            }
+            XCTAssertGreaterThan(rawFlips, 10, "the raw labels should flicker")
+            if smoothing > 0 {
+                XCTAssertEqual(changes.count, 1, "\(changes)")
+                XCTAssertEqual(changes.first?.to, 3)
+                XCTAssertEqual(tr.tracks[0].label, 3)
+            } else {
+                XCTAssertGreaterThanOrEqual(changes.count, rawFlips, "without smoothing the label follows every flip")
+            }
+        }
+    }
+
+    func testIoU() {
+        XCTAssertEqual(box(0, 0, 10).iou(box(0, 0, 10)), 1)
+        XCTAssertEqual(box(0, 0, 10).iou(box(20, 20, 10)), 0)
+        XCTAssertEqual(box(0, 0, 10).iou(box(5, 0, 10)), 50.0 / 150.0, accuracy: 1e-12)
+    }
+}

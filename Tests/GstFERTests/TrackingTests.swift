@@ -1,0 +1,148 @@
+import CGStreamer
+import CGstCheck
+import FaceDetect
+import FERNet
+import Foundation
+import GstFER
+import XCTest
+
+/// Tracks, smoothing and the frames between detections, through the element on real faces.
+final class TrackingTests: XCTestCase {
+    override func setUp() { XCTAssertTrue(Gst.ready) }
+
+    /// Four faces drifting on circles, detection every third frame: every frame carries a box per
+    /// face, the ids never change, boxes move on the frames between detections, and the bus
+    /// messages carry the same ids as the metas.
+    func testIdsStayWithMovingFacesAndBoxesFollowBetweenDetections() throws {
+        let d = try fer2013()
+        // faces the detector finds whole on their own (some FER2013 crops are too tight for Haar)
+        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        let rows = (0..<40).filter { row in
+            let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
+            let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320) }
+            return b.count == 1 && b[0].width > 110
+        }.prefix(4)
+        XCTAssertEqual(rows.count, 4)
+        let scene = FaceScene.grid(width: 640, height: 480, rows: Array(rows), size: 144)
+        let h = FerHarness(["draw": false, "detect-interval": 3], caps: "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1")
+        var firstIDs: [Int32] = [], moves = 0
+        var previous: [Int32: (Int, Int)] = [:]
+        for t in 0..<45 {
+            let frame = scene.moved(frame: t, radius: 20, period: 45).render(d, phase: t)
+            let out = try XCTUnwrap(h.process(RawFrame(bytes: frame, caps: "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1"),
+                                              pts: UInt64(t) * 33_333_333))
+            let found = rois(of: out)
+            gst_buffer_unref(out)
+            if t == 0 { firstIDs = found.map(\.id).sorted(); XCTAssertEqual(firstIDs.count, 4) }
+            XCTAssertEqual(found.map(\.id).sorted(), firstIDs, "frame \(t): the same faces with the same ids")
+            if t % 3 != 0 {
+                for r in found where previous[r.id].map({ $0 != (r.x, r.y) }) ?? false { moves += 1 }
+            }
+            for r in found { previous[r.id] = (r.x, r.y) }
+            let msgs = h.messages()
+            for m in msgs {
+                let s = gst_message_get_structure(m)!
+                var ids: [Int32] = []
+                for i in 0..<gstfer_structure_list_size(s, "faces") {
+                    var id: gint = -1
+                    _ = gst_structure_get_int(gstfer_structure_list_get(s, "faces", i), "id", &id)
+                    ids.append(id)
+                }
+                XCTAssertEqual(ids.sorted(), firstIDs, "frame \(t): message ids")
+                gst_message_unref(m)
+            }
+        }
+        XCTAssertGreaterThan(moves, 30, "boxes should follow the faces on frames without detection")
+    }
+
+    /// A steady face under camera noise: without smoothing its label flickers from frame to frame;
+    /// with the default smoothing the shown label never changes and no emotion-changed message is
+    /// posted.
+    func testSteadyFaceDoesNotFlicker() throws {
+        let d = try fer2013()
+        let caps = "video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1"
+        // A face whose label the noise can flip: try faces until one flickers without smoothing.
+        var chosen: (row: Int, flicker: Int)? = nil
+        var clip: [[UInt8]] = []
+        for row in 0..<60 {
+            let base = FaceScene.grid(width: 320, height: 240, rows: [row], size: 160).render(d)
+            var rng = SeededGenerator(seed: UInt64(row))
+            clip = (0..<40).map { _ in base.map { UInt8(clamping: Int($0) + Int.random(in: -14...14, using: &rng)) } }
+            let labels = try run(clip, caps: caps, smoothing: 0.0).labels
+            guard labels.allSatisfy({ $0 != nil }) else { continue }   // the face must be found in every frame
+            let flicker = zip(labels, labels.dropFirst()).filter { $0 != $1 }.count
+            if flicker >= 4 { chosen = (row, flicker); break }
+        }
+        let face = try XCTUnwrap(chosen, "no PublicTest face among the first 60 flickers under noise")
+        let smoothed = try run(clip, caps: caps, smoothing: 0.4)
+        XCTAssertEqual(Set(smoothed.labels.compactMap { $0 }).count, 1,
+                       "row \(face.row): the label flickered \(face.flicker) times unsmoothed; smoothed: \(smoothed.labels)")
+        XCTAssertEqual(smoothed.changes, 0)
+    }
+
+    /// Runs a clip through a fresh element; the label of its (only) face per frame and the number
+    /// of emotion-changed messages.
+    func run(_ clip: [[UInt8]], caps: String, smoothing: Double) throws -> (labels: [String?], changes: Int) {
+        let h = FerHarness(["draw": false, "smoothing": smoothing], caps: caps)
+        var labels: [String?] = []
+        for (t, f) in clip.enumerated() {
+            let out = try XCTUnwrap(h.process(RawFrame(bytes: f, caps: caps), pts: UInt64(t) * 33_333_333))
+            let r = rois(of: out)
+            labels.append(r.count == 1 ? r[0].label : nil)
+            gst_buffer_unref(out)
+        }
+        for m in h.messages() { gst_message_unref(m) }
+        let changes = h.messages(named: "ferfilter-emotion-changed")
+        for m in changes { gst_message_unref(m) }
+        return (labels, changes.count)
+    }
+
+    /// One face replaced by another with a clearly different expression at the same place: the
+    /// track's label changes once, and one `ferfilter-emotion-changed` message says from what to what.
+    func testExpressionChangePostsOneMessage() throws {
+        let d = try fer2013()
+        let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
+        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        let caps = "video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1"
+        // two faces the detector finds and the model reads confidently as different emotions
+        var picks: [(row: Int, label: Int)] = []
+        for row in 0..<200 where picks.count < 2 {
+            let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 160).render(d)
+            let boxes = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320) }
+            guard boxes.count == 1 else { continue }
+            let b = boxes[0]
+            let p = model.predict(face: FaceCrop.crop(grey: img, width: 320, height: 240, box: (b.x, b.y, b.width, b.height), side: 48))
+            let k = argmax(p[...])
+            if p[k] > 0.8 && !picks.contains(where: { $0.label == k }) { picks.append((row, k)) }
+        }
+        XCTAssertEqual(picks.count, 2, "two confidently different faces among the first 200")
+        guard picks.count == 2 else { return }
+        let a = FaceScene.grid(width: 320, height: 240, rows: [picks[0].row], size: 160).render(d)
+        let b = FaceScene.grid(width: 320, height: 240, rows: [picks[1].row], size: 160).render(d)
+        let h = FerHarness(["draw": false], caps: caps)
+        var ids: Set<Int32> = [], labels: [String] = []
+        for t in 0..<60 {
+            let out = try XCTUnwrap(h.process(RawFrame(bytes: t < 20 ? a : b, caps: caps), pts: UInt64(t) * 33_333_333))
+            let r = rois(of: out)
+            gst_buffer_unref(out)
+            XCTAssertEqual(r.count, 1, "frame \(t)")
+            if let f = r.first { ids.insert(f.id); labels.append(f.label ?? "") }
+        }
+        XCTAssertEqual(ids.count, 1, "the same track throughout")
+        XCTAssertEqual(labels.first, model.labels[picks[0].label])
+        XCTAssertEqual(labels.last, model.labels[picks[1].label])
+        for m in h.messages() { gst_message_unref(m) }
+        let changes = h.messages(named: "ferfilter-emotion-changed")
+        XCTAssertEqual(changes.count, 1)
+        if let m = changes.first {
+            let s = gst_message_get_structure(m)!
+            XCTAssertEqual(String(cString: gst_structure_get_string(s, "previous")), model.labels[picks[0].label])
+            XCTAssertEqual(String(cString: gst_structure_get_string(s, "emotion")), model.labels[picks[1].label])
+            var id: gint = -1
+            XCTAssertNotEqual(gst_structure_get_int(s, "id", &id), 0)
+            XCTAssertEqual(id, ids.first)
+            XCTAssertTrue(gst_structure_has_field(s, "running-time") != 0)
+        }
+        for m in changes { gst_message_unref(m) }
+    }
+}
