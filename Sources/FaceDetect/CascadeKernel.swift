@@ -3,13 +3,14 @@
 ///
 /// Windows are evaluated eight at a time (consecutive window positions are consecutive integral
 /// values, or every other one at step 2) through the leading stump-only stages while at least
-/// three of the eight are alive; the few survivors then go on one by one.
+/// two of the eight are alive; a lone survivor then goes on by itself.
 struct CascadeKernel {
     let sum: UnsafePointer<Int32>, squares: UnsafePointer<UInt32>
     let nodeRects: UnsafePointer<Int32>, nodeWeights: UnsafePointer<Float>, nodeThreshold: UnsafePointer<Float>
     let nodeLeft: UnsafePointer<Int32>, nodeRight: UnsafePointer<Int32>
     let weakRoot: UnsafePointer<Int32>, weakLeafBase: UnsafePointer<Int32>, leaves: UnsafePointer<Float>
     let stageEnd: UnsafePointer<Int32>, stageThreshold: UnsafePointer<Float>
+    let stumpLeft: UnsafePointer<Float>, stumpRight: UnsafePointer<Float>, allStumps: Bool
     let stageCount: Int, vectorStages: Int, step: Int
     /// Corners of the variance rectangle (the window less a one-pixel border), and its area.
     let va: Int, vb: Int, vc: Int, vd: Int, normArea: Double
@@ -28,6 +29,27 @@ struct CascadeKernel {
 
     /// Whether the window at offset o passes stages `first...`, evaluated on its own.
     @inline(__always) func passes(_ o: Int, from first: Int, _ nf: Float) -> Bool {
+        allStumps ? passesStumps(o, from: first, nf) : passesTrees(o, from: first, nf)
+    }
+
+    /// `passes` for a cascade of stumps (node i is weak classifier i), without branches per stump.
+    @inline(__always) func passesStumps(_ o: Int, from first: Int, _ nf: Float) -> Bool {
+        var wi = first == 0 ? 0 : Int(stageEnd[first - 1])
+        for si in first..<stageCount {
+            var acc: Float = 0
+            let end = Int(stageEnd[si])
+            while wi < end {
+                let rb = wi * 12, wb = wi * 3
+                let v = nodeWeights[wb] * rect(o, rb) + nodeWeights[wb + 1] * rect(o, rb + 4) + nodeWeights[wb + 2] * rect(o, rb + 8)
+                acc += v < nodeThreshold[wi] * nf ? stumpLeft[wi] : stumpRight[wi]
+                wi += 1
+            }
+            if acc < stageThreshold[si] { return false }
+        }
+        return true
+    }
+
+    @inline(__always) func passesTrees(_ o: Int, from first: Int, _ nf: Float) -> Bool {
         var wi = first == 0 ? 0 : Int(stageEnd[first - 1])
         for si in first..<stageCount {
             var acc: Float = 0
@@ -75,16 +97,14 @@ struct CascadeKernel {
         let nf = SIMD8<Float>(nf2.squareRoot())
         var alive = SIMDMask<SIMD8<Int32>>(repeating: true)
         var wi = 0, si = 0, lanes = 8
-        while si < vectorStages && lanes > 2 {
+        while si < vectorStages && lanes > 1 {
             var acc = SIMD8<Float>(repeating: 0)
             let end = Int(stageEnd[si])
             while wi < end {
                 let ni = Int(weakRoot[wi]), rb = ni * 12, wb = ni * 3
                 var v = nodeWeights[wb] * rect8(o, rb) + nodeWeights[wb + 1] * rect8(o, rb + 4)
                 if nodeWeights[wb + 2] != 0 { v += nodeWeights[wb + 2] * rect8(o, rb + 8) }
-                let leafBase = Int(weakLeafBase[wi])
-                let left = leaves[leafBase - Int(nodeLeft[ni])], right = leaves[leafBase - Int(nodeRight[ni])]
-                acc += SIMD8<Float>(repeating: right).replacing(with: left, where: v .< nodeThreshold[ni] * nf)
+                acc += SIMD8<Float>(repeating: stumpRight[wi]).replacing(with: stumpLeft[wi], where: v .< nodeThreshold[ni] * nf)
                 wi += 1
             }
             alive = alive .& (acc .>= stageThreshold[si])
@@ -112,14 +132,16 @@ extension HaarCascade.Compiled {
         nodeRight.withUnsafeBufferPointer { nrt in weakRoot.withUnsafeBufferPointer { wr in
         weakLeafBase.withUnsafeBufferPointer { wl in leaves.withUnsafeBufferPointer { lv in
         stageEnd.withUnsafeBufferPointer { se in stageThreshold.withUnsafeBufferPointer { sth in
+        stumpLeft.withUnsafeBufferPointer { sl in stumpRight.withUnsafeBufferPointer { sr in
             let va = iw + 1, vb = va + (window.width - 2), vc = va + (window.height - 2) * iw, vd = vc + (window.width - 2)
             return body(CascadeKernel(
                 sum: sum, squares: squares, nodeRects: nr.baseAddress!, nodeWeights: nw.baseAddress!,
                 nodeThreshold: nt.baseAddress!, nodeLeft: nl.baseAddress!, nodeRight: nrt.baseAddress!,
                 weakRoot: wr.baseAddress!, weakLeafBase: wl.baseAddress!, leaves: lv.baseAddress!,
-                stageEnd: se.baseAddress!, stageThreshold: sth.baseAddress!, stageCount: stageEnd.count,
+                stageEnd: se.baseAddress!, stageThreshold: sth.baseAddress!,
+                stumpLeft: sl.baseAddress!, stumpRight: sr.baseAddress!, allStumps: allStumps, stageCount: stageEnd.count,
                 vectorStages: vectorStages, step: step, va: va, vb: vb, vc: vc, vd: vd,
                 normArea: Double((window.width - 2) * (window.height - 2))))
-        } } } } } } } } } }
+        } } } } } } } } } } } }
     }
 }

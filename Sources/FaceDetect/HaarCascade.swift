@@ -21,6 +21,9 @@ public struct DetectionParameters: Sendable {
     public var minNeighbors: Int = 3
     public var minSize: Int = 30
     public var maxSize: Int = 0          // 0: no limit
+    /// Drop a face whose box lies mostly (60%) inside a larger face's: the cascade also fires on
+    /// parts of big faces and twice on one face at neighbouring scales.
+    public var suppressNested = true
     /// Pyramid levels evaluated at once: 1 runs on the calling thread only; 0: one per core.
     public var threads: Int = 0
     public init() {}
@@ -142,7 +145,22 @@ public final class HaarCascade: @unchecked Sendable {
                 lock.lock(); raw += found; lock.unlock()
             }
         }
-        return HaarCascade.group(raw, minNeighbors: p.minNeighbors, eps: 0.2)
+        let grouped = HaarCascade.group(raw, minNeighbors: p.minNeighbors, eps: 0.2)
+        return p.suppressNested ? HaarCascade.suppressNested(grouped, overlap: 0.6) : grouped
+    }
+
+    /// Keeps the larger of two boxes when the smaller has more than `overlap` of its area inside it.
+    public static func suppressNested(_ boxes: [DetectedBox], overlap: Double) -> [DetectedBox] {
+        var kept: [DetectedBox] = []
+        for b in boxes.sorted(by: { $0.width * $0.height > $1.width * $1.height }) {
+            let inside = kept.contains { k in
+                let ix = max(0, min(b.x + b.width, k.x + k.width) - max(b.x, k.x))
+                let iy = max(0, min(b.y + b.height, k.y + k.height) - max(b.y, k.y))
+                return Double(ix * iy) > overlap * Double(b.width * b.height)
+            }
+            if !inside { kept.append(b) }
+        }
+        return kept
     }
 
     /// The cascade flattened for one integral-image width: every rectangle as four corner
@@ -157,6 +175,9 @@ public final class HaarCascade: @unchecked Sendable {
         var leaves: [Float]
         var stageEnd: [Int32]       // end index into weakRoot for each stage
         var stageThreshold: [Float]
+        /// Per weak classifier, when every one is a stump: the leaf for "below threshold" and "above".
+        var stumpLeft: [Float], stumpRight: [Float]
+        var allStumps: Bool
     }
 
     private var compiledCache: [Int: Compiled] = [:]
@@ -174,9 +195,15 @@ public final class HaarCascade: @unchecked Sendable {
 
     func compile(integralWidth iw: Int) -> Compiled {
         var c = Compiled(nodeRects: [], nodeWeights: [], nodeThreshold: [], nodeLeft: [], nodeRight: [], weakRoot: [],
-                         weakLeafBase: [], leaves: [], stageEnd: [], stageThreshold: [])
+                         weakLeafBase: [], leaves: [], stageEnd: [], stageThreshold: [],
+                         stumpLeft: [], stumpRight: [], allStumps: stages.allSatisfy { $0.weak.allSatisfy { $0.nodes.count == 1 } })
         for st in stages {
             for wk in st.weak {
+                if wk.nodes.count == 1 {
+                    c.stumpLeft.append(wk.leaves[Int(-wk.nodes[0].left)]); c.stumpRight.append(wk.leaves[Int(-wk.nodes[0].right)])
+                } else {
+                    c.stumpLeft.append(0); c.stumpRight.append(0)
+                }
                 c.weakRoot.append(Int32(c.nodeThreshold.count))
                 c.weakLeafBase.append(Int32(c.leaves.count))
                 c.leaves += wk.leaves
@@ -202,8 +229,8 @@ public final class HaarCascade: @unchecked Sendable {
     }
 
     /// How many leading stages can be evaluated eight windows at a time (those made of stumps).
-    /// Windows are evaluated in blocks of eight while at least three of a block are alive, then
-    /// the survivors continue one by one.
+    /// Windows are evaluated in blocks of eight while at least two of a block are alive, then
+    /// a lone survivor continues by itself.
     var vectorStages: Int {
         stages.prefix { st in st.weak.allSatisfy { $0.nodes.count == 1 } }.count
     }

@@ -11,7 +11,7 @@ public struct Settings: Sendable {
     public var model: String? = nil
     public var cascade = Settings.defaultCascade
     public var minFaceSize = 30
-    public var scaleFactor = 1.1
+    public var scaleFactor = 1.25
     public var minNeighbors = 3
     public var detectInterval = 1
     public var draw = true

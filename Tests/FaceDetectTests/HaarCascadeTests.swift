@@ -99,6 +99,16 @@ final class HaarCascadeTests: XCTestCase {
         XCTAssertEqual(g[0], DetectedBox(x: 102, y: 48, width: 62, height: 62, neighbors: 5))
     }
 
+    /// A box mostly inside a larger one goes; side-by-side and slightly overlapping boxes stay.
+    func testNestedBoxesAreSuppressed() {
+        let big = DetectedBox(x: 100, y: 100, width: 200, height: 200, neighbors: 5)
+        let inner = DetectedBox(x: 150, y: 180, width: 80, height: 80, neighbors: 9)
+        let apart = DetectedBox(x: 320, y: 100, width: 150, height: 150, neighbors: 4)
+        let touching = DetectedBox(x: 280, y: 300, width: 100, height: 100, neighbors: 4)   // 20x0 overlap
+        let kept = HaarCascade.suppressNested([inner, big, apart, touching], overlap: 0.6)
+        XCTAssertEqual(Set(kept.map(\.x)), [100, 320, 280])
+    }
+
     func testMalformedCascadesAreRefusedByName() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cascades-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

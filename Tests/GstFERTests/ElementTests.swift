@@ -17,7 +17,9 @@ final class ElementTests: XCTestCase {
     func testFacesAndLabelsMatchTheStandaloneModel() throws {
         let grey = try faceScene(faces: 6, size: 120)
         let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
-        let expected = grey.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 640, height: 480, stride: 640) }
+        let expected = grey.withUnsafeBufferPointer {
+            cascade.detect(grey: $0.baseAddress!, width: 640, height: 480, stride: 640, parameters: elementDetectionParameters())
+        }
         XCTAssertGreaterThanOrEqual(expected.count, 4, "the detector should find most of the 6 faces")
         let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
         let h = FerHarness(["draw": false], caps: "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1")

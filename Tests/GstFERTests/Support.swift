@@ -190,3 +190,11 @@ func faceScene(width: Int = 640, height: Int = 480, faces: Int = 4, size: Int = 
     let d = try fer2013()
     return FaceScene.grid(width: width, height: height, rows: Array(first..<(first + faces)), size: size).render(d)
 }
+
+/// The detection parameters ferfilter uses by default, for the standalone detector.
+func elementDetectionParameters() -> DetectionParameters {
+    var p = DetectionParameters()
+    let s = Settings()
+    p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.minSize = s.minFaceSize
+    return p
+}
