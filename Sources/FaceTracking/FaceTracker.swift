@@ -9,6 +9,13 @@ public struct TrackBox: Equatable, Sendable {
     public var centreX: Double { x + width / 2 }
     public var centreY: Double { y + height / 2 }
 
+    /// The share of this box's area that lies inside `o`.
+    public func fractionInside(_ o: TrackBox) -> Double {
+        let ix = max(0, min(x + width, o.x + o.width) - max(x, o.x))
+        let iy = max(0, min(y + height, o.y + o.height) - max(y, o.y))
+        return width * height > 0 ? ix * iy / (width * height) : 0
+    }
+
     /// Intersection over union.
     public func iou(_ o: TrackBox) -> Double {
         let ix = max(0, min(x + width, o.x + o.width) - max(x, o.x))
@@ -125,12 +132,23 @@ public final class FaceTracker {
             trackFor[d] = k; taken[k] = true
         }
 
+        // 3. a detection lying mostly inside a face already tracked is a part of that face (the
+        //    cascade fires on parts of large faces): it keeps the track alive and starts nothing
+        var partOf = [Int?](repeating: nil, count: detections.count)
+        for (d, det) in detections.enumerated() where trackFor[d] == nil {
+            partOf[d] = boxes.indices.max { det.box.fractionInside(boxes[$0]) < det.box.fractionInside(boxes[$1]) }
+                .flatMap { det.box.fractionInside(boxes[$0]) > 0.6 ? $0 : nil }
+        }
         var changes: [LabelChange] = []
+        for k in tracks.indices where !taken[k] && partOf.contains(k) {
+            taken[k] = true
+            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].lastSeen = t; tracks[k].detected = true
+        }
         for k in tracks.indices where !taken[k] {
             // not found: coasts on at constant velocity until found again or `hold` runs out
             tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].detected = false
         }
-        for (d, det) in detections.enumerated() {
+        for (d, det) in detections.enumerated() where partOf[d] == nil {
             if let k = trackFor[d] {
                 var tr = tracks[k]
                 let dt = t - tr.lastSeen
@@ -153,6 +171,9 @@ public final class FaceTracker {
             }
         }
         tracks.removeAll { t - $0.lastSeen > configuration.hold }
+        // a coasting track now mostly inside a detected face is the same face seen twice
+        let found = tracks.filter(\.detected).map(\.box)
+        tracks.removeAll { tr in !tr.detected && found.contains { tr.box.fractionInside($0) > 0.6 && tr.box != $0 } }
         return changes
     }
 

@@ -10,7 +10,8 @@ public enum MessageMode: Int32, Sendable {
 public struct Settings: Sendable {
     public var model: String? = nil
     public var cascade = Settings.defaultCascade
-    public var minFaceSize = 30
+    /// 0: automatic (`Settings.minFaceSize(forHeight:)`).
+    public var minFaceSize = 0
     public var scaleFactor = 1.25
     public var minNeighbors = 3
     public var detectInterval = 1
@@ -26,6 +27,16 @@ public struct Settings: Sendable {
     public var maxAnalysisRate = 0.0
     public var skipLate = true
     public var threads = 0
+
+    /// The smallest face looked for in a frame `height` pixels tall when min-face-size is 0: 1/16
+    /// of the height, at least 30. Smaller faces hold less than the model's 48x48 input, and each
+    /// smaller pyramid level costs more than all the larger ones together.
+    public static func automaticMinFaceSize(forHeight height: Int) -> Int { max(30, height / 16) }
+
+    /// The smallest face size in effect for a frame of this height.
+    public func minFaceSize(forHeight height: Int) -> Int {
+        minFaceSize > 0 ? minFaceSize : Settings.automaticMinFaceSize(forHeight: height)
+    }
 
     public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
     public init() {}
@@ -66,7 +77,8 @@ enum Property: UInt32, CaseIterable {
                 + "with the plugin (gstfer/fernet.json beside libgstfer.so), else /usr/local/share/gstfer/fernet.json. "
                 + "Changing it while PLAYING reloads the model between frames"
         case .cascade: return "Haar cascade XML for face detection (OpenCV format, from opencv-data by default)"
-        case .minFaceSize: return "Smallest face to detect, in pixels (width of the detection window)"
+        case .minFaceSize: return "Smallest face to detect, in pixels; 0: automatic, 1/16 of the frame height but at least 30 "
+            + "(30 at 480p, 45 at 720p, 67 at 1080p)"
         case .scaleFactor: return "Scale step between detection pyramid levels; smaller finds more faces, slower"
         case .minNeighbors: return "Overlapping raw detections a face needs to be reported (higher: fewer false faces)"
         case .detectInterval: return "Run detection and classification every N frames; on the frames between, boxes follow the tracked faces"
@@ -99,7 +111,7 @@ extension Property {
             switch p {
             case .model: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
             case .cascade: spec = g_param_spec_string(p.name, p.name, p.blurb, d.cascade, flags)
-            case .minFaceSize: spec = g_param_spec_int(p.name, p.name, p.blurb, 8, 8192, Int32(d.minFaceSize), flags)
+            case .minFaceSize: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 8192, Int32(d.minFaceSize), flags)
             case .scaleFactor: spec = g_param_spec_double(p.name, p.name, p.blurb, 1.01, 2.0, d.scaleFactor, flags)
             case .minNeighbors: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.minNeighbors), flags)
             case .detectInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 1000, Int32(d.detectInterval), flags)

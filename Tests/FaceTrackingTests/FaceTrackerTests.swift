@@ -104,6 +104,20 @@ final class FaceTrackerTests: XCTestCase {
         }
     }
 
+    /// A large face sometimes detected whole and sometimes only as a part (the cascade firing on
+    /// its lower half) stays one track; a part alone does not start a second face.
+    func testPartsOfAFaceDoNotStartTracks() {
+        let tr = FaceTracker()
+        for f in 0..<30 {
+            let whole = box(300, 100, 216), part = box(364, 210, 109)
+            let dets = f % 4 == 1 ? [TrackDetection(box: part, probabilities: peaked(2, 0.6))]
+                : [TrackDetection(box: whole, probabilities: peaked(2, 0.8))]
+            tr.update(dets, at: Double(f) / 30)
+            XCTAssertEqual(tr.tracks.map(\.id), [1], "frame \(f)")
+            XCTAssertEqual(tr.tracks[0].box.width, 216, "frame \(f): the whole face's box")
+        }
+    }
+
     func testIoU() {
         XCTAssertEqual(box(0, 0, 10).iou(box(0, 0, 10)), 1)
         XCTAssertEqual(box(0, 0, 10).iou(box(20, 20, 10)), 0)

@@ -191,10 +191,11 @@ func faceScene(width: Int = 640, height: Int = 480, faces: Int = 4, size: Int = 
     return FaceScene.grid(width: width, height: height, rows: Array(first..<(first + faces)), size: size).render(d)
 }
 
-/// The detection parameters ferfilter uses by default, for the standalone detector.
-func elementDetectionParameters() -> DetectionParameters {
+/// The detection parameters ferfilter uses by default on frames `height` pixels tall, for the
+/// standalone detector.
+func elementDetectionParameters(height: Int = 480) -> DetectionParameters {
     var p = DetectionParameters()
     let s = Settings()
-    p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.minSize = s.minFaceSize
+    p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.minSize = s.minFaceSize(forHeight: height)
     return p
 }

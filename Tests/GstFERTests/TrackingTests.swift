@@ -19,7 +19,7 @@ final class TrackingTests: XCTestCase {
         let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
         let rows = (0..<40).filter { row in
             let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
-            let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters()) }
+            let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
             return b.count == 1 && b[0].width > 110
         }.prefix(4)
         XCTAssertEqual(rows.count, 4)
@@ -108,7 +108,7 @@ final class TrackingTests: XCTestCase {
         var picks: [(row: Int, label: Int)] = []
         for row in 0..<200 where picks.count < 2 {
             let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 160).render(d)
-            let boxes = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters()) }
+            let boxes = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
             guard boxes.count == 1 else { continue }
             let b = boxes[0]
             let p = model.predict(face: FaceCrop.crop(grey: img, width: 320, height: 240, box: (b.x, b.y, b.width, b.height), side: 48))
