@@ -13,7 +13,7 @@ help:
 	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
 	@echo "make demo     set up, build and install the plugin, and annotate a face video with ferfilter (out/annotated.mp4)"
 	@echo "make test     set up and run every test (swift test)"
-	@echo "make bench    training and inference figures for the default architecture, beside PyTorch's"
+	@echo "make bench    FERNet beside PyTorch, ferfilter beside facedetect (fps, latency, memory), a 10-minute soak"
 	@echo "make explore  sample grid and class-distribution charts of the data"
 	@echo "make eval     evaluate the shipped model on PublicTest"
 	@echo "make train    retrain the shipped model with the command recorded in its model card"
@@ -49,6 +49,8 @@ demo: build plugin
 bench: build plugin
 	$(FER) bench
 	tools/compare-facedetect.sh 150
+	tools/bench-element.sh 120
+	tools/soak.sh 600
 
 explore: build
 	$(FER) explore $(DATA) --output out/explore

@@ -3,11 +3,15 @@ import Foundation
 /// A trained expression classifier loaded from `Models/<name>.json` and its weights file:
 /// 48x48 grey faces in, the probabilities of each label out.
 ///
-/// Prediction does not mutate the network, so one instance may serve several threads.
+/// Prediction runs an `InferencePlan`, which keeps no state between calls, so one instance may
+/// serve several threads.
 public final class FacialExpressionModel: @unchecked Sendable {
     public let description: ModelDescription
     public let network: Network
     public let url: URL
+    /// The network with batch normalisation folded in, which `predict` runs (made at load time:
+    /// changes to `network`'s weights afterwards are not seen by `predict`).
+    public let plan: InferencePlan
 
     public var labels: [String] { description.labels }
     public var inputSize: (width: Int, height: Int) { (description.input.width, description.input.height) }
@@ -32,10 +36,12 @@ public final class FacialExpressionModel: @unchecked Sendable {
         self.description = d
         self.network = net
         self.url = url
+        self.plan = InferencePlan(net)
     }
 
     public init(description: ModelDescription, network: Network, url: URL) {
         self.description = description; self.network = network; self.url = url
+        self.plan = InferencePlan(network)
     }
 
     /// Converts 8-bit grey faces (each width·height bytes, row-major) to the normalised input tensor.
@@ -58,9 +64,9 @@ public final class FacialExpressionModel: @unchecked Sendable {
     public func predict(faces: [[UInt8]], flipTTA: Bool = false) -> [[Float]] {
         if faces.isEmpty { return [] }
         let k = labels.count
-        var probs = SoftmaxCrossEntropy.softmax(network.forward(inputTensor(faces), training: false).data, classes: k)
+        var probs = SoftmaxCrossEntropy.softmax(plan.forward(inputTensor(faces)).data, classes: k)
         if flipTTA {
-            let p2 = SoftmaxCrossEntropy.softmax(network.forward(inputTensor(faces, flip: true), training: false).data, classes: k)
+            let p2 = SoftmaxCrossEntropy.softmax(plan.forward(inputTensor(faces, flip: true)).data, classes: k)
             for i in probs.indices { probs[i] = 0.5 * (probs[i] + p2[i]) }
         }
         return (0..<faces.count).map { Array(probs[($0 * k)..<(($0 + 1) * k)]) }

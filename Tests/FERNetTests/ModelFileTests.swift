@@ -19,9 +19,31 @@ final class ModelFileTests: XCTestCase {
         XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-5)
         let x = Tensor(shape: [1, 1, 48, 48], data: face.map { (Float($0) / 255 - 0.5) / 0.25 })
         let direct = SoftmaxCrossEntropy.softmax(net.forward(x, training: false).data, classes: 7)
-        assertClose(p, direct, atol: 1e-6, "reloaded model")
+        assertClose(p, direct, atol: 1e-5, "reloaded model")
         let batch = m.predict(faces: [face, face.reversed()])
         assertClose(batch[0], p, atol: 1e-5, "batch vs single")
+    }
+
+    /// The inference plan (batch norm folded into the convolutions, ReLU fused) gives the
+    /// network's own inference output, with running statistics far from the defaults.
+    func testInferencePlanMatchesTheNetwork() throws {
+        for arch in ["vgg", "seed", "tiny"] {
+            let net = try Network(specs: Architecture.all[arch]!, input: (1, 48, 48), seed: 5)
+            var rng = SeededGenerator(seed: 9)
+            for l in net.layers {
+                guard let bn = l as? BatchNorm else { continue }
+                bn.runningMean.value = bn.runningMean.value.map { _ in rng.normal() * 0.5 }
+                bn.runningVar.value = bn.runningVar.value.map { _ in 0.2 + abs(rng.normal()) }
+                bn.gamma.value = bn.gamma.value.map { _ in 1 + 0.3 * rng.normal() }
+                bn.beta.value = bn.beta.value.map { _ in 0.2 * rng.normal() }
+            }
+            let x = Tensor(shape: [1, 3, 48, 48], data: (0..<(3 * 2304)).map { _ in rng.normal() })
+            let want = net.forward(x, training: false).data
+            let got = InferencePlan(net).forward(x).data
+            XCTAssertEqual(got.count, want.count)
+            let scale = want.map { abs($0) }.max() ?? 1
+            assertClose(got, want, atol: 1e-4 * max(1, scale), "\(arch)")
+        }
     }
 
     func testDamagedWeightsGiveClearErrors() throws {
