@@ -67,6 +67,14 @@ gst_fer_filter_src_event (GstBaseTransform * trans, GstEvent * event)
   return GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->src_event (trans, event);
 }
 
+/* Swift looks at the event (EOS) and the parent handles it as usual. */
+static gboolean
+gst_fer_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  gstfer_impl_sink_event (((GstFerFilter *) trans)->impl, event);
+  return GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->sink_event (trans, event);
+}
+
 /* The parent answers; Swift may amend the answer (LATENCY). */
 static gboolean
 gst_fer_filter_query (GstBaseTransform * trans, GstPadDirection direction, GstQuery * query)
@@ -103,6 +111,7 @@ gst_fer_filter_class_init (GstFerFilterClass * klass)
   trans_class->start = GST_DEBUG_FUNCPTR (gst_fer_filter_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_fer_filter_stop);
   trans_class->src_event = GST_DEBUG_FUNCPTR (gst_fer_filter_src_event);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_fer_filter_sink_event);
   trans_class->query = GST_DEBUG_FUNCPTR (gst_fer_filter_query);
   trans_class->passthrough_on_same_caps = FALSE;
   filter_class->set_info = GST_DEBUG_FUNCPTR (gst_fer_filter_set_info);

@@ -59,6 +59,11 @@ public func gstfer_impl_src_event(_ impl: UnsafeMutableRawPointer?, _ event: Uns
     if let event { filter(impl).srcEvent(event) }
 }
 
+@_cdecl("gstfer_impl_sink_event")
+public func gstfer_impl_sink_event(_ impl: UnsafeMutableRawPointer?, _ event: UnsafeMutablePointer<GstEvent>?) {
+    if let event { filter(impl).sinkEvent(event) }
+}
+
 @_cdecl("gstfer_impl_query")
 public func gstfer_impl_query(_ impl: UnsafeMutableRawPointer?, _ direction: GstPadDirection, _ query: UnsafeMutablePointer<GstQuery>?,
                               _ handled: gboolean) -> gboolean {

@@ -36,6 +36,7 @@ final class FerFilter {
     private let worker = AnalysisWorker()
     private var frameDuration = 1.0 / 30
     private var appliedThreads = -1
+    private var feed: ResultsFeed?
 
     // Shared with the threads that deliver events and queries (under `lock`).
     private var qosEarliest: GstClockTime = clockTimeNone
@@ -124,15 +125,30 @@ final class FerFilter {
         frameCount = 0; lastSignature = ""
         worker.reset(); tracker.reset(); scheduler.reset()
         lock.lock(); qosEarliest = clockTimeNone; reportedLatency = 0; liveKnown = false; lock.unlock()
-        return load(s)
+        guard load(s) else { return false }
+        feed = nil
+        if let path = s.results {
+            do { feed = try ResultsFeed(path: path) } catch {
+                gstfer_element_error(element, 2, "ferfilter cannot write the results file \(path): \(error.localizedDescription)",
+                                     "property results=\(path)")
+                return false
+            }
+        }
+        return true
     }
 
     func stop() -> Bool {
+        feed?.finish(labels: model?.labels ?? FERDataset.labels); feed = nil
         worker.reset(); tracker.reset()
         return true
     }
 
     // MARK: events and queries
+
+    /// At the end of the stream the results file gets its summary.
+    func sinkEvent(_ event: UnsafeMutablePointer<GstEvent>) {
+        if event.pointee.type == GST_EVENT_EOS { feed?.finish(labels: model?.labels ?? FERDataset.labels) }
+    }
 
     /// Notes QoS from downstream: frames whose running time is before `earliest` are late.
     func srcEvent(_ event: UnsafeMutablePointer<GstEvent>) {
@@ -242,10 +258,25 @@ final class FerFilter {
         attachMeta(faces, to: buffer, labels: model.labels)
         postMessage(faces, buffer: buffer, labels: model.labels, mode: s.messageMode)
         if s.messageMode != .none { for c in changes { postLabelChange(c, buffer: buffer, labels: model.labels) } }
+        if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
+        if let feed {
+            let seg = gstfer_segment(element)
+            feed.frame(faces, labels: model.labels, pts: pts, streamTime: pts == clockTimeNone ? clockTimeNone : gst_segment_to_stream_time(seg, GST_FORMAT_TIME, pts),
+                       runningTime: running, time: t)
+        }
 
         scheduler.spent(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         updateLatency(frameDuration: d)
         return GST_FLOW_OK
+    }
+
+    /// The results property changed while running: the old file gets its summary, the new one opens.
+    private func switchResults(to path: String?, labels: [String]) {
+        feed?.finish(labels: labels); feed = nil
+        guard let path else { return }
+        do { feed = try ResultsFeed(path: path) } catch {
+            gstfer_element_warning(element, "ferfilter cannot write the results file \(path): \(error.localizedDescription)", "property results=\(path)")
+        }
     }
 
     /// Asks upstream whether the source is live (before the pipeline's first LATENCY query, which

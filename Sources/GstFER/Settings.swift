@@ -27,6 +27,7 @@ public struct Settings: Sendable {
     public var maxAnalysisRate = 0.0
     public var skipLate = true
     public var threads = 0
+    public var results: String? = nil
 
     /// The smallest face looked for in a frame `height` pixels tall when min-face-size is 0: 1/16
     /// of the height, at least 30. Smaller faces hold less than the model's 48x48 input, and each
@@ -45,7 +46,7 @@ public struct Settings: Sendable {
 /// The properties ferfilter installs, with the text `gst-inspect-1.0 ferfilter` shows.
 enum Property: UInt32, CaseIterable {
     case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
-         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads
+         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results
 
     var name: String {
         switch self {
@@ -67,6 +68,7 @@ enum Property: UInt32, CaseIterable {
         case .maxAnalysisRate: return "max-analysis-rate"
         case .skipLate: return "skip-late"
         case .threads: return "threads"
+        case .results: return "results"
         }
     }
 
@@ -98,6 +100,8 @@ enum Property: UInt32, CaseIterable {
         case .skipLate: return "Keep live streams on time: skip analysis on a frame that downstream reports late (QoS) or "
             + "whose time budget an analysis would exceed; tracks and overlay go on"
         case .threads: return "Threads for detection and classification (0: one per CPU core)"
+        case .results: return "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
+            + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"
         }
     }
 }
@@ -128,6 +132,7 @@ extension Property {
             case .maxAnalysisRate: spec = g_param_spec_double(p.name, p.name, p.blurb, 0, 1000, d.maxAnalysisRate, flags)
             case .skipLate: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.skipLate ? 1 : 0, flags)
             case .threads: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 256, Int32(d.threads), flags)
+            case .results: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -153,6 +158,7 @@ extension Property {
         case .maxAnalysisRate: s.maxAnalysisRate = g_value_get_double(v)
         case .skipLate: s.skipLate = g_value_get_boolean(v) != 0
         case .threads: s.threads = Int(g_value_get_int(v))
+        case .results: s.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
     }
 
@@ -176,6 +182,7 @@ extension Property {
         case .maxAnalysisRate: g_value_set_double(v, s.maxAnalysisRate)
         case .skipLate: g_value_set_boolean(v, s.skipLate ? 1 : 0)
         case .threads: g_value_set_int(v, Int32(s.threads))
+        case .results: g_value_set_string(v, s.results)
         }
     }
 }

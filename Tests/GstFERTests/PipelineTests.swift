@@ -77,6 +77,12 @@ final class PipelineTests: XCTestCase {
             case "messages":
                 let text = (try? String(contentsOf: dir.appendingPathComponent("messages.txt"), encoding: .utf8)) ?? ""
                 XCTAssertTrue(text.contains("emotion"), "messages list emotions: \(text.prefix(300))")
+            case "results":
+                let lines = ((try? String(contentsOf: dir.appendingPathComponent("results.jsonl"), encoding: .utf8)) ?? "")
+                    .split(separator: "\n")
+                XCTAssertGreaterThan(lines.count, 100, "a line per frame")
+                XCTAssertTrue(lines.first?.contains("\"faces\"") ?? false)
+                XCTAssertTrue(lines.last?.hasPrefix("{\"summary\"") ?? false, "summary last: \(lines.last ?? "")")
             default: break
             }
         }

@@ -38,6 +38,7 @@ gboolean gstfer_impl_stop (gpointer impl);
 gboolean gstfer_impl_set_info (gpointer impl, GstVideoInfo * info);
 GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
 void gstfer_impl_src_event (gpointer impl, GstEvent * event);
+void gstfer_impl_sink_event (gpointer impl, GstEvent * event);
 gboolean gstfer_impl_query (gpointer impl, GstPadDirection direction, GstQuery * query, gboolean handled);
 
 /* ---- wrappers for what Swift cannot import ---- */
