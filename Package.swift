@@ -54,12 +54,14 @@ let package = Package(
             dependencies: ["CGStreamer", "FERNet", "FaceDetect", "FaceTracking"],
             swiftSettings: fastMath + gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
+        // gst-rtsp-server, for `fer rtsp`.
+        .systemLibrary(name: "CGstRtspServer", path: "Sources/CGstRtspServer", pkgConfig: "gstreamer-rtsp-server-1.0"),
         // gst-check's GstHarness, for tests only.
         .systemLibrary(name: "CGstCheck", path: "Sources/CGstCheck", pkgConfig: "gstreamer-check-1.0"),
         // The `fer` command-line tool: explore, train, eval, predict, bench.
         .executableTarget(
             name: "fer",
-            dependencies: ["FERNet", "FaceDetect", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FERNet", "FaceDetect", "CGstRtspServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(

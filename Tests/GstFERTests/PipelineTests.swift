@@ -74,6 +74,7 @@ final class PipelineTests: XCTestCase {
             case "file-to-mp4": XCTAssertGreaterThan(size("annotated.mp4"), 10_000)
             case "snapshot": XCTAssertGreaterThan(size("annotated.png"), 10_000)
             case "rtp-loopback": XCTAssertGreaterThan(size("received.png"), 10_000, "the receiver decoded a frame")
+            case "rtsp-loopback": XCTAssertGreaterThan(size("rtsp.png"), 10_000, "the RTSP client decoded a frame")
             case "messages":
                 let text = (try? String(contentsOf: dir.appendingPathComponent("messages.txt"), encoding: .utf8)) ?? ""
                 XCTAssertTrue(text.contains("emotion"), "messages list emotions: \(text.prefix(300))")
