@@ -33,6 +33,12 @@ public final class FacialExpressionModel: @unchecked Sendable {
         let data: Data
         do { data = try Data(contentsOf: wurl) } catch { throw ModelFileError.unreadable(wurl.path, error.localizedDescription) }
         try net.importTensors(WeightsFile.decode(data, file: wurl.path), file: wurl.path)
+        // the description names the weights it was saved with: another model's weights file is refused
+        let recorded = WeightsFile.contentCRC(data)
+        guard d.weights.crc32.lowercased() == String(format: "%08x", recorded) else {
+            throw ModelFileError.mismatch("\(wurl.path) has CRC-32 \(String(format: "%08x", recorded)) but \(url.path) "
+                                          + "was saved with weights of CRC-32 \(d.weights.crc32): the two files are from different models")
+        }
         self.description = d
         self.network = net
         self.url = url
@@ -88,7 +94,7 @@ public final class FacialExpressionModel: @unchecked Sendable {
         let d = ModelDescription(name: name, labels: labels,
                                  input: .init(width: network.inputShape.w, height: network.inputShape.h, channels: 1),
                                  normalization: normalization, architecture: network.specs,
-                                 weights: .init(file: wname, crc32: String(format: "%08x", WeightsFile.crc(wdata)), bytes: wdata.count),
+                                 weights: .init(file: wname, crc32: String(format: "%08x", WeightsFile.contentCRC(wdata)), bytes: wdata.count),
                                  parameters: network.parameterCount, macs: network.macsPerSample,
                                  training: training, card: card)
         let jurl = directory.appendingPathComponent("\(name).json")

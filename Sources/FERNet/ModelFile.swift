@@ -218,6 +218,12 @@ public enum WeightsFile {
         return out
     }
 
+    /// The CRC-32 of a weights file's content (all but its last four bytes), which the file
+    /// records at its end and the model description records too.
+    public static func contentCRC(_ d: Data) -> UInt32 {
+        d.count < 4 ? 0 : crc(d.prefix(d.count - 4))
+    }
+
     public static func crc(_ d: Data) -> UInt32 {
         d.withUnsafeBytes { p in UInt32(crc32(0, p.bindMemory(to: UInt8.self).baseAddress, UInt32(p.count))) }
     }

