@@ -39,6 +39,10 @@ public final class HaarCascade: @unchecked Sendable {
 
     public let windowWidth: Int, windowHeight: Int
     let stages: [Stage]
+    /// How many leading stages can be evaluated eight windows at a time (those made of stumps).
+    /// Windows are evaluated in blocks of eight while at least two of a block are alive, then
+    /// a lone survivor continues by itself.
+    let vectorStages: Int
     let features: [[Rect]]
     public let path: String
 
@@ -117,6 +121,7 @@ public final class HaarCascade: @unchecked Sendable {
             stages.append(Stage(threshold: Float(thr[0]), weak: weak))
         }
         self.stages = stages
+        self.vectorStages = stages.prefix { st in st.weak.allSatisfy { $0.nodes.count == 1 } }.count
         self.features = feats
     }
 
@@ -196,7 +201,7 @@ public final class HaarCascade: @unchecked Sendable {
     func compile(integralWidth iw: Int) -> Compiled {
         var c = Compiled(nodeRects: [], nodeWeights: [], nodeThreshold: [], nodeLeft: [], nodeRight: [], weakRoot: [],
                          weakLeafBase: [], leaves: [], stageEnd: [], stageThreshold: [],
-                         stumpLeft: [], stumpRight: [], allStumps: stages.allSatisfy { $0.weak.allSatisfy { $0.nodes.count == 1 } })
+                         stumpLeft: [], stumpRight: [], allStumps: vectorStages == stages.count)
         for st in stages {
             for wk in st.weak {
                 if wk.nodes.count == 1 {
@@ -228,12 +233,6 @@ public final class HaarCascade: @unchecked Sendable {
         return c
     }
 
-    /// How many leading stages can be evaluated eight windows at a time (those made of stumps).
-    /// Windows are evaluated in blocks of eight while at least two of a block are alive, then
-    /// a lone survivor continues by itself.
-    var vectorStages: Int {
-        stages.prefix { st in st.weak.allSatisfy { $0.nodes.count == 1 } }.count
-    }
 
     /// One pyramid level: the image scaled down by `factor`, every window at step 1 or 2 (raw
     /// detections, before grouping). `vectorized: false` evaluates every window on its own.

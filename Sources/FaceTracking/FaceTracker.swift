@@ -9,18 +9,19 @@ public struct TrackBox: Equatable, Sendable {
     public var centreX: Double { x + width / 2 }
     public var centreY: Double { y + height / 2 }
 
+    /// The area this box shares with `o`.
+    public func intersection(_ o: TrackBox) -> Double {
+        max(0, min(x + width, o.x + o.width) - max(x, o.x)) * max(0, min(y + height, o.y + o.height) - max(y, o.y))
+    }
+
     /// The share of this box's area that lies inside `o`.
     public func fractionInside(_ o: TrackBox) -> Double {
-        let ix = max(0, min(x + width, o.x + o.width) - max(x, o.x))
-        let iy = max(0, min(y + height, o.y + o.height) - max(y, o.y))
-        return width * height > 0 ? ix * iy / (width * height) : 0
+        width * height > 0 ? intersection(o) / (width * height) : 0
     }
 
     /// Intersection over union.
     public func iou(_ o: TrackBox) -> Double {
-        let ix = max(0, min(x + width, o.x + o.width) - max(x, o.x))
-        let iy = max(0, min(y + height, o.y + o.height) - max(y, o.y))
-        let inter = ix * iy, union = width * height + o.width * o.height - inter
+        let inter = intersection(o), union = width * height + o.width * o.height - inter
         return union > 0 ? inter / union : 0
     }
 }

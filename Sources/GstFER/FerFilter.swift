@@ -211,8 +211,8 @@ final class FerFilter {
         tracker.configuration.hysteresis = s.hysteresis
 
         // the frame's time: its running time, else its place in the stream
-        let pts = gstfer_buffer_pts(buffer), dur = gstfer_buffer_duration(buffer)
-        let running = pts == clockTimeNone ? clockTimeNone : gst_segment_to_running_time(gstfer_segment(element), GST_FORMAT_TIME, pts)
+        let times = FrameTimes(buffer, gstfer_segment(element))
+        let running = times.running, dur = times.duration
         let d = dur == clockTimeNone || dur == 0 ? frameDuration : Double(dur) / 1e9
         let t = running == clockTimeNone ? Double(frameCount) * d : Double(running) / 1e9
         lock.lock()
@@ -256,14 +256,10 @@ final class FerFilter {
 
         if s.draw { draw(faces, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
         attachMeta(faces, to: buffer, labels: model.labels)
-        postMessage(faces, buffer: buffer, labels: model.labels, mode: s.messageMode)
-        if s.messageMode != .none { for c in changes { postLabelChange(c, buffer: buffer, labels: model.labels) } }
+        postMessage(faces, times: times, labels: model.labels, mode: s.messageMode)
+        if s.messageMode != .none { for c in changes { postLabelChange(c, times: times, labels: model.labels) } }
         if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
-        if let feed {
-            let seg = gstfer_segment(element)
-            feed.frame(faces, labels: model.labels, pts: pts, streamTime: pts == clockTimeNone ? clockTimeNone : gst_segment_to_stream_time(seg, GST_FORMAT_TIME, pts),
-                       runningTime: running, time: t)
-        }
+        feed?.frame(faces, labels: model.labels, times: times, time: t)
 
         scheduler.spent(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         updateLatency(frameDuration: d)
@@ -404,7 +400,7 @@ final class FerFilter {
     }
 
     /// The `ferfilter` element message, shaped like facedetect's.
-    func postMessage(_ faces: [FaceResult], buffer: UnsafeMutablePointer<GstBuffer>, labels: [String], mode: MessageMode) {
+    func postMessage(_ faces: [FaceResult], times: FrameTimes, labels: [String], mode: MessageMode) {
         if mode == .none { return }
         if mode == .onChange {
             let sig = faces.map { "\($0.id):\(labels[$0.labelIndex])" }.joined(separator: ",")
@@ -412,11 +408,8 @@ final class FerFilter {
             lastSignature = sig
         }
         let st = gst_structure_new_empty("ferfilter")!
-        let pts = gstfer_buffer_pts(buffer), seg = gstfer_segment(element)
-        gstfer_structure_set_clock_time(st, "timestamp", pts)
-        gstfer_structure_set_clock_time(st, "stream-time", gst_segment_to_stream_time(seg, GST_FORMAT_TIME, pts))
-        gstfer_structure_set_clock_time(st, "running-time", gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts))
-        gstfer_structure_set_clock_time(st, "duration", gstfer_buffer_duration(buffer))
+        times.set(on: st)
+        gstfer_structure_set_clock_time(st, "duration", times.duration)
         gstfer_structure_set_uint(st, "count", guint(faces.count))
         for f in faces {
             let fs = gst_structure_new_empty("face")!
@@ -433,19 +426,34 @@ final class FerFilter {
     }
 
     /// `ferfilter-emotion-changed`: a track's shown label changed.
-    func postLabelChange(_ c: LabelChange, buffer: UnsafeMutablePointer<GstBuffer>, labels: [String]) {
+    func postLabelChange(_ c: LabelChange, times: FrameTimes, labels: [String]) {
         let st = gst_structure_new_empty("ferfilter-emotion-changed")!
-        let pts = gstfer_buffer_pts(buffer), seg = gstfer_segment(element)
         gstfer_structure_set_int(st, "id", gint(c.id))
         gstfer_structure_set_string(st, "emotion", labels[c.to])
         gstfer_structure_set_string(st, "previous", labels[c.from])
         if let tr = tracker.tracks.first(where: { $0.id == c.id }) { gstfer_structure_set_double(st, "confidence", Double(tr.confidence)) }
-        gstfer_structure_set_clock_time(st, "timestamp", pts)
-        gstfer_structure_set_clock_time(st, "stream-time", gst_segment_to_stream_time(seg, GST_FORMAT_TIME, pts))
-        gstfer_structure_set_clock_time(st, "running-time", gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts))
+        times.set(on: st)
         _ = gstfer_post_element_message(element, st)
     }
 }
 
 /// GST_CLOCK_TIME_NONE (the macro's `((GstClockTime) -1)` does not import).
 let clockTimeNone = GstClockTime.max
+
+/// A frame's times, worked out once per frame for the messages and the results file.
+struct FrameTimes {
+    let pts: GstClockTime, duration: GstClockTime, running: GstClockTime, stream: GstClockTime
+
+    init(_ buffer: UnsafeMutablePointer<GstBuffer>, _ segment: UnsafeMutablePointer<GstSegment>) {
+        pts = gstfer_buffer_pts(buffer); duration = gstfer_buffer_duration(buffer)
+        running = pts == clockTimeNone ? clockTimeNone : gst_segment_to_running_time(segment, GST_FORMAT_TIME, pts)
+        stream = pts == clockTimeNone ? clockTimeNone : gst_segment_to_stream_time(segment, GST_FORMAT_TIME, pts)
+    }
+
+    /// `timestamp`, `stream-time` and `running-time`, as facedetect's message has them.
+    func set(on st: UnsafeMutablePointer<GstStructure>) {
+        gstfer_structure_set_clock_time(st, "timestamp", pts)
+        gstfer_structure_set_clock_time(st, "stream-time", stream)
+        gstfer_structure_set_clock_time(st, "running-time", running)
+    }
+}

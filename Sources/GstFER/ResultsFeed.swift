@@ -46,9 +46,8 @@ final class ResultsFeed {
 
     private static func seconds(_ t: GstClockTime) -> Any { t == clockTimeNone ? NSNull() : Double(t) / 1e9 }
 
-    /// One frame's faces. Times are nanoseconds (clockTimeNone when unknown); `time` is the
-    /// frame's time in seconds for the summary.
-    func frame(_ faces: [FaceResult], labels: [String], pts: GstClockTime, streamTime: GstClockTime, runningTime: GstClockTime, time: Double) {
+    /// One frame's faces; `time` is the frame's time in seconds for the summary.
+    func frame(_ faces: [FaceResult], labels: [String], times: FrameTimes, time: Double) {
         guard !finished else { return }
         if firstTime == nil { firstTime = time }
         lastTime = time
@@ -56,8 +55,8 @@ final class ResultsFeed {
             ["id": f.id, "x": f.x, "y": f.y, "width": f.width, "height": f.height, "emotion": labels[f.labelIndex],
              "confidence": Double(f.confidence), "probabilities": f.probabilities.map { Double($0) }]
         }
-        emit(["frame": frames, "pts": ResultsFeed.seconds(pts), "stream_time": ResultsFeed.seconds(streamTime),
-              "running_time": ResultsFeed.seconds(runningTime), "wall_time": ResultsFeed.iso.string(from: Date()), "faces": list])
+        emit(["frame": frames, "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
+              "running_time": ResultsFeed.seconds(times.running), "wall_time": ResultsFeed.iso.string(from: Date()), "faces": list])
         frames += 1
         for f in faces {
             overall[f.labelIndex, default: 0] += 1

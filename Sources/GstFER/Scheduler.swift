@@ -13,7 +13,6 @@ struct AnalysisScheduler {
 
     private(set) var framesSinceAnalysis = Int.max / 2
     private(set) var lastAnalysisTime: Double?
-    private(set) var counts: [Decision: Int] = [:]
     /// Wall times of recent frames in the streaming thread, seconds (for the latency reported).
     private var recent: [Double] = []
 
@@ -33,7 +32,6 @@ struct AnalysisScheduler {
         } else {
             decision = .analyse
         }
-        counts[decision, default: 0] += 1
         if decision == .analyse { framesSinceAnalysis = 0; lastAnalysisTime = t } else { framesSinceAnalysis += 1 }
         return decision
     }
@@ -97,7 +95,6 @@ final class AnalysisWorker: @unchecked Sendable {
     /// Waits for the analysis in flight and forgets its result (new caps, restart).
     func reset() {
         lock.lock(); generation += 1; result = nil; lock.unlock()
-        drain()
-        lock.lock(); result = nil; lock.unlock()
+        drain()   // the job in flight sees the new generation and drops its result
     }
 }

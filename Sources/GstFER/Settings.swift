@@ -10,7 +10,7 @@ public enum MessageMode: Int32, Sendable {
 public struct Settings: Sendable {
     public var model: String? = nil
     public var cascade = Settings.defaultCascade
-    /// 0: automatic (`Settings.minFaceSize(forHeight:)`).
+    /// 0: automatic (`minFaceSize(forHeight:)`).
     public var minFaceSize = 0
     public var scaleFactor = 1.25
     public var minNeighbors = 3
@@ -29,14 +29,11 @@ public struct Settings: Sendable {
     public var threads = 0
     public var results: String? = nil
 
-    /// The smallest face looked for in a frame `height` pixels tall when min-face-size is 0: 1/16
-    /// of the height, at least 30. Smaller faces hold less than the model's 48x48 input, and each
-    /// smaller pyramid level costs more than all the larger ones together.
-    public static func automaticMinFaceSize(forHeight height: Int) -> Int { max(30, height / 16) }
-
-    /// The smallest face size in effect for a frame of this height.
+    /// The smallest face looked for in a frame `height` pixels tall: min-face-size, or when it is 0,
+    /// 1/16 of the height but at least 30. Smaller faces hold less than the model's 48x48 input,
+    /// and each smaller pyramid level costs more than all the larger ones together.
     public func minFaceSize(forHeight height: Int) -> Int {
-        minFaceSize > 0 ? minFaceSize : Settings.automaticMinFaceSize(forHeight: height)
+        minFaceSize > 0 ? minFaceSize : max(30, height / 16)
     }
 
     public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
