@@ -5,14 +5,15 @@ MODEL ?= Models/fernet.json
 FER = .build/release/fer
 APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data chromium
 
-.PHONY: help setup print-apt-packages build plugin test demo bench soak explore eval train card fixtures clean
+.PHONY: help setup print-apt-packages build plugin test demo serve bench soak explore eval train card fixtures clean
 
 help:
 	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
 	@echo "make demo     set up, build and install the plugin, and annotate a face video with ferfilter (out/annotated.mp4)"
 	@echo "make test     set up and run every test (swift test)"
+	@echo "make serve    the web viewer on http://127.0.0.1:8080/ (webcam, else a FER2013 clip; SOURCE=file/URL, PORT=...)"
 	@echo "make bench    FERNet beside PyTorch, ferfilter beside facedetect (fps, latency, memory), a 10-minute soak"
 	@echo "make soak     ferfilter for an hour at 30 fps (108,000 frames), resident memory every 30 s"
 	@echo "make explore  sample grid and class-distribution charts of the data"
@@ -46,6 +47,12 @@ test: setup
 
 demo: build plugin
 	examples/demo.sh
+
+# The web viewer: the webcam if there is one, else a clip of FER2013 faces.
+SOURCE ?= $(if $(wildcard /dev/video0),/dev/video0,test)
+PORT ?= 8080
+serve: build plugin
+	$(FER) serve --source "$(SOURCE)" --port $(PORT) --data $(DATA)
 
 bench: build plugin
 	$(FER) bench

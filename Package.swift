@@ -26,6 +26,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // System libraries, found through pkg-config-free module maps (Debian packages).
@@ -54,14 +56,22 @@ let package = Package(
             dependencies: ["CGStreamer", "FERNet", "FaceDetect", "FaceTracking"],
             swiftSettings: fastMath + gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
-        // gst-rtsp-server, for `fer rtsp`.
-        .systemLibrary(name: "CGstRtspServer", path: "Sources/CGstRtspServer", pkgConfig: "gstreamer-rtsp-server-1.0"),
+        // GStreamer's application libraries: appsink for the web viewer, gst-rtsp-server for `fer rtsp`.
+        .systemLibrary(name: "CGstAppLibs", path: "Sources/CGstAppLibs", pkgConfig: "gstreamer-rtsp-server-1.0"),
+        // The web viewer behind `fer serve`: a ferfilter pipeline, MJPEG video, a live emotion panel
+        // fed by Server-Sent Events, and a JSON API (analyze, summary, timeline, health), on Hummingbird.
+        .target(
+            name: "WebViewer",
+            dependencies: ["FERNet", "FaceDetect", "CGstAppLibs", "CTurboJPEG", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         // gst-check's GstHarness, for tests only.
         .systemLibrary(name: "CGstCheck", path: "Sources/CGstCheck", pkgConfig: "gstreamer-check-1.0"),
-        // The `fer` command-line tool: explore, train, eval, predict, bench.
+        // The `fer` command-line tool: explore, train, eval, predict, detect, bench, rtsp, serve.
         .executableTarget(
             name: "fer",
-            dependencies: ["FERNet", "FaceDetect", "CGstRtspServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FERNet", "FaceDetect", "CGstAppLibs", "WebViewer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
@@ -78,6 +88,11 @@ let package = Package(
         .testTarget(
             name: "FaceTrackingTests",
             dependencies: ["FaceTracking"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
+            name: "WebViewerTests",
+            dependencies: ["WebViewer", "FERNet", "FaceDetect"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(

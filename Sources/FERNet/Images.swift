@@ -54,14 +54,26 @@ public enum ImageCodec {
     public static func read(_ path: String) throws -> Image {
         let d: [UInt8]
         do { d = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch { throw ImageError.corrupt(path, "cannot read: \(error.localizedDescription)") }
-        if d.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(d, file: path) }
-        if d.count > 2, d[0] == 0x50, d[1] == 0x35 || d[1] == 0x36 { return try decodePNM(d, file: path) }
-        if d.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(d, file: path) }
-        throw ImageError.unsupported(path, "unknown signature")
+        return try decode(d, name: path)
+    }
+
+    /// Decodes JPEG, PNG or PGM/PPM bytes (`name` says where they came from in errors). Images of
+    /// more than `maxPixels` pixels are refused before any pixel memory is allocated.
+    public static func decode(_ d: [UInt8], name: String = "<memory>", maxPixels: Int = 1 << 26) throws -> Image {
+        if d.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(d, file: name, maxPixels: maxPixels) }
+        if d.count > 2, d[0] == 0x50, d[1] == 0x35 || d[1] == 0x36 { return try decodePNM(d, file: name, maxPixels: maxPixels) }
+        if d.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(d, file: name, maxPixels: maxPixels) }
+        throw ImageError.unsupported(name, d.isEmpty ? "empty" : "unknown signature")
+    }
+
+    static func checkSize(_ w: Int, _ h: Int, _ maxPixels: Int, _ file: String) throws {
+        guard w.multipliedReportingOverflow(by: h).partialValue <= maxPixels else {
+            throw ImageError.unsupported(file, "\(w)x\(h) is more than \(maxPixels) pixels")
+        }
     }
 
     /// Decodes a JPEG to grey (one channel) with TurboJPEG.
-    static func decodeJPEG(_ d: [UInt8], file: String) throws -> Image {
+    static func decodeJPEG(_ d: [UInt8], file: String, maxPixels: Int = 1 << 26) throws -> Image {
         guard let h = tjInitDecompress() else { throw ImageError.corrupt(file, "cannot start the JPEG decoder") }
         defer { tjDestroy(h) }
         var w: Int32 = 0, hh: Int32 = 0, sub: Int32 = 0, cs: Int32 = 0
@@ -69,6 +81,7 @@ public enum ImageCodec {
         guard rc == 0, w > 0, hh > 0, w < 1 << 15, hh < 1 << 15 else {
             throw ImageError.corrupt(file, String(cString: tjGetErrorStr2(h)))
         }
+        try checkSize(Int(w), Int(hh), maxPixels, file)
         var out = [UInt8](repeating: 0, count: Int(w) * Int(hh))
         let rc2 = d.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
             tjDecompress2(h, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, hh, Int32(TJPF_GRAY.rawValue), 0)
@@ -94,25 +107,27 @@ public enum ImageCodec {
         return Data(bytes: buf, count: Int(size))
     }
 
-    static func decodePNM(_ d: [UInt8], file: String) throws -> Image {
+    static func decodePNM(_ d: [UInt8], file: String, maxPixels: Int = 1 << 26) throws -> Image {
         var pos = 2
         func token() throws -> Int {
             while pos < d.count {
                 if d[pos] == 35 { while pos < d.count && d[pos] != 10 { pos += 1 } } else if d[pos] <= 32 { pos += 1 } else { break }
             }
             var v = 0, n = 0
-            while pos < d.count && d[pos] >= 48 && d[pos] <= 57 { v = v * 10 + Int(d[pos] - 48); pos += 1; n += 1 }
+            while pos < d.count && d[pos] >= 48 && d[pos] <= 57 && n < 9 { v = v * 10 + Int(d[pos] - 48); pos += 1; n += 1 }
             guard n > 0 else { throw ImageError.corrupt(file, "bad PNM header") }
             return v
         }
         let ch = d[1] == 0x35 ? 1 : 3
         let w = try token(), h = try token(), mx = try token()
         pos += 1
-        guard mx == 255, w > 0, h > 0, pos + w * h * ch <= d.count else { throw ImageError.corrupt(file, "PNM size or depth") }
+        guard w > 0, h > 0, w < 1 << 15, h < 1 << 15 else { throw ImageError.corrupt(file, "PNM size \(w)x\(h)") }
+        try checkSize(w, h, maxPixels, file)
+        guard mx == 255, pos + w * h * ch <= d.count else { throw ImageError.corrupt(file, "PNM size or depth") }
         return Image(width: w, height: h, channels: ch, pixels: Array(d[pos..<(pos + w * h * ch)]))
     }
 
-    static func decodePNG(_ d: [UInt8], file: String) throws -> Image {
+    static func decodePNG(_ d: [UInt8], file: String, maxPixels: Int = 1 << 26) throws -> Image {
         var pos = 8
         var w = 0, h = 0, depth = 0, ctype = 0, interlace = 0
         var idat: [UInt8] = [], palette: [UInt8] = []
@@ -133,6 +148,7 @@ public enum ImageCodec {
             if type == "IEND" { break }
         }
         guard w > 0, h > 0, w < 1 << 15, h < 1 << 15 else { throw ImageError.corrupt(file, "size \(w)x\(h)") }
+        try checkSize(w, h, maxPixels, file)
         guard depth == 8, interlace == 0 else { throw ImageError.unsupported(file, "PNG depth \(depth), interlace \(interlace)") }
         let bpp: Int
         switch ctype { case 0: bpp = 1; case 2: bpp = 3; case 3: bpp = 1; case 4: bpp = 2; case 6: bpp = 4

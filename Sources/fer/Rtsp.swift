@@ -1,5 +1,5 @@
 import ArgumentParser
-import CGstRtspServer
+import CGstAppLibs
 import Foundation
 
 struct Rtsp: ParsableCommand {

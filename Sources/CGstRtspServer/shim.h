@@ -1,2 +1,0 @@
-// gst-rtsp-server (libgstrtspserver-1.0-dev), for `fer rtsp`.
-#include <gst/rtsp-server/rtsp-server.h>

@@ -1,0 +1,201 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// The web viewer's HTTP side (Hummingbird):
+///
+/// | route | what |
+/// |---|---|
+/// | `GET /` | the page: live video and the emotion panel |
+/// | `GET /video.mjpg` | the annotated video, MJPEG (`multipart/x-mixed-replace`) |
+/// | `GET /snapshot.jpg` | the newest annotated frame |
+/// | `GET /events` | Server-Sent Events: `frame` (each frame's faces), `tick` (each second's emotion shares), `status` |
+/// | `POST /api/v1/analyze` | a JPEG/PNG/PGM body; `?whole=true` takes it as one cropped face. Answers `{"faces": [...]}` |
+/// | `GET /api/v1/summary` | share of each emotion per track and overall since start |
+/// | `GET /api/v1/timeline?seconds=N` | the last N seconds (at most 600), one point per second |
+/// | `GET /api/v1/health` (also `/healthz`) | pipeline state, frames, fps, clients |
+///
+/// Errors are JSON `{"error": "..."}` with a 4xx/5xx status: 400 not an image, 405 wrong method
+/// (with `Allow`), 413 too large, 415 unsupported image, 503 no video yet or too many clients.
+public struct ViewerServer: Sendable {
+    public let hub: LiveHub
+    public let analyzer: ImageAnalyzer
+    public let modelName: String
+    /// Largest request body accepted by `/api/v1/analyze`.
+    public var maxUpload = 16 << 20
+    /// Most simultaneous `/video.mjpg` and `/events` clients (each).
+    public var maxStreams = 64
+    let started = Date()
+
+    public init(hub: LiveHub, analyzer: ImageAnalyzer, modelName: String) {
+        self.hub = hub; self.analyzer = analyzer; self.modelName = modelName
+    }
+
+    /// Routes and their methods, for the 405 answers.
+    static let routes: [String: [HTTPRequest.Method]] = [
+        "/": [.get, .head], "/video.mjpg": [.get], "/snapshot.jpg": [.get, .head], "/events": [.get],
+        "/api/v1/analyze": [.post], "/api/v1/summary": [.get, .head], "/api/v1/timeline": [.get, .head],
+        "/api/v1/health": [.get, .head], "/healthz": [.get, .head],
+    ]
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: MethodGuard(routes: ViewerServer.routes))
+        let hub = self.hub, analyzer = self.analyzer, maxUpload = self.maxUpload, maxStreams = self.maxStreams
+
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
+                     body: .init(byteBuffer: ByteBuffer(string: ViewerPage.html)))
+        }
+
+        router.get("/video.mjpg") { _, _ in
+            guard hub.currentStatus.state != "none" else { return jsonError(.serviceUnavailable, "no video source: start fer serve with --source") }
+            guard hub.frames.count < maxStreams else { return jsonError(.serviceUnavailable, "too many video clients (\(maxStreams))") }
+            let sub = hub.frames.subscribe()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "multipart/x-mixed-replace; boundary=ferframe", .cacheControl: "no-cache, no-store"],
+                body: ResponseBody { writer in
+                    defer { hub.frames.unsubscribe(sub.id) }
+                    if let first = hub.snapshot() { try await writer.write(mjpegPart(first)) }
+                    for await jpeg in sub.stream { try await writer.write(mjpegPart(jpeg)) }
+                    try await writer.finish(nil)
+                })
+        }
+
+        router.get("/snapshot.jpg") { _, _ in
+            guard let jpeg = hub.snapshot() else { return jsonError(.serviceUnavailable, "no video frame yet") }
+            return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-cache"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
+        }
+
+        router.get("/events") { _, _ in
+            guard hub.events.count < maxStreams else { return jsonError(.serviceUnavailable, "too many event clients (\(maxStreams))") }
+            let sub = hub.events.subscribe()
+            let hello = "retry: 2000\nevent: status\ndata: \(encodeJSON(hub.currentStatus))\n\n"
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    defer { hub.events.unsubscribe(sub.id) }
+                    try await writer.write(ByteBuffer(string: hello))
+                    for await event in sub.stream { try await writer.write(ByteBuffer(string: event)) }
+                    try await writer.finish(nil)
+                })
+        }
+
+        router.post("/api/v1/analyze") { request, _ in
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUpload {
+                return jsonError(.contentTooLarge, "body of \(length) bytes is over the \(maxUpload)-byte limit")
+            }
+            let type = request.headers[.contentType]?.lowercased() ?? ""
+            let accepted = ["image/", "application/octet-stream"]
+            guard type.isEmpty || accepted.contains(where: { type.hasPrefix($0) }) else {
+                return jsonError(.unsupportedMediaType, "Content-Type \(type): POST a JPEG, PNG or PGM image as the body")
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maxUpload)
+            } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+                return jsonError(.contentTooLarge, "body over the \(maxUpload)-byte limit")
+            }
+            guard body.readableBytes > 0 else { return jsonError(.badRequest, "empty body: POST a JPEG, PNG or PGM image") }
+            let whole = ["1", "true", "yes"].contains(request.uri.queryParameters.get("whole")?.lowercased() ?? "")
+            do {
+                return jsonResponse(try await analyzer.analyzeQueued(Array(body.readableBytesView), wholeImage: whole))
+            } catch let e as AnalysisError {
+                return jsonError(HTTPResponse.Status(code: e.status), e.description)
+            }
+        }
+
+        router.get("/api/v1/summary") { _, _ in jsonResponse(hub.ledger.summary()) }
+
+        router.get("/api/v1/timeline") { request, _ in
+            let raw = request.uri.queryParameters.get("seconds")
+            guard let seconds = raw.map({ Int($0) }) ?? 300, seconds > 0 else {
+                return jsonError(.badRequest, "seconds must be a positive whole number")
+            }
+            let points = hub.ledger.timeline(seconds: min(seconds, hub.ledger.historySeconds))
+            return jsonResponse(TimelineAnswer(labels: hub.ledger.labels, points: points))
+        }
+
+        let modelName = self.modelName, started = self.started
+        let health: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
+            let stats = hub.frameStats
+            return jsonResponse(Health(status: "ok", uptime: Date().timeIntervalSince(started), model: modelName,
+                                       labels: hub.ledger.labels, pipeline: hub.currentStatus, frames: stats.frames,
+                                       fps: (stats.fps * 10).rounded() / 10,
+                                       clients: ["video": hub.frames.count, "events": hub.events.count]))
+        }
+        router.get("/api/v1/health", use: health)
+        router.get("/healthz", use: health)
+        return router
+    }
+
+    /// Serves until the process ends. `onRunning` gets the bound port (useful with port 0).
+    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let hub = self.hub
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 15_000_000_000)
+                hub.heartbeat()
+            }
+        }
+        defer { heartbeat.cancel() }
+        var logger = Logger(label: "fer-serve")
+        logger.logLevel = .warning
+        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "fer-serve"),
+                              onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+        try await app.run()
+    }
+}
+
+struct TimelineAnswer: Codable { var labels: [String]; var points: [TimelinePoint] }
+
+struct Health: Codable {
+    var status: String
+    var uptime: Double
+    var model: String
+    var labels: [String]
+    var pipeline: PipelineStatus
+    var frames: Int
+    var fps: Double
+    var clients: [String: Int]
+}
+
+/// Answers 405 (with `Allow`) for a known path asked with a method it does not take; the router
+/// alone would say 404.
+struct MethodGuard<Context: RequestContext>: RouterMiddleware {
+    let routes: [String: [HTTPRequest.Method]]
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let allowed = routes[request.uri.path], !allowed.contains(request.method) {
+            var r = jsonError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on \(request.uri.path)")
+            r.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+            return r
+        }
+        return try await next(request, context)
+    }
+}
+
+private let jsonEncoder: JSONEncoder = {
+    let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e
+}()
+
+func encodeJSON<T: Encodable>(_ value: T) -> String {
+    (try? jsonEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+}
+
+func jsonResponse<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+             body: .init(byteBuffer: ByteBuffer(string: encodeJSON(value))))
+}
+
+func jsonError(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    jsonResponse(["error": message], status: status)
+}
+
+func mjpegPart(_ jpeg: [UInt8]) -> ByteBuffer {
+    var b = ByteBuffer(string: "--ferframe\r\nContent-Type: image/jpeg\r\nContent-Length: \(jpeg.count)\r\n\r\n")
+    b.writeBytes(jpeg)
+    b.writeString("\r\n")
+    return b
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import CGstAppLibs
+import FaceDetect
+import FERNet
+import Foundation
+import WebViewer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The web viewer: the annotated video and a live emotion panel in a browser, and a JSON API.",
+        discussion: """
+        Runs SOURCE ! videoconvert ! ferfilter ! ... and serves http://HOST:PORT/: the annotated video (MJPEG), \
+        per-face emotion bars and a timeline of the emotions (fed by Server-Sent Events at /events), and \
+        POST /api/v1/analyze (a JPEG or PNG body), GET /api/v1/summary, /api/v1/timeline and /api/v1/health. \
+        Without --source it uses the first webcam; with no webcam it serves the page and the API without video. \
+        Needs the plugin installed (plugin/meson-free-build.sh) for video. Stop with Ctrl-C.
+        """)
+
+    @Option(help: ArgumentHelp("Video: /dev/videoN, a video file, a URL (rtsp://, http://, file://), `test` (a clip of FER2013 faces), a gst-launch fragment, or `none`.",
+                               valueName: "source"))
+    var source: String?
+    @Option(help: "TCP port (0: any free port).") var port = 8080
+    @Option(help: "Address to listen on (0.0.0.0: every interface).") var host = "127.0.0.1"
+    @Option(help: "Model JSON, for the video and the analyze API.") var model = Defaults.model
+    @Option(help: "Haar cascade XML.") var cascade = defaultCascade
+    @Option(help: "More ferfilter properties, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
+    @Option(help: "FER2013 data, for --source test.") var data = Defaults.data
+    @Option(help: "JPEG quality of the video stream (1-100).") var jpegQuality = 80
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard (1...100).contains(jpegQuality) else { throw ValidationError("--jpeg-quality must be 1...100") }
+    }
+
+    func run() async throws {
+        let modelURL = URL(fileURLWithPath: model)
+        let m = try FacialExpressionModel(contentsOf: modelURL)
+        let c = try HaarCascade(contentsOf: cascade)
+        let hub = LiveHub(labels: m.labels, jpegQuality: jpegQuality)
+        let analyzer = ImageAnalyzer(model: m, cascade: c)
+        var pipeline: LivePipeline?
+        var clip: String?
+        if let spec = source ?? VideoSource.defaultCamera(), spec != "none" {
+            gst_init(nil, nil)
+            guard let factory = gst_element_factory_find("ferfilter") else {
+                throw ValidationError("GStreamer does not find ferfilter: install the plugin with plugin/meson-free-build.sh")
+            }
+            gst_object_unref(UnsafeMutableRawPointer(factory))
+            let video: VideoSource
+            if spec == "test" {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("fer-serve-\(getpid()).gray").path
+                try Serve.writeTestClip(data: data, to: path)
+                clip = path
+                video = VideoSource.rawClip(path: path, width: 640, height: 480, fps: 30, spec: "test (FER2013 PublicTest faces)")
+            } else {
+                video = try VideoSource.resolve(spec)
+            }
+            let p = LivePipeline(source: video, ferfilterProperties: "model=\"\(modelURL.path)\" cascade=\"\(cascade)\" \(ferfilter)", hub: hub)
+            try p.start()
+            pipeline = p
+            stderr("video: \(p.launchLine)")
+        } else {
+            hub.setStatus(PipelineStatus(state: "none"))
+            stderr("no webcam and no --source: serving the page and the API without video")
+        }
+        Shutdown.install { [clip] in
+            pipeline?.stop()
+            hub.finish()
+            if let clip { try? FileManager.default.removeItem(atPath: clip) }
+        }
+        let server = ViewerServer(hub: hub, analyzer: analyzer, modelName: modelURL.deletingPathExtension().lastPathComponent)
+        let host = self.host
+        try await server.run(host: host, port: port) { bound in
+            print("serving http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(bound)/")
+            fflush(stdout)
+        }
+    }
+
+    /// 8 s of 640x480 GRAY8 video in which six PublicTest faces drift (as `fer scene` renders).
+    static func writeTestClip(data: String, to path: String) throws {
+        let d = try loadData(data).subset([.publicTest])
+        let scene = FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130)
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw ValidationError("cannot write \(path)") }
+        let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? fh.close() }
+        for t in 0..<240 { try fh.write(contentsOf: scene.moved(frame: t).render(d, phase: t)) }
+    }
+}
+
+/// Ctrl-C and SIGTERM: stop the pipeline, end the streams, clean up, exit.
+enum Shutdown {
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+
+    static func install(_ cleanup: @escaping () -> Void) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler {
+                cleanup()
+                exit(0)
+            }
+            s.resume()
+            sources.append(s)
+        }
+    }
+}

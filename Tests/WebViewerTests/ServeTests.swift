@@ -1,0 +1,262 @@
+import FERNet
+import Foundation
+import XCTest
+
+/// `fer serve` as users run it: a real process on a loopback port, the plugin built by `make test`,
+/// the FER2013 test clip as its source; its API, its streams, bad requests, several clients, and
+/// the page in headless Chromium.
+final class ServeTests: XCTestCase {
+    /// A running `fer serve`.
+    final class Server {
+        let process = Process()
+        var port = 0
+        private let out = Pipe()
+        private var log = ""
+        private let lock = NSLock()
+
+        init(_ args: [String]) throws {
+            let ferBin = packageRoot.appendingPathComponent(".build/release/fer")
+            let pluginDir = packageRoot.appendingPathComponent(".build/gst-plugins")
+            guard FileManager.default.fileExists(atPath: ferBin.path) else { throw XCTSkip("fer not built in .build/release (make test builds it)") }
+            guard FileManager.default.fileExists(atPath: pluginDir.appendingPathComponent("libgstfer.so").path) else {
+                throw XCTSkip("plugin not built into \(pluginDir.path): run `make test`")
+            }
+            process.executableURL = ferBin
+            process.arguments = ["serve", "--port", "0", "--model", shippedModel.path] + args
+            var env = ProcessInfo.processInfo.environment
+            env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
+            env["GST_REGISTRY_1_0"] = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-serve-registry-\(getpid()).bin").path
+            if let sys = ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0"].first(where: { FileManager.default.fileExists(atPath: $0) }) {
+                env["GST_PLUGIN_SYSTEM_PATH_1_0"] = sys
+            }
+            process.environment = env
+            process.standardOutput = out
+            process.standardError = out
+            out.fileHandleForReading.readabilityHandler = { [weak self] h in
+                let s = String(decoding: h.availableData, as: UTF8.self)
+                self?.lock.lock(); self?.log += s; self?.lock.unlock()
+            }
+            try process.run()
+            let deadline = Date().addingTimeInterval(90)
+            while Date() < deadline && process.isRunning {
+                if let r = output.range(of: #"serving http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+                    port = Int(output[r].split(separator: ":").last!.dropLast())!
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            stop()
+            throw CDPError("fer serve did not start: \(output.suffix(2000))")
+        }
+
+        var output: String { lock.lock(); defer { lock.unlock() }; return log }
+
+        @discardableResult
+        func stop() -> Int32 {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            out.fileHandleForReading.readabilityHandler = nil
+            return process.terminationStatus
+        }
+
+        func get(_ path: String) throws -> HTTP.Response { try HTTP.send(method: "GET", port: port, path: path) }
+
+        func json(_ path: String) throws -> [String: Any] {
+            let r = try get(path)
+            XCTAssertEqual(r.status, 200, path)
+            return try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] ?? [:]
+        }
+
+        /// Reads a streaming answer for up to `seconds` or until `enough` says stop.
+        func stream(_ path: String, seconds: Double, enough: (String) -> Bool) throws -> String {
+            let s = try TCPSocket(host: "127.0.0.1", port: port, timeout: 5)
+            try s.write(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            var text = ""
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let chunk = try s.read()
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: Unicode.ASCII.self)
+                if enough(text) { break }
+            }
+            return text
+        }
+    }
+
+    static func occurrences(_ needle: String, in s: String) -> Int { s.components(separatedBy: needle).count - 1 }
+
+    func waitPlaying(_ server: Server) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let h = try server.json("/api/v1/health")
+            if ((h["pipeline"] as? [String: Any])?["state"] as? String) == "playing", (h["frames"] as? Int ?? 0) > 10 { return }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTFail("the pipeline never played: \(server.output.suffix(1500))")
+    }
+
+    func testServesTheClipItsFeedsAndTheAPI() throws {
+        let data = try XCTUnwrap(FERDataset.sharedCopy(beside: packageRoot), "FER2013 beside the checkout")
+        _ = try publicTest()
+        let server = try Server(["--source", "test", "--data", data])
+        defer { server.stop() }
+        try waitPlaying(server)
+
+        // the page
+        let page = try server.get("/")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(page.headers["content-type"]?.hasPrefix("text/html") ?? false)
+        XCTAssertTrue(String(decoding: page.body, as: UTF8.self).contains("EventSource(\"/events\")"))
+
+        // a snapshot of the annotated video
+        let snap = try server.get("/snapshot.jpg")
+        XCTAssertEqual(snap.status, 200)
+        let frame = try ImageCodec.decode(snap.body)
+        XCTAssertEqual(frame.width, 640); XCTAssertEqual(frame.height, 480)
+
+        // MJPEG: several clients at once all get frames
+        let clients = 4
+        var parts = [Int](repeating: 0, count: clients)
+        DispatchQueue.concurrentPerform(iterations: clients) { i in
+            let text = (try? server.stream("/video.mjpg", seconds: 10) { ServeTests.occurrences("Content-Type: image/jpeg", in: $0) >= 5 }) ?? ""
+            parts[i] = ServeTests.occurrences("Content-Type: image/jpeg", in: text)
+            if i == 0 { XCTAssertTrue(text.contains("multipart/x-mixed-replace; boundary=ferframe")) }
+        }
+        XCTAssertTrue(parts.allSatisfy { $0 >= 5 }, "JPEG parts per client: \(parts)")
+
+        // Server-Sent Events: per-frame faces with ids, emotions and probabilities
+        let sse = try server.stream("/events", seconds: 10) { ServeTests.occurrences("event: frame", in: $0) >= 15 }
+        XCTAssertTrue(sse.contains("text/event-stream"))
+        XCTAssertGreaterThanOrEqual(ServeTests.occurrences("event: frame", in: sse), 15)
+        let frames = sse.components(separatedBy: "\n").filter { $0.hasPrefix("data: {\"faces\"") }
+        let last = try XCTUnwrap(frames.last)
+        let obj = try JSONSerialization.jsonObject(with: Data(last.dropFirst(6).utf8)) as! [String: Any]
+        let faces = obj["faces"] as! [[String: Any]]
+        XCTAssertGreaterThanOrEqual(faces.count, 4, "the clip has 6 faces: \(last.prefix(300))")
+        for f in faces {
+            XCTAssertNotNil(f["id"] as? Int)
+            let p = f["probabilities"] as! [String: Double]
+            XCTAssertEqual(p.count, 7)
+            XCTAssertEqual(p.values.reduce(0, +), 1, accuracy: 0.01)
+            // the shown emotion is the smoothed one (hysteresis: not always the top probability); its confidence is its probability
+            XCTAssertEqual(p[f["emotion"] as! String]!, f["confidence"] as! Double, accuracy: 1e-6)
+        }
+
+        // analyze: the clip's own faces as a JPEG and a PNG
+        let (img, _) = try sceneImage()
+        for (type, body) in [("image/jpeg", [UInt8](try ImageCodec.encodeJPEG(img, quality: 90))), ("image/png", [UInt8](ImageCodec.encodePNG(img)))] {
+            let r = try HTTP.send(method: "POST", port: server.port, path: "/api/v1/analyze", headers: ["Content-Type": type], body: body)
+            XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+            let j = try JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Any]
+            XCTAssertGreaterThanOrEqual((j["faces"] as! [[String: Any]]).count, 5, type)
+            let f = (j["faces"] as! [[String: Any]])[0]
+            XCTAssertNotNil(f["box"] as? [String: Int]); XCTAssertNotNil(f["emotion"] as? String)
+            XCTAssertNotNil(f["confidence"] as? Double); XCTAssertEqual((f["probabilities"] as? [String: Double])?.count, 7)
+        }
+
+        // summary and timeline
+        Thread.sleep(forTimeInterval: 1.2)
+        let summary = try server.json("/api/v1/summary")
+        XCTAssertGreaterThan(summary["frames"] as! Int, 30)
+        XCTAssertGreaterThanOrEqual((summary["tracks"] as! [[String: Any]]).count, 4)
+        XCTAssertEqual((summary["overall"] as! [String: Double]).values.reduce(0, +), 1, accuracy: 1e-6)
+        let timeline = try server.json("/api/v1/timeline?seconds=60")
+        XCTAssertGreaterThanOrEqual((timeline["points"] as! [[String: Any]]).count, 1)
+        XCTAssertEqual((timeline["labels"] as! [String]).count, 7)
+
+        // bad requests: clear 4xx, and the server keeps answering
+        func post(_ body: [UInt8], type: String?, path: String = "/api/v1/analyze") throws -> HTTP.Response {
+            try HTTP.send(method: "POST", port: server.port, path: path, headers: type.map { ["Content-Type": $0] } ?? [:], body: body)
+        }
+        XCTAssertEqual(try post(Array("{\"x\":1}".utf8), type: "application/json").status, 415)
+        XCTAssertEqual(try post(Array("definitely not a picture".utf8), type: "image/jpeg").status, 415)
+        XCTAssertEqual(try post([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], type: "image/jpeg").status, 400, "a truncated JPEG")
+        XCTAssertEqual(try post([], type: "image/png").status, 400)
+        let tooBig = try HTTP.raw(Array("POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 99999999\r\n\r\n".utf8), port: server.port)
+        XCTAssertEqual(tooBig.status, 413)
+        let wrong = try server.get("/api/v1/analyze")
+        XCTAssertEqual(wrong.status, 405)
+        XCTAssertEqual(wrong.headers["allow"], "POST")
+        XCTAssertTrue(String(decoding: wrong.body, as: UTF8.self).contains("\"error\""))
+        XCTAssertEqual(try HTTP.send(method: "DELETE", port: server.port, path: "/api/v1/summary").status, 405)
+        XCTAssertEqual(try server.get("/no/such/page").status, 404)
+        XCTAssertEqual(try server.get("/api/v1/timeline?seconds=abc").status, 400)
+        let garbage = try? HTTP.raw(Array("\u{1}\u{2}NOT HTTP AT ALL\r\n\r\n".utf8), port: server.port)
+        XCTAssertTrue(garbage == nil || (400..<500).contains(garbage!.status), "garbage gets a 4xx or a closed connection")
+        XCTAssertEqual(try server.get("/api/v1/health").status, 200, "still answering")
+        XCTAssertEqual(server.stop(), 0, "SIGTERM stops it cleanly")
+    }
+
+    /// A video file plays in a loop: the viewer keeps showing it after its end.
+    func testFileSourceLoops() throws {
+        let clip = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-loop-\(getpid()).mp4")
+        defer { try? FileManager.default.removeItem(at: clip) }
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/usr/bin/gst-launch-1.0")
+        make.arguments = ["-q", "videotestsrc", "num-buffers=30", "pattern=ball", "!", "video/x-raw,width=320,height=240,framerate=30/1",
+                          "!", "x264enc", "speed-preset=ultrafast", "!", "mp4mux", "!", "filesink", "location=\(clip.path)"]
+        try make.run(); make.waitUntilExit()
+        XCTAssertEqual(make.terminationStatus, 0, "gst-launch made the 1-second clip")
+        let server = try Server(["--source", clip.path])
+        defer { server.stop() }
+        try waitPlaying(server)
+        Thread.sleep(forTimeInterval: 3)
+        let h = try server.json("/api/v1/health")
+        let pipeline = h["pipeline"] as? [String: Any] ?? [:]
+        XCTAssertEqual(pipeline["state"] as? String, "playing", "\(h)")
+        XCTAssertGreaterThan(h["frames"] as? Int ?? 0, 60, "a 30-frame clip played at least twice: \(h)")
+        XCTAssertEqual(pipeline["width"] as? Int, 320)
+    }
+
+    func testWithoutVideoThePageAndAPIStillWork() throws {
+        let server = try Server(["--source", "none"])
+        defer { server.stop() }
+        let h = try server.json("/api/v1/health")
+        XCTAssertEqual((h["pipeline"] as? [String: Any])?["state"] as? String, "none")
+        XCTAssertEqual(try server.get("/").status, 200)
+        let video = try server.get("/video.mjpg")
+        XCTAssertEqual(video.status, 503)
+        XCTAssertTrue(String(decoding: video.body, as: UTF8.self).contains("no video source"))
+        XCTAssertEqual(try server.get("/snapshot.jpg").status, 503)
+        let (img, _) = try sceneImage()
+        let r = try HTTP.send(method: "POST", port: server.port, path: "/api/v1/analyze", headers: ["Content-Type": "image/png"], body: [UInt8](ImageCodec.encodePNG(img)))
+        XCTAssertEqual(r.status, 200)
+    }
+
+    /// The page in a real browser: video frames arrive, the emotion panel and the timeline fill.
+    func testPageInHeadlessChromium() throws {
+        guard let chromium = HeadlessChromium.find() else { throw XCTSkip("chromium not installed (make setup installs Debian's chromium)") }
+        let data = try XCTUnwrap(FERDataset.sharedCopy(beside: packageRoot), "FER2013 beside the checkout")
+        _ = try publicTest()
+        let server = try Server(["--source", "test", "--data", data])
+        defer { server.stop() }
+        try waitPlaying(server)
+        let browser = try HeadlessChromium(executable: chromium)
+        defer { browser.close() }
+        let page = try browser.open("http://127.0.0.1:\(server.port)/")
+        let ready = "Number(document.body.dataset.events) >= 30 && Number(document.body.dataset.videoUpdates) >= 3 "
+            + "&& Number(document.body.dataset.ticks) >= 2 && document.querySelectorAll('#faces .face').length >= 4"
+        let ok = try page.wait(for: ready, timeout: 40)
+        let state = try page.evaluate("JSON.stringify(document.body.dataset)") as? String ?? ""
+        XCTAssertTrue(ok, "page state: \(state)")
+        let emotions = try page.evaluate("Array.from(document.querySelectorAll('#faces .face')).map(e => e.dataset.emotion)") as? [String] ?? []
+        let labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+        XCTAssertTrue(emotions.allSatisfy(labels.contains), "\(emotions)")
+        let video = try page.evaluate("[document.getElementById('video').naturalWidth, document.getElementById('video').naturalHeight]") as? [Int]
+        XCTAssertEqual(video ?? [], [640, 480])
+        XCTAssertTrue((try page.evaluate("document.getElementById('videostate').textContent") as? String ?? "").hasPrefix("video: live"))
+        XCTAssertTrue((try page.evaluate("document.getElementById('status').textContent") as? String ?? "").hasPrefix("playing"))
+        // the screenshot: the video area shows the clip (not one flat colour)
+        let png = try page.screenshot()
+        let shot = try ImageCodec.decode([UInt8](png))
+        XCTAssertEqual(shot.width, 1400)
+        let grey = shot.grey
+        var values = Set<UInt8>()
+        for y in stride(from: 100, to: 500, by: 7) { for x in stride(from: 40, to: 900, by: 7) { values.insert(grey[y * shot.width + x]) } }
+        XCTAssertGreaterThan(values.count, 40, "the video area has picture detail")
+        let out = packageRoot.appendingPathComponent(".build/test-artifacts")
+        try? FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try? png.write(to: out.appendingPathComponent("fer-serve-page.png"))
+        print("page state \(state); faces \(emotions); screenshot .build/test-artifacts/fer-serve-page.png")
+    }
+}
