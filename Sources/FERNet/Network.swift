@@ -43,22 +43,46 @@ public final class Network {
     public init(specs: [LayerSpec], input: (c: Int, h: Int, w: Int), seed: UInt64) throws {
         var rng = SeededGenerator(seed: seed)
         var c = input.c, h = input.h, w = input.w
+        guard (1...Network.maxSide).contains(c), (1...Network.maxSide).contains(h), (1...Network.maxSide).contains(w),
+              c * h * w <= Network.maxActivation else { throw ShapeError("input \(c)x\(h)x\(w) is outside the supported sizes") }
+        guard specs.count <= Network.maxLayers else { throw ShapeError("\(specs.count) layers: at most \(Network.maxLayers)") }
         var flat: Int? = nil
         var layers: [Layer] = []
         var macs = 0
+        var parameters = 0
         for (i, s) in specs.enumerated() {
             func need(_ v: Int?, _ what: String) throws -> Int {
                 guard let v, v > 0 else { throw ShapeError("layer \(i) (\(s.type)) needs a positive \(what)") }
+                guard v <= Network.maxSide * 16 else { throw ShapeError("layer \(i) (\(s.type)): \(what) \(v) is too large") }
                 return v
+            }
+            /// Checks a product of sizes against a limit before anything is allocated.
+            func within(_ factors: [Int], _ limit: Int, _ what: String) throws -> Int {
+                var n = 1
+                for f in factors {
+                    let (m, o) = n.multipliedReportingOverflow(by: f)
+                    guard !o, m <= limit else { throw ShapeError("layer \(i) (\(s.type)): \(what) over the limit of \(limit)") }
+                    n = m
+                }
+                return n
+            }
+            func addParameters(_ n: Int) throws {
+                parameters += n
+                guard parameters <= Network.maxParameters else {
+                    throw ShapeError("layer \(i) (\(s.type)): more than \(Network.maxParameters) parameters in all")
+                }
             }
             switch s.type {
             case "conv2d":
                 guard flat == nil else { throw ShapeError("layer \(i): conv2d after flatten") }
                 let f = try need(s.filters, "filters"), k = try need(s.kernel, "kernel")
                 let st = s.stride ?? 1, p = s.padding ?? 0
-                guard st > 0, p >= 0 else { throw ShapeError("layer \(i): bad stride or padding") }
+                guard st > 0, p >= 0, st <= Network.maxSide, p <= Network.maxSide else { throw ShapeError("layer \(i): bad stride or padding") }
                 let ho = Conv2D.outputSize(h, kernel: k, stride: st, padding: p), wo = Conv2D.outputSize(w, kernel: k, stride: st, padding: p)
                 guard ho > 0, wo > 0 else { throw ShapeError("layer \(i): conv2d \(k)x\(k) does not fit a \(h)x\(w) input") }
+                try addParameters(try within([f, c, k, k], Network.maxParameters, "weights"))
+                _ = try within([f, ho, wo], Network.maxActivation, "output")
+                _ = try within([c, k, k, ho, wo], Network.maxActivation * 4, "im2col buffer")
                 layers.append(Conv2D(inChannels: c, outChannels: f, kernel: k, stride: st, padding: p, rng: &rng))
                 macs += f * c * k * k * ho * wo
                 c = f; h = ho; w = wo
@@ -69,6 +93,7 @@ public final class Network {
             case "maxpool":
                 guard flat == nil else { throw ShapeError("layer \(i): maxpool after flatten") }
                 let k = try need(s.size, "size"), st = s.stride ?? k
+                guard st > 0 else { throw ShapeError("layer \(i): maxpool stride must be positive") }
                 guard h >= k, w >= k else { throw ShapeError("layer \(i): maxpool \(k) on a \(h)x\(w) input") }
                 layers.append(MaxPool(size: k, stride: st))
                 h = (h - k) / st + 1; w = (w - k) / st + 1
@@ -83,6 +108,7 @@ public final class Network {
             case "dense":
                 guard let inF = flat else { throw ShapeError("layer \(i): dense before flatten") }
                 let u = try need(s.units, "units")
+                try addParameters(try within([inF, u], Network.maxParameters, "weights"))
                 layers.append(Dense(inFeatures: inF, outFeatures: u, rng: &rng))
                 macs += inF * u
                 flat = u
@@ -100,6 +126,13 @@ public final class Network {
 
     /// Number of outputs per sample (classes).
     public let outputSize: Int
+
+    /// Limits a description must keep to (checked before anything is allocated, so a corrupt or
+    /// hostile model file is refused instead of exhausting memory).
+    public static let maxParameters = 64_000_000
+    public static let maxActivation = 16_000_000
+    public static let maxSide = 4096
+    public static let maxLayers = 1000
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var t = x

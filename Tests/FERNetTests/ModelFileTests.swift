@@ -103,6 +103,29 @@ final class ModelFileTests: XCTestCase {
         XCTAssertThrowsError(try FacialExpressionModel(contentsOf: URL(fileURLWithPath: "/nope/m.json"))) { XCTAssertTrue("\($0)".contains("not found")) }
     }
 
+    /// Found by `fer fuzz`: a description asking for huge layers made the loader try to allocate
+    /// terabytes and abort; a pooling stride of 0 divided by zero. Both are refused before any
+    /// allocation, naming the file and the layer.
+    func testHugeOrDegenerateArchitecturesAreRefusedBeforeAllocating() throws {
+        let (url, _) = try savedTiny()
+        let good = try ModelDescription.load(url)
+        func refused(_ edit: (inout ModelDescription) -> Void, _ expect: String, line: UInt = #line) throws {
+            var d = good
+            edit(&d)
+            try d.write(url)
+            XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url), line: line) { e in
+                XCTAssertTrue("\(e)".contains(url.path) && "\(e)".contains(expect), "\(e)", line: line)
+            }
+        }
+        try refused({ $0.architecture[9].units = 1_000_000_000 }, "too large")
+        try refused({ $0.architecture[9].units = 60_000 }, "over the limit")            // 2304 x 60000 weights
+        try refused({ $0.architecture[0].filters = 60_000 }, "over the limit")
+        try refused({ $0.architecture[0].kernel = 4000; $0.architecture[0].padding = 2000 }, "over the limit")
+        try refused({ $0.architecture[3].stride = 0 }, "stride must be positive")
+        try refused({ $0.input.width = 100_000 }, "outside the supported sizes")
+        try refused({ $0.architecture = Array(repeating: LayerSpec.relu, count: 5000) + $0.architecture }, "at most 1000")
+    }
+
     func testPNGRoundTrip() throws {
         let img = Image(width: 5, height: 3, channels: 1, pixels: (0..<15).map { UInt8($0 * 17) })
         let p = tempDir().appendingPathComponent("a.png")
