@@ -101,6 +101,7 @@ func gray8Buffer(_ grey: [UInt8], width: Int, height: Int) -> [UInt8] {
 
 /// Converts a GRAY8 frame to another raw format with videoconvert (through a harness).
 func convert(_ grey: [UInt8], width: Int, height: Int, to format: String) -> RawFrame {
+    precondition(Gst.ready)
     let caps = "video/x-raw,format=\(format),width=\(width),height=\(height),framerate=30/1"
     let padded = gray8Buffer(grey, width: width, height: height)
     if format == "GRAY8" { return RawFrame(bytes: padded, caps: caps) }
