@@ -7,7 +7,7 @@ APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstrea
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data chromium
 
-.PHONY: help setup print-apt-packages build plugin test demo serve fuzz bench soak explore eval train card fixtures clean
+.PHONY: help setup print-apt-packages build plugin test demo serve fuzz asan tsan bench soak explore eval train card fixtures clean
 
 help:
 	@echo "make setup    install the Debian packages GstFER needs (apt-get; run as root)"
@@ -16,6 +16,7 @@ help:
 	@echo "make serve    the web viewer on http://127.0.0.1:8080/ (webcam, else a FER2013 clip; SOURCE=file/URL, PORT=...)"
 	@echo "make bench    FERNet beside PyTorch, ferfilter beside facedetect (fps, latency, memory), a 10-minute soak"
 	@echo "make soak     ferfilter for an hour at 30 fps (108,000 frames), resident memory every 30 s"
+	@echo "make asan     the element, detector, tracker and viewer tests under AddressSanitizer (make tsan: ThreadSanitizer)"
 	@echo "make fuzz     mutate model, weights, cascade, CSV and image inputs for FUZZ_SECONDS each, under AddressSanitizer"
 	@echo "make explore  sample grid and class-distribution charts of the data"
 	@echo "make eval     evaluate the shipped model on PublicTest"
@@ -60,7 +61,18 @@ FUZZ_SECONDS ?= 60
 fuzz: setup
 	$(SWIFT) build -c release --product fer --scratch-path .build-asan -Xswiftc -sanitize=address
 	mkdir -p /dev/shm/gstfer-fuzz 2>/dev/null && dir=/dev/shm/gstfer-fuzz || dir=out/fuzz; \
-	.build-asan/release/fer fuzz --seconds $(FUZZ_SECONDS) --output $$dir
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp .build-asan/release/fer fuzz --seconds $(FUZZ_SECONDS) --output $$dir
+
+# The element, detector, tracker and viewer tests under a sanitizer, each in a build folder of its own.
+SAN_TESTS ?= GstFERTests|FaceDetectTests|FaceTrackingTests|WebViewerTests
+asan: setup
+	plugin/meson-free-build.sh --dest .build/gst-plugins
+	$(SWIFT) build $(TEST_FLAGS) --build-tests --scratch-path .build-asan -Xswiftc -sanitize=address -Xcc -fsanitize=address
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp $(SWIFT) test $(TEST_FLAGS) --skip-build --scratch-path .build-asan --filter '$(SAN_TESTS)'
+tsan: setup
+	plugin/meson-free-build.sh --dest .build/gst-plugins
+	$(SWIFT) build $(TEST_FLAGS) --build-tests --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tools/tsan.supp halt_on_error=0" $(SWIFT) test $(TEST_FLAGS) --skip-build --scratch-path .build-tsan --filter '$(SAN_TESTS)'
 
 bench: build plugin
 	$(FER) bench

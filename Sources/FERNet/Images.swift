@@ -133,7 +133,7 @@ public enum ImageCodec {
         var idat: [UInt8] = [], palette: [UInt8] = []
         func be32(_ p: Int) -> Int { Int(d[p]) << 24 | Int(d[p + 1]) << 16 | Int(d[p + 2]) << 8 | Int(d[p + 3]) }
         while pos + 12 <= d.count {
-            let len = be32(pos), type = String(decoding: d[(pos + 4)..<(pos + 8)], as: UTF8.self)
+            let len = be32(pos), type = String(d[(pos + 4)..<(pos + 8)].map { $0 >= 0x20 && $0 < 0x7f ? Character(UnicodeScalar($0)) : "?" })
             guard len >= 0, pos + 12 + len <= d.count else { throw ImageError.corrupt(file, "truncated \(type) chunk") }
             let body = Array(d[(pos + 8)..<(pos + 8 + len)])
             switch type {

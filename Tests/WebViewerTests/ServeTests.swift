@@ -208,6 +208,80 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(pipeline["width"] as? Int, 320)
     }
 
+    /// Many clients at once over loopback, bounded in count and time: API readers, video watchers
+    /// that hang up, picture uploads beyond the queue, garbage and half-sent requests. Every
+    /// answer is a 2xx or a clear 503, and the server still answers quickly afterwards.
+    func testLoadOfManyClients() throws {
+        let data = try XCTUnwrap(FERDataset.sharedCopy(beside: packageRoot), "FER2013 beside the checkout")
+        let (img, _) = try sceneImage()
+        let jpeg = [UInt8](try ImageCodec.encodeJPEG(img, quality: 85))
+        let server = try Server(["--source", "test", "--data", data])
+        defer { server.stop() }
+        try waitPlaying(server)
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock(); var counts: [String: Int] = [:]
+            func add(_ k: String) { lock.lock(); counts[k, default: 0] += 1; lock.unlock() }
+        }
+        let tally = Tally()
+        let port = server.port
+        let until = Date().addingTimeInterval(4)
+        let group = DispatchGroup()
+        // half-sent requests held open for the whole run
+        var stalled: [TCPSocket] = []
+        for _ in 0..<20 {
+            if let s = try? TCPSocket(host: "127.0.0.1", port: port) { try? s.write(Array("GET /api/v1/health HTTP/1.1\r\nHost: x\r\n".utf8)); stalled.append(s) }
+        }
+        func worker(_ body: @escaping () -> Void) {   // a thread each: GCD's pool would run only some of them at once
+            group.enter()
+            Thread.detachNewThread { while Date() < until { body() }; group.leave() }
+        }
+        for i in 0..<48 {
+            let path = ["/api/v1/health", "/api/v1/summary", "/api/v1/timeline?seconds=30", "/"][i % 4]
+            worker {
+                let r = try? HTTP.send(method: "GET", port: port, path: path)
+                tally.add(r.map { "GET \($0.status)" } ?? "GET no answer")
+            }
+        }
+        for _ in 0..<12 {
+            worker {
+                let text = (try? server.stream("/video.mjpg", seconds: 2) { ServeTests.occurrences("image/jpeg", in: $0) >= 3 }) ?? ""
+                tally.add(ServeTests.occurrences("image/jpeg", in: text) >= 3 ? "video ok" : (text.contains(" 503 ") ? "video 503" : "video short"))
+            }
+        }
+        for _ in 0..<12 {
+            worker {
+                let r = try? HTTP.send(method: "POST", port: port, path: "/api/v1/analyze", headers: ["Content-Type": "image/jpeg"], body: jpeg)
+                tally.add(r.map { "analyze \($0.status)" } ?? "analyze no answer")
+            }
+        }
+        for i in 0..<8 {
+            worker {
+                var junk = (0..<(1 + (i * 37) % 300)).map { _ in UInt8.random(in: 0...255) }
+                if i % 2 == 0 { junk = Array("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\n\r\n".utf8) }
+                let r = try? HTTP.raw(junk, port: port)
+                tally.add(r.map { "junk \($0.status / 100)xx" } ?? "junk closed")
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "the load ended in time")
+        let t0 = Date()
+        let after = try server.get("/api/v1/health")
+        let answerTime = Date().timeIntervalSince(t0)
+        stalled.removeAll()
+        let c = tally.counts
+        print("load: \(c.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")); health afterwards in \(Int(answerTime * 1000)) ms")
+        XCTAssertEqual(after.status, 200)
+        XCTAssertLessThan(answerTime, 1.0)
+        XCTAssertTrue(server.process.isRunning)
+        XCTAssertGreaterThan(c["GET 200"] ?? 0, 500, "API readers were served")
+        XCTAssertEqual(c.keys.filter { $0.hasPrefix("GET") && $0 != "GET 200" }, [], "every API read answered 200")
+        XCTAssertGreaterThan(c["video ok"] ?? 0, 12, "video watchers got frames")
+        XCTAssertGreaterThan(c["analyze 200"] ?? 0, 12, "pictures were analysed")
+        XCTAssertEqual(c.keys.filter { $0.hasPrefix("analyze") && !["analyze 200", "analyze 503"].contains($0) }, [], "uploads answered 200 or 503 (queue full)")
+        XCTAssertEqual(c.keys.filter { $0.hasPrefix("junk 5") }, [], "garbage never causes a 5xx")
+        let h = try server.json("/api/v1/health")
+        XCTAssertEqual((h["clients"] as? [String: Int])?["video"], 0, "hung-up video clients are gone")
+    }
+
     func testWithoutVideoThePageAndAPIStillWork() throws {
         let server = try Server(["--source", "none"])
         defer { server.stop() }
