@@ -26,7 +26,39 @@ public struct DetectionParameters: Sendable {
     public var suppressNested = true
     /// Pyramid levels evaluated at once: 1 runs on the calling thread only; 0: one per core.
     public var threads: Int = 0
+    /// Which part of the pyramid to search (nil: all of it, over the whole image).
+    public var plan: ScanPlan? = nil
     public init() {}
+}
+
+/// A partial search, for video: the whole image is searched at every `period`-th pyramid level
+/// (those with `index % period == phase`), and each region at the levels whose window size lies
+/// in its range (a face already tracked, searched for near where it is expected). Over `period`
+/// frames with phases 0..<period, every level covers the whole image once.
+public struct ScanPlan: Sendable, Equatable {
+    public var period: Int
+    public var phase: Int
+    public var regions: [ScanRegion]
+    public init(period: Int, phase: Int, regions: [ScanRegion] = []) { self.period = max(1, period); self.phase = phase; self.regions = regions }
+}
+
+/// An area of the image to search at the window sizes `minSize...maxSize` (pixels).
+public struct ScanRegion: Sendable, Equatable {
+    public var x: Int, y: Int, width: Int, height: Int
+    public var minSize: Int, maxSize: Int
+    public init(x: Int, y: Int, width: Int, height: Int, minSize: Int, maxSize: Int) {
+        self.x = x; self.y = y; self.width = width; self.height = height; self.minSize = minSize; self.maxSize = maxSize
+    }
+
+    /// The region around a face box where the face can be on the next frame: the box grown by
+    /// `margin` of its size on every side, windows from 0.7x to 1.45x its size.
+    public static func around(x: Double, y: Double, width: Double, height: Double, margin: Double = 0.5) -> ScanRegion {
+        let side = max(width, height)
+        let m = side * margin
+        return ScanRegion(x: Int((x - m).rounded(.down)), y: Int((y - m).rounded(.down)),
+                          width: Int((width + 2 * m).rounded(.up)), height: Int((height + 2 * m).rounded(.up)),
+                          minSize: Int((side * 0.7).rounded(.down)), maxSize: Int((side * 1.45).rounded(.up)))
+    }
 }
 
 /// A boosted Haar cascade (OpenCV's XML format, stump or tree weak classifiers, upright features)
@@ -128,28 +160,7 @@ public final class HaarCascade: @unchecked Sendable {
     /// Detects objects in an 8-bit grey image (any row stride).
     public func detect(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int,
                        parameters p: DetectionParameters = DetectionParameters()) -> [DetectedBox] {
-        guard width >= windowWidth, height >= windowHeight, p.scaleFactor > 1 else { return [] }
-        var raw: [DetectedBox] = []
-        let lock = NSLock()
-        var levels: [Double] = []
-        var factor = 1.0
-        while true {
-            let ww = Int((Double(windowWidth) * factor).rounded()), wh = Int((Double(windowHeight) * factor).rounded())
-            let sw = Int((Double(width) / factor).rounded()), sh = Int((Double(height) / factor).rounded())
-            if sw < windowWidth || sh < windowHeight || ww > width || wh > height { break }
-            if p.maxSize > 0 && (ww > p.maxSize || wh > p.maxSize) { break }
-            if ww >= p.minSize && wh >= p.minSize { levels.append(factor) }
-            factor *= p.scaleFactor
-        }
-        // Largest levels first: they are the most work, so the pool stays balanced.
-        if p.threads == 1 {
-            for f in levels { raw += detectLevel(grey: grey, width: width, height: height, stride: stride, factor: f) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: levels.count) { li in
-                let found = detectLevel(grey: grey, width: width, height: height, stride: stride, factor: levels[li])
-                lock.lock(); raw += found; lock.unlock()
-            }
-        }
+        let raw = detectRaw(grey: grey, width: width, height: height, stride: stride, parameters: p)
         let grouped = HaarCascade.group(raw, minNeighbors: p.minNeighbors, eps: 0.2)
         return p.suppressNested ? HaarCascade.suppressNested(grouped, overlap: 0.6) : grouped
     }
@@ -236,11 +247,97 @@ public final class HaarCascade: @unchecked Sendable {
 
     /// One pyramid level: the image scaled down by `factor`, every window at step 1 or 2 (raw
     /// detections, before grouping). `vectorized: false` evaluates every window on its own.
+    /// Window origins to evaluate at one pyramid level, in that level's pixels (half-open).
+    struct LevelArea: Equatable { var x0: Int, y0: Int, x1: Int, y1: Int }
+
+    /// Every window that passes the cascade, before grouping. A plan limits the windows evaluated
+    /// (a band of rows of every level, and regions at chosen levels) without changing any
+    /// window's result: each is evaluated on exactly the pixels the full scan would use.
+    func detectRaw(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, parameters p: DetectionParameters) -> [DetectedBox] {
+        guard width >= windowWidth, height >= windowHeight, p.scaleFactor > 1 else { return [] }
+        var levels: [Double] = []
+        var factor = 1.0
+        while true {
+            let ww = Int((Double(windowWidth) * factor).rounded()), wh = Int((Double(windowHeight) * factor).rounded())
+            let sw = Int((Double(width) / factor).rounded()), sh = Int((Double(height) / factor).rounded())
+            if sw < windowWidth || sh < windowHeight || ww > width || wh > height { break }
+            if p.maxSize > 0 && (ww > p.maxSize || wh > p.maxSize) { break }
+            if ww >= p.minSize && wh >= p.minSize { levels.append(factor) }
+            factor *= p.scaleFactor
+        }
+        struct Task { var factor: Double; var area: LevelArea? }
+        var tasks: [Task] = []
+        for f in levels {
+            guard let plan = p.plan else { tasks.append(Task(factor: f, area: nil)); continue }
+            let sw = Int((Double(width) / f).rounded()), sh = Int((Double(height) / f).rounded())
+            let step = f > 2 ? 1 : 2
+            let originsX = sw - windowWidth + 1, originsY = sh - windowHeight + 1
+            guard originsX > 0, originsY > 0 else { continue }
+            // this phase's band of window rows (the bands of all phases tile the level)
+            let period = plan.period, phase = plan.phase % plan.period
+            func bound(_ k: Int) -> Int { k >= period ? originsY : (k * originsY / period) / step * step }
+            let band = bound(phase)..<bound(phase + 1)
+            if !band.isEmpty { tasks.append(Task(factor: f, area: LevelArea(x0: 0, y0: band.lowerBound, x1: originsX, y1: band.upperBound))) }
+            // regions whose size range holds this level: the windows inside them, outside the band
+            var rects: [LevelArea] = []
+            let win = Double(windowWidth) * f
+            for r in plan.regions where win >= Double(r.minSize) && win <= Double(r.maxSize) {
+                var a = LevelArea(x0: max(0, Int((Double(r.x) / f).rounded(.down))) / step * step,
+                                  y0: max(0, Int((Double(r.y) / f).rounded(.down))) / step * step,
+                                  x1: min(originsX, Int((Double(r.x + r.width) / f).rounded(.up)) - windowWidth + 1),
+                                  y1: min(originsY, Int((Double(r.y + r.height) / f).rounded(.up)) - windowHeight + 1))
+                // the compiled cascade is kept per integral-image width: widen regions to a multiple of 32
+                let cw = (a.x1 - a.x0 + windowWidth - 1 + 31) / 32 * 32
+                a.x1 = min(originsX, a.x0 + cw - windowWidth + 1)
+                if a.x1 - a.x0 + windowWidth - 1 < cw { a.x0 = max(0, (a.x1 + windowWidth - 1 - cw) / step * step) }
+                if a.x0 < a.x1 && a.y0 < a.y1 { rects.append(a) }
+            }
+            // overlapping regions become one, so no window is evaluated (and counted) twice
+            var merged = true
+            while merged {
+                merged = false
+                outer: for i in rects.indices { for j in rects.indices where j > i {
+                    let a = rects[i], b = rects[j]
+                    if a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1 {
+                        rects[i] = LevelArea(x0: min(a.x0, b.x0), y0: min(a.y0, b.y0), x1: max(a.x1, b.x1), y1: max(a.y1, b.y1))
+                        rects.remove(at: j); merged = true; break outer
+                    }
+                } }
+            }
+            for a in rects {
+                for (y0, y1) in [(a.y0, min(a.y1, band.lowerBound)), (max(a.y0, band.upperBound), a.y1)] where y0 < y1 {
+                    tasks.append(Task(factor: f, area: LevelArea(x0: a.x0, y0: y0, x1: a.x1, y1: y1)))
+                }
+            }
+        }
+        var raw: [DetectedBox] = []
+        let lock = NSLock()
+        if p.threads == 1 || tasks.count < 2 {
+            for t in tasks { raw += detectLevel(grey: grey, width: width, height: height, stride: stride, factor: t.factor, area: t.area) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: tasks.count) { i in
+                let found = detectLevel(grey: grey, width: width, height: height, stride: stride, factor: tasks[i].factor, area: tasks[i].area)
+                lock.lock(); raw += found; lock.unlock()
+            }
+        }
+        return raw
+    }
+
+    /// The windows of one pyramid level (or of `area` of it) that pass the cascade, as boxes in
+    /// image pixels. Only the part of the level under the area is resized and integrated.
     func detectLevel(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, factor: Double,
-                     vectorized: Bool = true) -> [DetectedBox] {
-        let sw = Int((Double(width) / factor).rounded()), sh = Int((Double(height) / factor).rounded())
+                     vectorized: Bool = true, area: LevelArea? = nil) -> [DetectedBox] {
+        let fullW = Int((Double(width) / factor).rounded()), fullH = Int((Double(height) / factor).rounded())
+        let step = factor > 2 ? 1 : 2
+        guard fullW >= windowWidth, fullH >= windowHeight else { return [] }
+        var a = area ?? LevelArea(x0: 0, y0: 0, x1: fullW - windowWidth + 1, y1: fullH - windowHeight + 1)
+        a.x0 = max(0, a.x0) / step * step; a.y0 = max(0, a.y0) / step * step
+        a.x1 = min(a.x1, fullW - windowWidth + 1); a.y1 = min(a.y1, fullH - windowHeight + 1)
+        guard a.x0 < a.x1, a.y0 < a.y1 else { return [] }
+        // the sub-image under the area's windows
+        let sw = a.x1 - a.x0 + windowWidth - 1, sh = a.y1 - a.y0 + windowHeight - 1
         var img = [UInt8](repeating: 0, count: sw * sh)
-        resizeBilinear(grey, width, height, stride, &img, sw, sh)
+        resizeBilinear(grey, width, height, stride, &img, fullW, fullH, x0: a.x0, y0: a.y0, cw: sw, ch: sh)
         let iw = sw + 1
         // Integral images of values and squares, both wrapping 32-bit: a window's sums are exact
         // because they are far below 2^32 (a 24x24 window of 255s squared is 3.7e7).
@@ -259,7 +356,6 @@ public final class HaarCascade: @unchecked Sendable {
             }
         } } }
         let c = compiled(integralWidth: iw)
-        let step = factor > 2 ? 1 : 2
         let ww = windowWidth, wh = windowHeight
         var out: [DetectedBox] = []
         sum.withUnsafeBufferPointer { sp in sq.withUnsafeBufferPointer { qp in
@@ -292,28 +388,32 @@ public final class HaarCascade: @unchecked Sendable {
             }
         } }
         let bw = Int((Double(ww) * factor).rounded()), bh = Int((Double(wh) * factor).rounded())
-        return out.map { DetectedBox(x: Int((Double($0.x) * factor).rounded()), y: Int((Double($0.y) * factor).rounded()), width: bw, height: bh) }
+        return out.map { DetectedBox(x: Int((Double($0.x + a.x0) * factor).rounded()), y: Int((Double($0.y + a.y0) * factor).rounded()), width: bw, height: bh) }
     }
 
     /// Bilinear downscaling with 11-bit fixed-point weights.
-    func resizeBilinear(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ stride: Int, _ dst: inout [UInt8], _ dw: Int, _ dh: Int) {
+    /// Bilinear downscaling of the whole image to `dw` x `dh`, computing only the `cw` x `ch`
+    /// pixels from (`x0`, `y0`) of the result (each one exactly as in the whole result).
+    func resizeBilinear(_ src: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ stride: Int, _ dst: inout [UInt8], _ dw: Int, _ dh: Int,
+                        x0 ox: Int = 0, y0 oy: Int = 0, cw: Int? = nil, ch: Int? = nil) {
+        let cw = cw ?? dw, ch = ch ?? dh
         let sx = Double(w) / Double(dw), sy = Double(h) / Double(dh)
-        var xs0 = [Int](repeating: 0, count: dw), xs1 = xs0, ax = xs0
-        for x in 0..<dw {
-            let fx = max(0, (Double(x) + 0.5) * sx - 0.5)
-            xs0[x] = min(Int(fx), w - 1); xs1[x] = min(xs0[x] + 1, w - 1)
-            ax[x] = Int((fx - Double(xs0[x])) * 2048)
+        var xs0 = [Int](repeating: 0, count: cw), xs1 = xs0, ax = xs0
+        for i in 0..<cw {
+            let fx = max(0, (Double(ox + i) + 0.5) * sx - 0.5)
+            xs0[i] = min(Int(fx), w - 1); xs1[i] = min(xs0[i] + 1, w - 1)
+            ax[i] = Int((fx - Double(xs0[i])) * 2048)
         }
         dst.withUnsafeMutableBufferPointer { d in xs0.withUnsafeBufferPointer { x0 in xs1.withUnsafeBufferPointer { x1 in ax.withUnsafeBufferPointer { a in
-            for y in 0..<dh {
-                let fy = max(0, (Double(y) + 0.5) * sy - 0.5)
+            for j in 0..<ch {
+                let fy = max(0, (Double(oy + j) + 0.5) * sy - 0.5)
                 let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1)
                 let ay = Int((fy - Double(y0)) * 2048)
                 let r0 = src + y0 * stride, r1 = src + y1 * stride
-                for x in 0..<dw {
+                for x in 0..<cw {
                     let top = Int(r0[x0[x]]) * (2048 - a[x]) + Int(r0[x1[x]]) * a[x]
                     let bot = Int(r1[x0[x]]) * (2048 - a[x]) + Int(r1[x1[x]]) * a[x]
-                    d[y * dw + x] = UInt8((top * (2048 - ay) + bot * ay + (1 << 21)) >> 22)
+                    d[j * cw + x] = UInt8((top * (2048 - ay) + bot * ay + (1 << 21)) >> 22)
                 }
             }
         } } } }

@@ -94,6 +94,9 @@ public final class FaceTracker {
         return b
     }
 
+    /// Where each track's face is expected at time t (its box moved along its velocity).
+    public func expectedBoxes(at t: Double) -> [TrackBox] { tracks.map { predicted($0, at: t) } }
+
     /// Moves every track to its predicted position at time t (a frame without detection).
     public func predict(at t: Double) {
         for i in tracks.indices {

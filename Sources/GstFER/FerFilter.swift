@@ -29,6 +29,8 @@ final class FerFilter {
     private var loadedModelPath = ""
     private var loadedCascadePath = ""
     private var frameCount = 0
+    /// Analyses so far (the phase of a spread scan).
+    private var analysisCount = 0
     private var lastSignature = ""
     private var lumaScratch: [UInt8] = []
     private let tracker = FaceTracker()
@@ -233,8 +235,9 @@ final class FerFilter {
             log(GST_LEVEL_LOG, "analysis of the frame at \(r.time) s took \(Int(r.seconds * 1000)) ms")
         }
         let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
+        let plan = decision == .analyse ? scanPlan(at: t, s) : nil
         if decision == .analyse && !async {
-            changes += tracker.update(analyse(view, s, model, cascade), at: t)
+            changes += tracker.update(analyse(view, s, model, cascade, plan: plan), at: t)
         } else {
             if decision == .analyse {
                 let (luma, stride) = view.luma(into: &lumaScratch)
@@ -244,7 +247,7 @@ final class FerFilter {
                     for y in 0..<h { (dst.baseAddress! + y * w).update(from: luma + y * stride, count: w) }
                 }
                 worker.submit(time: t) {
-                    copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade) }
+                    copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade, plan: plan) }
                 }
             } else if decision == .late {
                 log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed")
@@ -320,17 +323,28 @@ final class FerFilter {
         }
     }
 
+    /// What this analysis searches: with `scan-spread` N > 1 and faces tracked, every Nth pyramid
+    /// level of the whole frame (in turn) and the other levels near each tracked face; without
+    /// tracks (a new scene), everything.
+    func scanPlan(at t: Double, _ s: Settings) -> ScanPlan? {
+        defer { analysisCount += 1 }
+        guard s.scanSpread > 1, !tracker.tracks.isEmpty else { return nil }
+        let regions = tracker.expectedBoxes(at: t).map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+        return ScanPlan(period: s.scanSpread, phase: analysisCount % s.scanSpread, regions: regions)
+    }
+
     /// Detects faces on the luma plane, crops them as FER2013 frames faces, classifies all of a
     /// frame's faces in one batch.
-    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade) -> [TrackDetection] {
+    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan?) -> [TrackDetection] {
         let (luma, stride) = view.luma(into: &lumaScratch)
-        return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade)
+        return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade, plan: plan)
     }
 
     /// One analysis of a grey plane (on any thread).
     static func analyse(luma: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, _ s: Settings,
-                        _ model: FacialExpressionModel, _ cascade: HaarCascade) -> [TrackDetection] {
+                        _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan? = nil) -> [TrackDetection] {
         var p = DetectionParameters()
+        p.plan = plan
         p.minSize = s.minFaceSize(forHeight: height); p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.threads = s.threads
         var boxes = cascade.detect(grey: luma, width: width, height: height, stride: stride, parameters: p)
         boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }

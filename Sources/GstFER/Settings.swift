@@ -28,6 +28,9 @@ public struct Settings: Sendable {
     public var skipLate = true
     public var threads = 0
     public var results: String? = nil
+    /// The full-frame search for new faces is spread over this many analysed frames; tracked faces
+    /// are searched for around their expected boxes on every one (1: the whole pyramid each time).
+    public var scanSpread = 2
 
     /// The smallest face looked for in a frame `height` pixels tall: min-face-size, or when it is 0,
     /// 1/16 of the height but at least 30. Smaller faces hold less than the model's 48x48 input,
@@ -43,7 +46,7 @@ public struct Settings: Sendable {
 /// The properties ferfilter installs, with the text `gst-inspect-1.0 ferfilter` shows.
 enum Property: UInt32, CaseIterable {
     case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
-         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results
+         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results, scanSpread
 
     var name: String {
         switch self {
@@ -66,6 +69,7 @@ enum Property: UInt32, CaseIterable {
         case .skipLate: return "skip-late"
         case .threads: return "threads"
         case .results: return "results"
+        case .scanSpread: return "scan-spread"
         }
     }
 
@@ -97,6 +101,9 @@ enum Property: UInt32, CaseIterable {
         case .skipLate: return "Keep live streams on time: skip analysis on a frame that downstream reports late (QoS) or "
             + "whose time budget an analysis would exceed; tracks and overlay go on"
         case .threads: return "Threads for detection and classification (0: one per CPU core)"
+        case .scanSpread: return "Spread the search for new faces over N analysed frames (each searches every Nth scale of the "
+            + "whole frame); faces already tracked are searched for near their boxes on every analysed frame. 1: the whole "
+            + "frame at every scale each time. A face that appears is found within N analysed frames"
         case .results: return "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
             + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"
         }
@@ -130,6 +137,7 @@ extension Property {
             case .skipLate: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.skipLate ? 1 : 0, flags)
             case .threads: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 256, Int32(d.threads), flags)
             case .results: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
+            case .scanSpread: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 16, Int32(d.scanSpread), flags)
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -155,6 +163,7 @@ extension Property {
         case .maxAnalysisRate: s.maxAnalysisRate = g_value_get_double(v)
         case .skipLate: s.skipLate = g_value_get_boolean(v) != 0
         case .threads: s.threads = Int(g_value_get_int(v))
+        case .scanSpread: s.scanSpread = Int(g_value_get_int(v))
         case .results: s.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
     }
@@ -180,6 +189,7 @@ extension Property {
         case .skipLate: g_value_set_boolean(v, s.skipLate ? 1 : 0)
         case .threads: g_value_set_int(v, Int32(s.threads))
         case .results: g_value_set_string(v, s.results)
+        case .scanSpread: g_value_set_int(v, Int32(s.scanSpread))
         }
     }
 }

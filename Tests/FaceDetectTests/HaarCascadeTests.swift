@@ -82,6 +82,43 @@ final class HaarCascadeTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(found, 6, "alt2 found \(found) of 12")
     }
 
+    /// A spread scan evaluates each window on exactly the pixels the full scan uses: over a cycle
+    /// of phases the raw detections are the full scan's, window for window; with regions around
+    /// the faces, every phase finds every face the full scan finds, and nothing else.
+    func testSpreadScanIsTheFullScanSpreadOverFrames() throws {
+        let d = try publicTest(), c = try cascade()
+        let scene = FaceScene.grid(width: 1280, height: 720, rows: Array(24..<32), size: 150)
+        let img = scene.render(d)
+        var p = DetectionParameters()
+        p.scaleFactor = 1.25; p.minSize = 45
+        func key(_ b: DetectedBox) -> [Int] { [b.width, b.y, b.x] }
+        let fullRaw = img.withUnsafeBufferPointer { c.detectRaw(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: p) }
+        let full = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: p) }
+        XCTAssertGreaterThanOrEqual(full.count, 5)
+        for period in [2, 3, 4] {
+            var union: [DetectedBox] = []
+            for phase in 0..<period {
+                var q = p
+                q.plan = ScanPlan(period: period, phase: phase)
+                union += img.withUnsafeBufferPointer { c.detectRaw(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: q) }
+                // with regions around the faces (expected a little off where they are)
+                q.plan = ScanPlan(period: period, phase: phase, regions: full.map {
+                    ScanRegion.around(x: Double($0.x + 4), y: Double($0.y - 3), width: Double($0.width), height: Double($0.height))
+                })
+                let raw = img.withUnsafeBufferPointer { c.detectRaw(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: q) }
+                XCTAssertEqual(Set(raw.map(key)).count, raw.count, "period \(period) phase \(phase): no window twice")
+                XCTAssertTrue(Set(raw.map(key)).isSubset(of: Set(fullRaw.map(key))), "period \(period) phase \(phase): only the full scan's windows")
+                let got = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: q) }
+                for f in full {
+                    XCTAssertTrue(got.contains { iou($0, f.x, f.y, f.width) > 0.8 }, "period \(period) phase \(phase): \(f) not found again in \(got)")
+                }
+                XCTAssertEqual(got.count, full.count, "period \(period) phase \(phase): no extra faces")
+            }
+            XCTAssertEqual(union.map(key).sorted { $0.lexicographicallyPrecedes($1) }, fullRaw.map(key).sorted { $0.lexicographicallyPrecedes($1) },
+                           "period \(period): the phases together evaluate every window once")
+        }
+    }
+
     func testBlankAndTinyImagesHaveNoFaces() throws {
         let c = try cascade()
         for (w, h) in [(640, 480), (23, 23), (1, 1)] {
