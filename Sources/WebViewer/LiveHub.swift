@@ -54,14 +54,32 @@ public struct I420Frame: Sendable {
         return ys * height + 2 * cs * ch
     }
 
-    /// The frame as a baseline JPEG (TurboJPEG, 4:2:0, the planes' 4-byte row padding).
+    /// The frame as a baseline JPEG (TurboJPEG, 4:2:0, GStreamer's plane layout and strides).
+    ///
+    /// TurboJPEG reads whole 2x2 chroma blocks: for an odd height it reads one luma row past the
+    /// image (PAD(height, 2) rows) and for an odd width one byte past each luma row. The row
+    /// padding to 4 bytes covers the width; for an odd height the luma plane is copied with its
+    /// last row repeated, so nothing outside the frame's own pixels is ever read.
     public func jpeg(quality: Int) -> [UInt8]? {
         guard width > 0, height > 0, bytes.count >= I420Frame.size(width: width, height: height), let h = tjInitCompress() else { return nil }
         defer { tjDestroy(h) }
+        let ys = (width + 3) & ~3, cs = ((width + 1) / 2 + 3) & ~3, ch = (height + 1) / 2
+        let uOffset = ys * height, vOffset = uOffset + cs * ch
+        var luma: [UInt8] = []
+        if height % 2 == 1 {
+            luma = Array(bytes[0..<uOffset])
+            luma += bytes[(uOffset - ys)..<uOffset]
+        }
         var out: UnsafeMutablePointer<UInt8>? = nil
         var size: UInt = 0
-        let rc = bytes.withUnsafeBufferPointer {
-            tjCompressFromYUV(h, $0.baseAddress, Int32(width), 4, Int32(height), Int32(TJSAMP_420.rawValue), &out, &size, Int32(quality), 0)
+        var strides: [Int32] = [Int32(ys), Int32(cs), Int32(cs)]
+        let rc = bytes.withUnsafeBufferPointer { all in
+            luma.withUnsafeBufferPointer { padded in
+                var planes: [UnsafePointer<UInt8>?] = [height % 2 == 1 ? padded.baseAddress : all.baseAddress,
+                                                       all.baseAddress! + uOffset, all.baseAddress! + vOffset]
+                return tjCompressFromYUVPlanes(h, &planes, Int32(width), &strides, Int32(height), Int32(TJSAMP_420.rawValue),
+                                               &out, &size, Int32(quality), 0)
+            }
         }
         defer { if let out { tjFree(out) } }
         guard rc == 0, let out else { return nil }

@@ -132,11 +132,21 @@ final class VideoSourceTests: XCTestCase {
         // GStreamer: Y rows padded to 4 bytes, chroma rows to 4 bytes, chroma planes (h+1)/2 rows
         XCTAssertEqual(I420Frame.size(width: 640, height: 480), 640 * 480 * 3 / 2)
         XCTAssertEqual(I420Frame.size(width: 17, height: 13), 20 * 13 + 2 * 12 * 7)
-        let f = I420Frame(width: 17, height: 13, bytes: [UInt8](repeating: 128, count: I420Frame.size(width: 17, height: 13)))
-        let jpeg = f.jpeg(quality: 80)
-        XCTAssertNotNil(jpeg)
-        let img = try? ImageCodec.decode(jpeg ?? [])
-        XCTAssertEqual(img?.width, 17); XCTAssertEqual(img?.height, 13)
+        // A grey frame (Y=200, U=V=128) in GStreamer's layout decodes to grey 200 at every size,
+        // odd ones included (TurboJPEG pads planes to 2x2 blocks; ASan caught a read past the end).
+        for (w, h) in [(17, 13), (16, 12), (1, 1), (641, 481), (2, 3)] {
+            let ys = (w + 3) & ~3
+            var bytes = [UInt8](repeating: 128, count: I420Frame.size(width: w, height: h))
+            for y in 0..<h { for x in 0..<w { bytes[y * ys + x] = 200 } }
+            let jpeg = I420Frame(width: w, height: h, bytes: bytes).jpeg(quality: 90)
+            XCTAssertNotNil(jpeg, "\(w)x\(h)")
+            let img = try? ImageCodec.decode(jpeg ?? [])
+            XCTAssertEqual(img?.width, w); XCTAssertEqual(img?.height, h)
+            if let img {
+                let px = img.pixels
+                XCTAssertLessThanOrEqual(px.map { abs(Int($0) - 200) }.max() ?? 99, 3, "\(w)x\(h) decodes grey 200")
+            }
+        }
         XCTAssertNil(I420Frame(width: 17, height: 13, bytes: [1, 2, 3]).jpeg(quality: 80), "a short buffer is refused, not read past")
     }
 }
