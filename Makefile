@@ -24,7 +24,7 @@ help:
 	@echo "make card     rewrite Models/README.md from the shipped model's JSON"
 
 setup:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -74,7 +74,9 @@ tsan: setup
 	$(SWIFT) build $(TEST_FLAGS) --build-tests --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tools/tsan.supp halt_on_error=0" $(SWIFT) test $(TEST_FLAGS) --skip-build --scratch-path .build-tsan --filter '$(SAN_TESTS)'
 
+# facedetect (gst-plugins-bad's OpenCV element) is only the benchmark's yardstick.
 bench: build plugin
+	$(MAKE) --no-print-directory setup EXTRA_PACKAGES=gstreamer1.0-opencv
 	$(FER) bench
 	tools/compare-facedetect.sh 150
 	tools/bench-element.sh 120

@@ -31,10 +31,10 @@ public struct DetectionParameters: Sendable {
     public init() {}
 }
 
-/// A partial search, for video: the whole image is searched at every `period`-th pyramid level
-/// (those with `index % period == phase`), and each region at the levels whose window size lies
-/// in its range (a face already tracked, searched for near where it is expected). Over `period`
-/// frames with phases 0..<period, every level covers the whole image once.
+/// A partial search, for video: at every pyramid level, the `phase`-th of `period` bands of window
+/// rows is searched (the bands of all phases tile the level), and each region at the levels whose
+/// window size lies in its range (a face already tracked, searched for near where it is
+/// expected). Over `period` frames with phases 0..<period, every level covers the whole image once.
 public struct ScanPlan: Sendable, Equatable {
     public var period: Int
     public var phase: Int

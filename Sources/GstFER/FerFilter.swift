@@ -323,9 +323,9 @@ final class FerFilter {
         }
     }
 
-    /// What this analysis searches: with `scan-spread` N > 1 and faces tracked, every Nth pyramid
-    /// level of the whole frame (in turn) and the other levels near each tracked face; without
-    /// tracks (a new scene), everything.
+    /// What this analysis searches: with `scan-spread` N > 1 and faces tracked, one of N bands of
+    /// window rows at every pyramid level (in turn) and, at the sizes each tracked face may have,
+    /// the area around it; without tracks (a new scene), everything.
     func scanPlan(at t: Double, _ s: Settings) -> ScanPlan? {
         defer { analysisCount += 1 }
         guard s.scanSpread > 1, !tracker.tracks.isEmpty else { return nil }
