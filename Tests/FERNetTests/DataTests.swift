@@ -123,3 +123,27 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertThrowsError(try FERDataset.load(root.path)) { XCTAssertTrue("\($0)".contains("\"joy\""), "\($0)") }
     }
 }
+
+/// Image headers the fuzzer broke (`fer fuzz image`): each is refused with an error naming the
+/// problem, in printable text, without a crash.
+final class ImageDecoderTests: XCTestCase {
+    func testHostileHeadersGiveClearErrors() {
+        func error(_ bytes: [UInt8]) -> String? {
+            do { _ = try ImageCodec.decode(bytes, name: "face.img"); return nil } catch { return "\(error)" }
+        }
+        // PGM with dimensions of 30 digits: once an Int overflow trap, now a size error
+        let pgm = Array("P5 999999999999999999999999999999 999999999999999999999999999999 255\n".utf8) + [UInt8](repeating: 7, count: 16)
+        let e1 = error(pgm)
+        XCTAssertNotNil(e1); XCTAssertTrue(e1?.hasPrefix("face.img: corrupt image") ?? false, e1 ?? "")
+        // a real 2x2 PGM still decodes
+        let ok = try? ImageCodec.decode(Array("P5\n# c\n2 2\n255\n".utf8) + [1, 2, 3, 4])
+        XCTAssertEqual(ok?.pixels, [1, 2, 3, 4])
+        // PNG whose chunk type is control bytes and whose length runs past the end: the message
+        // names the chunk in printable characters
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        png += [0, 0, 0x10, 0, 0x01, 0x0A, 0x00, 0x7F] + [UInt8](repeating: 0, count: 8)
+        let e2 = error(png) ?? ""
+        XCTAssertTrue(e2.contains("truncated ???? chunk"), e2)
+        XCTAssertTrue(e2.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7f }, "printable: \(e2)")
+    }
+}
