@@ -48,9 +48,15 @@ public struct I420Frame: Sendable {
 
     public init(width: Int, height: Int, bytes: [UInt8]) { self.width = width; self.height = height; self.bytes = bytes }
 
+    /// GStreamer's I420 layout without a video meta: luma and chroma row strides (padded to 4
+    /// bytes) and chroma rows.
+    static func layout(width: Int, height: Int) -> (lumaStride: Int, chromaStride: Int, chromaRows: Int) {
+        ((width + 3) & ~3, ((width + 1) / 2 + 3) & ~3, (height + 1) / 2)
+    }
+
     /// Bytes GStreamer uses for an I420 frame of this size without a video meta.
     public static func size(width: Int, height: Int) -> Int {
-        let ys = (width + 3) & ~3, cs = ((width + 1) / 2 + 3) & ~3, ch = (height + 1) / 2
+        let (ys, cs, ch) = layout(width: width, height: height)
         return ys * height + 2 * cs * ch
     }
 
@@ -63,19 +69,16 @@ public struct I420Frame: Sendable {
     public func jpeg(quality: Int) -> [UInt8]? {
         guard width > 0, height > 0, bytes.count >= I420Frame.size(width: width, height: height), let h = tjInitCompress() else { return nil }
         defer { tjDestroy(h) }
-        let ys = (width + 3) & ~3, cs = ((width + 1) / 2 + 3) & ~3, ch = (height + 1) / 2
+        let (ys, cs, ch) = I420Frame.layout(width: width, height: height)
         let uOffset = ys * height, vOffset = uOffset + cs * ch
-        var luma: [UInt8] = []
-        if height % 2 == 1 {
-            luma = Array(bytes[0..<uOffset])
-            luma += bytes[(uOffset - ys)..<uOffset]
-        }
+        // odd height: the luma plane with its last row repeated (empty otherwise)
+        let paddedLuma = height % 2 == 1 ? Array(bytes[0..<uOffset] + bytes[(uOffset - ys)..<uOffset]) : []
         var out: UnsafeMutablePointer<UInt8>? = nil
         var size: UInt = 0
         var strides: [Int32] = [Int32(ys), Int32(cs), Int32(cs)]
         let rc = bytes.withUnsafeBufferPointer { all in
-            luma.withUnsafeBufferPointer { padded in
-                var planes: [UnsafePointer<UInt8>?] = [height % 2 == 1 ? padded.baseAddress : all.baseAddress,
+            paddedLuma.withUnsafeBufferPointer { padded in
+                var planes: [UnsafePointer<UInt8>?] = [paddedLuma.isEmpty ? all.baseAddress : padded.baseAddress,
                                                        all.baseAddress! + uOffset, all.baseAddress! + vOffset]
                 return tjCompressFromYUVPlanes(h, &planes, Int32(width), &strides, Int32(height), Int32(TJSAMP_420.rawValue),
                                                &out, &size, Int32(quality), 0)
