@@ -96,7 +96,7 @@ final class ServeTests: XCTestCase {
     }
 
     func testServesTheClipItsFeedsAndTheAPI() throws {
-        let data = try XCTUnwrap(FERDataset.sharedCopy(beside: packageRoot), "FER2013 beside the checkout")
+        let data = try fer2013Path()
         _ = try publicTest()
         let server = try Server(["--source", "test", "--data", data])
         defer { server.stop() }
@@ -212,7 +212,7 @@ final class ServeTests: XCTestCase {
     /// that hang up, picture uploads beyond the queue, garbage and half-sent requests. Every
     /// answer is a 2xx or a clear 503, and the server still answers quickly afterwards.
     func testLoadOfManyClients() throws {
-        let data = try XCTUnwrap(FERDataset.sharedCopy(beside: packageRoot), "FER2013 beside the checkout")
+        let data = try fer2013Path()
         let (img, _) = try sceneImage()
         let jpeg = [UInt8](try ImageCodec.encodeJPEG(img, quality: 85))
         let server = try Server(["--source", "test", "--data", data])
@@ -300,7 +300,7 @@ final class ServeTests: XCTestCase {
     /// The page in a real browser: video frames arrive, the emotion panel and the timeline fill.
     func testPageInHeadlessChromium() throws {
         guard let chromium = HeadlessChromium.find() else { throw XCTSkip("chromium not installed (make setup installs Debian's chromium)") }
-        let data = try XCTUnwrap(FERDataset.sharedCopy(beside: packageRoot), "FER2013 beside the checkout")
+        let data = try fer2013Path()
         _ = try publicTest()
         let server = try Server(["--source", "test", "--data", data])
         defer { server.stop() }

@@ -13,12 +13,17 @@ enum Shared {
     nonisolated(unsafe) static var analyzer: ImageAnalyzer?
 }
 
-func publicTest() throws -> FERDataset {
-    if let d = Shared.data { return d }
+/// FER2013's path, or a skip saying where it was looked for.
+func fer2013Path() throws -> String {
     guard let path = FERDataset.sharedCopy(beside: packageRoot) else {
         throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV: these tests use its faces")
     }
-    let d = try FERDataset.loadCSV(path).subset([.publicTest])
+    return path
+}
+
+func publicTest() throws -> FERDataset {
+    if let d = Shared.data { return d }
+    let d = try FERDataset.loadCSV(try fer2013Path()).subset([.publicTest])
     Shared.data = d
     return d
 }
