@@ -66,16 +66,20 @@ public final class FacialExpressionModel: @unchecked Sendable {
     }
 
     /// Probabilities for each face, in label order. With `flipTTA` the prediction averages the
-    /// face and its mirror image.
+    /// face and its mirror image (both in one batch).
     public func predict(faces: [[UInt8]], flipTTA: Bool = false) -> [[Float]] {
         if faces.isEmpty { return [] }
-        let k = labels.count
-        var probs = SoftmaxCrossEntropy.softmax(plan.forward(inputTensor(faces)).data, classes: k)
+        let k = labels.count, n = faces.count
+        var x = inputTensor(faces)
         if flipTTA {
-            let p2 = SoftmaxCrossEntropy.softmax(plan.forward(inputTensor(faces, flip: true)).data, classes: k)
-            for i in probs.indices { probs[i] = 0.5 * (probs[i] + p2[i]) }
+            let mirrored = inputTensor(faces, flip: true)
+            x = Tensor(shape: [1, 2 * n, x.shape[2], x.shape[3]], data: x.data + mirrored.data)
         }
-        return (0..<faces.count).map { Array(probs[($0 * k)..<(($0 + 1) * k)]) }
+        var probs = SoftmaxCrossEntropy.softmax(plan.forward(x).data, classes: k)
+        if flipTTA {
+            for i in 0..<(n * k) { probs[i] = 0.5 * (probs[i] + probs[n * k + i]) }
+        }
+        return (0..<n).map { Array(probs[($0 * k)..<(($0 + 1) * k)]) }
     }
 
     /// Probabilities for one face.

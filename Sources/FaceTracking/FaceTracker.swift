@@ -26,7 +26,9 @@ public struct TrackBox: Equatable, Sendable {
     }
 }
 
-/// One face found by a detection pass, with the model's probabilities for it.
+/// One face found by a detection pass, with the model's probabilities for it. Empty
+/// probabilities: the face was not classified this time (its track keeps what it had); such a
+/// detection moves a track but never starts one.
 public struct TrackDetection: Sendable {
     public var box: TrackBox
     public var probabilities: [Float]
@@ -57,6 +59,8 @@ public struct Track: Sendable {
     /// Pixels per second, of the box's corner and size.
     public var velocity = (x: 0.0, y: 0.0, width: 0.0, height: 0.0)
     public var firstSeen: Double, lastSeen: Double, lastUpdate: Double
+    /// When the face was last classified (smoothing weighs a classification by the time since).
+    public var classifiedAt: Double
     /// Detection passes that found this face.
     public var hits = 1
     /// Whether the latest detection pass found this face (false: the box is a prediction).
@@ -165,12 +169,13 @@ public final class FaceTracker {
                                    tr.velocity.width + a * (m.w - tr.velocity.width), tr.velocity.height + a * (m.h - tr.velocity.height))
                 }
                 tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.detected = true
-                if let ch = classify(&tr, det.probabilities, dt: dt) { changes.append(ch) }
+                if let ch = classify(&tr, det.probabilities, dt: t - tr.classifiedAt) { changes.append(ch) }
+                if !det.probabilities.isEmpty { tr.classifiedAt = t }
                 tracks[k] = tr
-            } else {
+            } else if !det.probabilities.isEmpty {
                 let p = det.probabilities
                 tracks.append(Track(id: nextID, box: det.box, detectedBox: det.box, firstSeen: t, lastSeen: t, lastUpdate: t,
-                                    rawProbabilities: p, probabilities: p, label: FaceTracker.argmax(p)))
+                                    classifiedAt: t, rawProbabilities: p, probabilities: p, label: FaceTracker.argmax(p)))
                 nextID += 1
             }
         }

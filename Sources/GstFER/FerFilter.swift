@@ -235,9 +235,10 @@ final class FerFilter {
             log(GST_LEVEL_LOG, "analysis of the frame at \(r.time) s took \(Int(r.seconds * 1000)) ms")
         }
         let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
+        let settled = decision == .analyse ? settledFaces(at: t, s) : []
         let plan = decision == .analyse ? scanPlan(at: t, s) : nil
         if decision == .analyse && !async {
-            changes += tracker.update(analyse(view, s, model, cascade, plan: plan), at: t)
+            changes += tracker.update(analyse(view, s, model, cascade, plan: plan, settled: settled), at: t)
         } else {
             if decision == .analyse {
                 let (luma, stride) = view.luma(into: &lumaScratch)
@@ -247,7 +248,8 @@ final class FerFilter {
                     for y in 0..<h { (dst.baseAddress! + y * w).update(from: luma + y * stride, count: w) }
                 }
                 worker.submit(time: t) {
-                    copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade, plan: plan) }
+                    copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade,
+                                                                   plan: plan, settled: settled) }
                 }
             } else if decision == .late {
                 log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed")
@@ -333,16 +335,32 @@ final class FerFilter {
         return ScanPlan(period: s.scanSpread, phase: analysisCount % s.scanSpread, regions: regions)
     }
 
-    /// Detects faces on the luma plane, crops them as FER2013 frames faces, classifies all of a
-    /// frame's faces in one batch.
-    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan?) -> [TrackDetection] {
-        let (luma, stride) = view.luma(into: &lumaScratch)
-        return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade, plan: plan)
+    /// Where the tracked faces that need no classification on this analysis are expected: with
+    /// `classify-interval` N, a track is classified when (analysis number + its id) is a multiple
+    /// of N, so the tracks take turns; one that was missed on the last analysis is classified too.
+    func settledFaces(at t: Double, _ s: Settings) -> [TrackBox] {
+        guard s.classifyInterval > 1 else { return [] }
+        let expected = tracker.expectedBoxes(at: t)
+        return zip(tracker.tracks, expected).compactMap { tr, box in
+            tr.detected && (analysisCount + tr.id) % s.classifyInterval != 0 ? box : nil
+        }
     }
 
-    /// One analysis of a grey plane (on any thread).
+    /// Detects faces on the luma plane, crops them as FER2013 frames faces, classifies all of a
+    /// frame's faces in one batch.
+    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan?,
+                 settled: [TrackBox] = []) -> [TrackDetection] {
+        let (luma, stride) = view.luma(into: &lumaScratch)
+        return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade,
+                                 plan: plan, settled: settled)
+    }
+
+    /// One analysis of a grey plane (on any thread). A face found where a `settled` box is expected
+    /// (intersection over union at least 0.5, one face per box) is not classified: its detection
+    /// has empty probabilities and its track keeps its own.
     static func analyse(luma: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, _ s: Settings,
-                        _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan? = nil) -> [TrackDetection] {
+                        _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan? = nil,
+                        settled: [TrackBox] = []) -> [TrackDetection] {
         var p = DetectionParameters()
         p.plan = plan
         p.minSize = s.minFaceSize(forHeight: height); p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.threads = s.threads
@@ -350,14 +368,25 @@ final class FerFilter {
         boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }
         if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }
         guard !boxes.isEmpty else { return [] }
-        let side = model.inputSize.width
-        let crops = boxes.map { b in
-            FaceCrop.crop(grey: luma, width: width, height: height, stride: stride,
-                          box: (b.x, b.y, b.width, b.height), side: side, scale: s.cropScale)
+        let found = boxes.map { TrackBox(x: Double($0.x), y: Double($0.y), width: Double($0.width), height: Double($0.height)) }
+        var taken = [Bool](repeating: false, count: settled.count)
+        let classify = found.map { box -> Bool in
+            var best = -1, bestOverlap = 0.5
+            for (k, sb) in settled.enumerated() where !taken[k] {
+                let o = box.iou(sb)
+                if o >= bestOverlap { best = k; bestOverlap = o }
+            }
+            if best >= 0 { taken[best] = true }
+            return best < 0
         }
-        let probs = model.predict(faces: crops, flipTTA: s.flipTTA)
-        return zip(boxes, probs).map { b, p in
-            TrackDetection(box: TrackBox(x: Double(b.x), y: Double(b.y), width: Double(b.width), height: Double(b.height)), probabilities: p)
+        let side = model.inputSize.width
+        let crops = boxes.indices.filter { classify[$0] }.map { i in
+            FaceCrop.crop(grey: luma, width: width, height: height, stride: stride,
+                          box: (boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height), side: side, scale: s.cropScale)
+        }
+        var probs = crops.isEmpty ? [] : model.predict(faces: crops, flipTTA: s.flipTTA)[...]
+        return found.indices.map { i in
+            TrackDetection(box: found[i], probabilities: classify[i] ? probs.removeFirst() : [])
         }
     }
 

@@ -31,6 +31,9 @@ public struct Settings: Sendable {
     /// The full-frame search for new faces is spread over this many analysed frames; tracked faces
     /// are searched for around their expected boxes on every one (1: the whole pyramid each time).
     public var scanSpread = 2
+    /// A tracked face is classified again on every Nth analysed frame (tracks take turns, so each
+    /// frame classifies about 1/N of them); a new face, or one found again after a miss, at once.
+    public var classifyInterval = 2
 
     /// The smallest face looked for in a frame `height` pixels tall: min-face-size, or when it is 0,
     /// 1/16 of the height but at least 30. Smaller faces hold less than the model's 48x48 input,
@@ -46,7 +49,8 @@ public struct Settings: Sendable {
 /// The properties ferfilter installs, with the text `gst-inspect-1.0 ferfilter` shows.
 enum Property: UInt32, CaseIterable {
     case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
-         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results, scanSpread
+         messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results, scanSpread,
+         classifyInterval
 
     var name: String {
         switch self {
@@ -70,6 +74,7 @@ enum Property: UInt32, CaseIterable {
         case .threads: return "threads"
         case .results: return "results"
         case .scanSpread: return "scan-spread"
+        case .classifyInterval: return "classify-interval"
         }
     }
 
@@ -104,6 +109,9 @@ enum Property: UInt32, CaseIterable {
         case .scanSpread: return "Spread the search for new faces over N analysed frames (each searches one of N bands of "
             + "window rows at every scale); faces already tracked are searched for near their boxes on every analysed frame. 1: the whole "
             + "frame at every scale each time. A face that appears is found within N analysed frames"
+        case .classifyInterval: return "Classify a tracked face on every Nth analysed frame, tracks taking turns (each "
+            + "frame classifies about 1/N of the faces; between, a face keeps its smoothed probabilities). New faces and "
+            + "faces found again after a miss are classified at once. 1: every face on every analysed frame"
         case .results: return "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
             + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"
         }
@@ -138,6 +146,7 @@ extension Property {
             case .threads: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 256, Int32(d.threads), flags)
             case .results: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
             case .scanSpread: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 16, Int32(d.scanSpread), flags)
+            case .classifyInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 100, Int32(d.classifyInterval), flags)
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -164,6 +173,7 @@ extension Property {
         case .skipLate: s.skipLate = g_value_get_boolean(v) != 0
         case .threads: s.threads = Int(g_value_get_int(v))
         case .scanSpread: s.scanSpread = Int(g_value_get_int(v))
+        case .classifyInterval: s.classifyInterval = Int(g_value_get_int(v))
         case .results: s.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
     }
@@ -190,6 +200,7 @@ extension Property {
         case .threads: g_value_set_int(v, Int32(s.threads))
         case .results: g_value_set_string(v, s.results)
         case .scanSpread: g_value_set_int(v, Int32(s.scanSpread))
+        case .classifyInterval: g_value_set_int(v, Int32(s.classifyInterval))
         }
     }
 }

@@ -20,6 +20,8 @@ struct Bench: ParsableCommand {
         print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads")
         print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize))")
         print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")
+        print("  (inference with every convolution as im2col and one product instead of Winograd: "
+              + "\(fmt(ours.im2col1 * 1000, 2)) ms, \(fmt(ours.im2col8 * 1000, 2)) ms)")
         guard !noTorch else { return }
         let script = URL(fileURLWithPath: "tools/bench_torch.py")
         guard FileManager.default.fileExists(atPath: script.path) else { print("PyTorch: tools/bench_torch.py not found"); return }
@@ -42,7 +44,7 @@ struct Bench: ParsableCommand {
     }
 
     static func measure(arch: String, batch: Int, steps: Int, reps: Int) throws
-        -> (params: Int, macs: Int, trainIPS: Double, lat1: Double, lat8: Double) {
+        -> (params: Int, macs: Int, trainIPS: Double, lat1: Double, lat8: Double, im2col1: Double, im2col8: Double) {
         guard let specs = Architecture.all[arch] else { throw ValidationError("unknown architecture \(arch)") }
         let net = try Network(specs: specs, input: (1, 48, 48), seed: 1)
         var rng = SeededGenerator(seed: 2)
@@ -61,15 +63,20 @@ struct Bench: ParsableCommand {
         for _ in 0..<steps { step() }
         let trainIPS = Double(steps * batch) / Date().timeIntervalSince(t0)
         // inference as FacialExpressionModel runs it: batch normalisation folded into the convolutions
-        let plan = InferencePlan(net)
-        func latency(_ n: Int) -> Double {
+        let winograd = InferencePlan(net), im2col = InferencePlan(net, winograd: false)
+        // the two plans take turns, so a change in the machine's speed during the run hits both alike
+        func latency(_ n: Int) -> (winograd: Double, im2col: Double) {
             let xi = Tensor(shape: [1, n, 48, 48], data: Array(x.data.prefix(n * 2304)))
-            for _ in 0..<3 { _ = plan.forward(xi) }
-            var times: [Double] = []
-            for _ in 0..<reps { let t = Date(); _ = plan.forward(xi); times.append(Date().timeIntervalSince(t)) }
-            return times.sorted()[times.count / 2]
+            for _ in 0..<3 { _ = winograd.forward(xi); _ = im2col.forward(xi) }
+            var a: [Double] = [], b: [Double] = []
+            for _ in 0..<reps {
+                var t = Date(); _ = winograd.forward(xi); a.append(Date().timeIntervalSince(t))
+                t = Date(); _ = im2col.forward(xi); b.append(Date().timeIntervalSince(t))
+            }
+            return (a.sorted()[a.count / 2], b.sorted()[b.count / 2])
         }
+        let one = latency(1), eight = latency(8)
         t0 = Date()
-        return (net.parameterCount, net.macsPerSample, trainIPS, latency(1), latency(8))
+        return (net.parameterCount, net.macsPerSample, trainIPS, one.winograd, eight.winograd, one.im2col, eight.im2col)
     }
 }

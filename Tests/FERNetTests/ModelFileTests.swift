@@ -46,6 +46,25 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    /// Flip test-time augmentation averages each face's probabilities with its mirror image's,
+    /// for every face of a batch (the two halves run as one batch).
+    func testFlipTTAAveragesEachFaceWithItsMirror() throws {
+        let (url, _) = try savedTiny()
+        let model = try FacialExpressionModel(contentsOf: url)
+        var rng = SeededGenerator(seed: 11)
+        let faces = (0..<3).map { _ in (0..<2304).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+        let mirrored: [[UInt8]] = faces.map { f in
+            (0..<2304).map { (i: Int) -> UInt8 in let y = i / 48, x = i % 48; return f[y * 48 + 47 - x] }
+        }
+        let tta = model.predict(faces: faces, flipTTA: true)
+        XCTAssertEqual(tta.count, 3)
+        for i in 0..<3 {
+            let a = model.predict(face: faces[i]), b = model.predict(face: mirrored[i])
+            assertClose(tta[i], zip(a, b).map { 0.5 * ($0 + $1) }, atol: 1e-5, "face \(i)")
+            XCTAssertNotEqual(a, b, "a random face differs from its mirror image")
+        }
+    }
+
     /// A weights file from another model of the same architecture (intact in itself) is refused:
     /// the description records the CRC of the weights it was saved with.
     func testWeightsOfAnotherModelAreRefused() throws {

@@ -22,6 +22,36 @@ final class ReferenceTests: XCTestCase {
         }
     }
 
+    /// The Winograd F(2x2, 3x3) inference convolution gives PyTorch's output on the 3x3 fixtures
+    /// (odd height and width: edge blocks hang over), with and without the fused ReLU.
+    func testWinogradMatchesPyTorch() throws {
+        var tested = 0
+        for case let c as [String: Any] in try fixture("conv2d") as! [Any] where c.int("k") == 3 && c.int("stride") == 1 && c.int("padding") == 1 {
+            let n = c.int("n"), ch = c.int("c"), h = c.int("h"), w = c.int("w"), o = c.int("out")
+            let x = Tensor.fromNCHW(c.floats("x"), n: n, c: ch, h: h, w: w)
+            let u = Winograd.transformWeights(c.floats("weight"), outChannels: o, inChannels: ch)
+            for relu in [false, true] {
+                let y = Winograd.forward(x.data, inChannels: ch, n: n, h: h, w: w, u: u, bias: c.floats("bias"), outChannels: o, relu: relu)
+                let want = c.floats("y").map { relu ? max($0, 0) : $0 }
+                assertClose(Tensor(shape: [o, n, h, w], data: y).toNCHW(), want, "winograd \(h)x\(w) relu \(relu)")
+            }
+            tested += 1
+        }
+        XCTAssertGreaterThan(tested, 0, "a 3x3 stride-1 padding-1 fixture")
+        // and at sizes the fixtures lack (1x1, 2x3, a 4x4 block exactly), against im2col
+        var rng = SeededGenerator(seed: 3)
+        for (n, ch, h, w, o) in [(1, 8, 1, 1, 3), (2, 9, 2, 3, 4), (1, 16, 4, 4, 8), (3, 5, 6, 11, 7)] {
+            let conv = Conv2D(inChannels: ch, outChannels: o, kernel: 3, stride: 1, padding: 1, rng: &rng)
+            conv.bias.value = conv.bias.value.map { _ in rng.normal() }
+            let x = Tensor(shape: [ch, n, h, w], data: (0..<(ch * n * h * w)).map { _ in rng.normal() })
+            let want = conv.forward(x, training: false).data
+            let y = Winograd.forward(x.data, inChannels: ch, n: n, h: h, w: w,
+                                     u: Winograd.transformWeights(conv.weight.value, outChannels: o, inChannels: ch),
+                                     bias: conv.bias.value, outChannels: o, relu: false)
+            assertClose(y, want, "winograd \(n)x\(ch)x\(h)x\(w) -> \(o)")
+        }
+    }
+
     func testBatchNormMatchesPyTorch() throws {
         for case let c as [String: Any] in try fixture("batchnorm") as! [Any] {
             let shape = c.ints("shape"), f = shape[1]

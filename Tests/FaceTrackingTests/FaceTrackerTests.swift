@@ -43,6 +43,29 @@ final class FaceTrackerTests: XCTestCase {
         XCTAssertLessThan(worst, 2, "prediction error \(worst) px")
     }
 
+    /// A detection without probabilities (the face was not classified this time) moves its track
+    /// and keeps it alive, leaves its probabilities and label as they were, and never starts a
+    /// track; the next classification is weighed by the time since the last one.
+    func testUnclassifiedDetectionsMoveTracksButStartNone() {
+        var c = TrackerConfiguration(); c.smoothing = 0.4
+        let tr = FaceTracker(configuration: c)
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: peaked(3, 0.9))], at: 0)
+        let before = tr.tracks[0].probabilities
+        tr.update([TrackDetection(box: box(110, 104, 80), probabilities: []),
+                   TrackDetection(box: box(400, 300, 80), probabilities: [])], at: 0.5)
+        XCTAssertEqual(tr.tracks.count, 1, "an unclassified detection starts no track")
+        XCTAssertEqual(tr.tracks[0].box, box(110, 104, 80))
+        XCTAssertEqual(tr.tracks[0].probabilities, before)
+        XCTAssertEqual(tr.tracks[0].label, 3)
+        XCTAssertEqual(tr.tracks[0].lastSeen, 0.5)
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: [])], at: 1.0)   // still alive past hold (0.7 s)
+        XCTAssertEqual(tr.tracks.count, 1)
+        // classified again 1.2 s after the first classification: weight 1 - exp(-1.2 / 0.4)
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: peaked(0, 0.9))], at: 1.2)
+        let a = Float(1 - exp(-1.2 / 0.4))
+        XCTAssertEqual(tr.tracks[0].probabilities[0], before[0] + a * (0.9 - before[0]), accuracy: 1e-5)
+    }
+
     /// Two faces crossing paths (one passing just above the other) come out with their own ids.
     func testCrossingFacesKeepTheirIds() {
         let tr = FaceTracker()

@@ -55,6 +55,60 @@ final class TrackingTests: XCTestCase {
         XCTAssertGreaterThan(moves, 30, "boxes should follow the faces on frames without detection")
     }
 
+    /// classify-interval: four steady faces under camera noise (a classification of a noisy crop
+    /// never repeats bit for bit, so a face's probabilities change exactly on the frames it is
+    /// classified). With 1, every face changes on every frame; with 2, each face on every other
+    /// frame and about half the faces on each frame (tracks take turns), with the same ids and
+    /// labels, and smoothed probabilities close to every-frame classification's.
+    func testClassifyIntervalTakesTurnsAndKeepsTheLabels() throws {
+        let caps = "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1"
+        let base = try faceScene(faces: 4, size: 144)
+        var rng = SeededGenerator(seed: 7)
+        let clip = (0..<24).map { _ in base.map { UInt8(clamping: Int($0) + Int.random(in: -6...6, using: &rng)) } }
+        func run(_ interval: Int) throws -> [[Int32: ROI]] {
+            let h = FerHarness(["draw": false, "classify-interval": interval], caps: caps)
+            var frames: [[Int32: ROI]] = []
+            for (t, f) in clip.enumerated() {
+                let out = try XCTUnwrap(h.process(RawFrame(bytes: f, caps: caps), pts: UInt64(t) * 33_333_333))
+                frames.append(Dictionary(rois(of: out).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }))
+                gst_buffer_unref(out)
+            }
+            for m in h.messages() { gst_message_unref(m) }
+            return frames
+        }
+        func updates(_ frames: [[Int32: ROI]]) -> (perFace: [Int32: Int], perFrame: [Int]) {
+            var perFace: [Int32: Int] = [:], perFrame: [Int] = []
+            for (a, b) in zip(frames, frames.dropFirst()) {
+                var n = 0
+                for (id, r) in b { if let q = a[id], q.probabilities != r.probabilities { perFace[id, default: 0] += 1; n += 1 } }
+                perFrame.append(n)
+            }
+            return (perFace, perFrame)
+        }
+        let every = try run(1), turns = try run(2)
+        let ids = Set(every[0].keys)
+        XCTAssertGreaterThanOrEqual(ids.count, 3, "the scene's faces are found")
+        for (t, f) in turns.enumerated() { XCTAssertEqual(Set(f.keys), ids, "frame \(t): the same faces and ids") }
+        let u1 = updates(every), u2 = updates(turns)
+        print("classify-interval 1: updates per face \(u1.perFace); 2: \(u2.perFace), per frame \(u2.perFrame)")
+        for id in ids {
+            XCTAssertEqual(u1.perFace[id], clip.count - 1, "interval 1: face \(id) classified on every frame")
+            let n = u2.perFace[id] ?? 0
+            XCTAssertTrue((clip.count / 2 - 1)...(clip.count / 2) ~= n, "interval 2: face \(id) classified on \(n) of \(clip.count - 1) frames")
+        }
+        XCTAssertLessThanOrEqual(u2.perFrame.max() ?? 0, (ids.count + 1) / 2 + 1, "tracks take turns: \(u2.perFrame)")
+        XCTAssertGreaterThanOrEqual(u2.perFrame.min() ?? 0, ids.count / 2 - 1, "tracks take turns: \(u2.perFrame)")
+        var worst = 0.0
+        for (a, b) in zip(every, turns) {
+            for (id, r) in a {
+                let q = try XCTUnwrap(b[id])
+                XCTAssertEqual(q.label, r.label, "face \(id)")
+                worst = max(worst, zip(r.probabilities, q.probabilities).map { abs($0 - $1) }.max() ?? 0)
+            }
+        }
+        XCTAssertLessThan(worst, 0.08, "smoothed probabilities stay close to every-frame classification's")
+    }
+
     /// A steady face under camera noise: without smoothing its label flickers from frame to frame;
     /// with the default smoothing the shown label does not flicker (at most one settling change,
     /// reported by one emotion-changed message).

@@ -1,0 +1,185 @@
+import COpenBLAS
+
+/// Winograd F(2×2, 3×3) convolution for inference (Lavin & Gray, "Fast Algorithms for
+/// Convolutional Neural Networks", 2015): 3×3 kernels, stride 1, padding 1.
+///
+/// Each 2×2 block of outputs comes from a 4×4 block of inputs: the input block is transformed
+/// (V = Bᵀ·d·B), multiplied element by element with the transformed kernel (U = G·g·Gᵀ) and summed
+/// over input channels, which for all blocks at once is 16 matrix products U[ξ]·V[ξ] of
+/// [Cout × Cin]·[Cin × blocks]; then the 4×4 products become the 2×2 outputs (Aᵀ·m·A). That is 16
+/// multiplications per 4 outputs instead of 36: 2.25 times fewer than im2col's product.
+/// Activations are [C, N, H, W], as everywhere in FERNet; any H and W (a block hanging over the
+/// edge reads zeros and writes only the outputs that exist).
+public enum Winograd {
+    /// U[16][Cout][Cin] = G·g·Gᵀ for every kernel g of weights [Cout, Cin, 3, 3].
+    public static func transformWeights(_ w: [Float], outChannels cout: Int, inChannels cin: Int) -> [Float] {
+        precondition(w.count == cout * cin * 9, "winograd weights: \(w.count) values for \(cout)x\(cin)x3x3")
+        var u = [Float](repeating: 0, count: 16 * cout * cin)
+        for o in 0..<cout {
+            for c in 0..<cin {
+                let g = (o * cin + c) * 9
+                // t = G·g (4x3), then U = t·Gᵀ (4x4); G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
+                var t = [Float](repeating: 0, count: 12)
+                for j in 0..<3 {
+                    let g0 = w[g + j], g1 = w[g + 3 + j], g2 = w[g + 6 + j]
+                    t[j] = g0
+                    t[3 + j] = 0.5 * (g0 + g1 + g2)
+                    t[6 + j] = 0.5 * (g0 - g1 + g2)
+                    t[9 + j] = g2
+                }
+                for i in 0..<4 {
+                    let t0 = t[i * 3], t1 = t[i * 3 + 1], t2 = t[i * 3 + 2]
+                    let row = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
+                    for j in 0..<4 { u[((i * 4 + j) * cout + o) * cin + c] = row[j] }
+                }
+            }
+        }
+        return u
+    }
+
+    /// y[Cout, N, H, W] = conv3x3(x[Cin, N, H, W], padding 1) + bias, then max(·, 0) if `relu`,
+    /// with U from `transformWeights`.
+    ///
+    /// The transforms take eight neighbouring blocks at a time (SIMD lanes) from zero-padded copies
+    /// of the four input rows they need; the 16 planes of V and M are padded apart so that their
+    /// streams do not fall on the same cache sets.
+    public static func forward(_ x: [Float], inChannels cin: Int, n: Int, h: Int, w: Int,
+                               u: [Float], bias: [Float], outChannels cout: Int, relu: Bool) -> [Float] {
+        precondition(x.count == cin * n * h * w && u.count == 16 * cout * cin && bias.count == cout)
+        let th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw
+        let vStride = cin * tiles + 24, mStride = cout * tiles + 24
+        var v = uninitializedFloats(16 * vStride)
+        // input transform, a channel per task: V[ξ][c][tile] = (Bᵀ·d·B)[ξ], Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+        x.withUnsafeBufferPointer { xp in v.withUnsafeMutableBufferPointer { vp in
+            let xb = xp.baseAddress!, vb = vp.baseAddress!
+            let padW = 2 * tw + 4
+            parallelFor(cin) { range in
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * padW + 16)
+                defer { rows.deallocate() }
+                let scratch = rows + 4 * padW
+                for c in range {
+                    for img in 0..<n {
+                        let plane = xb + (c * n + img) * h * w
+                        for ty in 0..<th {
+                            // rows[i][q] = x[2ty - 1 + i][q - 1], zero outside the image
+                            for i in 0..<4 {
+                                let yy = 2 * ty - 1 + i, r = rows + i * padW
+                                r.update(repeating: 0, count: padW)
+                                if yy >= 0 && yy < h { (r + 1).update(from: plane + yy * w, count: w) }
+                            }
+                            let r0 = rows, r1 = rows + padW, r2 = rows + 2 * padW, r3 = rows + 3 * padW
+                            let out = vb + c * tiles + (img * th + ty) * tw
+                            var tx = 0
+                            while tx + 8 <= tw {
+                                let q = 2 * tx
+                                @inline(__always) func cols(_ r: UnsafeMutablePointer<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                                    let a = UnsafeRawPointer(r + q).loadUnaligned(as: SIMD16<Float>.self)
+                                    let b = UnsafeRawPointer(r + q + 2).loadUnaligned(as: SIMD16<Float>.self)
+                                    return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+                                }
+                                let d0 = cols(r0), d1 = cols(r1), d2 = cols(r2), d3 = cols(r3)
+                                // Bᵀ·d, row by row
+                                let t0 = (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+                                let t1 = (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+                                let t2 = (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+                                let t3 = (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+                                // ·B, and out
+                                @inline(__always) func put(_ i: Int, _ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
+                                    let o = out + tx + 4 * i * vStride
+                                    UnsafeMutableRawPointer(o).storeBytes(of: t.0 - t.2, as: SIMD8<Float>.self)
+                                    UnsafeMutableRawPointer(o + vStride).storeBytes(of: t.1 + t.2, as: SIMD8<Float>.self)
+                                    UnsafeMutableRawPointer(o + 2 * vStride).storeBytes(of: t.2 - t.1, as: SIMD8<Float>.self)
+                                    UnsafeMutableRawPointer(o + 3 * vStride).storeBytes(of: t.1 - t.3, as: SIMD8<Float>.self)
+                                }
+                                put(0, t0); put(1, t1); put(2, t2); put(3, t3)
+                                tx += 8
+                            }
+                            while tx < tw {
+                                let q = 2 * tx
+                                for j in 0..<4 {
+                                    let a0 = r0[q + j], a1 = r1[q + j], a2 = r2[q + j], a3 = r3[q + j]
+                                    // column j of Bᵀ·d
+                                    scratch[j] = a0 - a2; scratch[4 + j] = a1 + a2; scratch[8 + j] = a2 - a1; scratch[12 + j] = a1 - a3
+                                }
+                                for i in 0..<4 {
+                                    let a0 = scratch[4 * i], a1 = scratch[4 * i + 1], a2 = scratch[4 * i + 2], a3 = scratch[4 * i + 3]
+                                    let o = out + tx + 4 * i * vStride
+                                    o[0] = a0 - a2; o[vStride] = a1 + a2; o[2 * vStride] = a2 - a1; o[3 * vStride] = a1 - a3
+                                }
+                                tx += 1
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+        // 16 products M[ξ] = U[ξ]·V[ξ], [Cout × tiles], shared out over the threads
+        var m = uninitializedFloats(16 * mStride)
+        u.withUnsafeBufferPointer { up in v.withUnsafeBufferPointer { vp in m.withUnsafeMutableBufferPointer { mp in
+            let ub = up.baseAddress!, vb = vp.baseAddress!, mb = mp.baseAddress!
+            parallelFor(16) { range in
+                for xi in range {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin), 1,
+                                ub + xi * cout * cin, Int32(cin), vb + xi * vStride, Int32(tiles), 0,
+                                mb + xi * mStride, Int32(tiles))
+                }
+            }
+        } } }
+        // output transform, an output channel per task: y = Aᵀ·m·A + bias, Aᵀ = [1 1 1 0; 0 1 -1 -1]
+        var y = uninitializedFloats(cout * n * h * w)
+        m.withUnsafeBufferPointer { mp in y.withUnsafeMutableBufferPointer { yp in
+            let mb = mp.baseAddress!, yb = yp.baseAddress!
+            parallelFor(cout) { range in
+                for o in range {
+                    let b = bias[o]
+                    for img in 0..<n {
+                        let plane = yb + (o * n + img) * h * w
+                        for ty in 0..<th {
+                            let src = mb + o * tiles + (img * th + ty) * tw
+                            let line0 = plane + 2 * ty * w, second = 2 * ty + 1 < h
+                            var tx = 0
+                            while tx + 8 <= tw && 2 * tx + 16 <= w {
+                                @inline(__always) func e(_ k: Int) -> SIMD8<Float> {
+                                    UnsafeRawPointer(src + k * mStride + tx).loadUnaligned(as: SIMD8<Float>.self)
+                                }
+                                let r0 = (e(0) + e(4) + e(8), e(1) + e(5) + e(9), e(2) + e(6) + e(10), e(3) + e(7) + e(11))
+                                let r1 = (e(4) - e(8) - e(12), e(5) - e(9) - e(13), e(6) - e(10) - e(14), e(7) - e(11) - e(15))
+                                let bv = SIMD8<Float>(repeating: b)
+                                var o00 = r0.0 + r0.1 + r0.2 + bv, o01 = r0.1 - r0.2 - r0.3 + bv
+                                var o10 = r1.0 + r1.1 + r1.2 + bv, o11 = r1.1 - r1.2 - r1.3 + bv
+                                if relu {
+                                    let z = SIMD8<Float>.zero
+                                    o00 = pointwiseMax(o00, z); o01 = pointwiseMax(o01, z); o10 = pointwiseMax(o10, z); o11 = pointwiseMax(o11, z)
+                                }
+                                let p0 = line0 + 2 * tx
+                                for k in 0..<8 { p0[2 * k] = o00[k]; p0[2 * k + 1] = o01[k] }
+                                if second {
+                                    let p1 = p0 + w
+                                    for k in 0..<8 { p1[2 * k] = o10[k]; p1[2 * k + 1] = o11[k] }
+                                }
+                                tx += 8
+                            }
+                            while tx < tw {
+                                @inline(__always) func e(_ k: Int) -> Float { src[k * mStride + tx] }
+                                let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
+                                let r10 = e(4) - e(8) - e(12), r11 = e(5) - e(9) - e(13), r12 = e(6) - e(10) - e(14), r13 = e(7) - e(11) - e(15)
+                                var o00 = r00 + r01 + r02 + b, o01 = r01 - r02 - r03 + b
+                                var o10 = r10 + r11 + r12 + b, o11 = r11 - r12 - r13 + b
+                                if relu { o00 = Swift.max(o00, 0); o01 = Swift.max(o01, 0); o10 = Swift.max(o10, 0); o11 = Swift.max(o11, 0) }
+                                let xx = 2 * tx, p0 = line0 + xx
+                                p0[0] = o00
+                                if xx + 1 < w { p0[1] = o01 }
+                                if second {
+                                    p0[w] = o10
+                                    if xx + 1 < w { p0[w + 1] = o11 }
+                                }
+                                tx += 1
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+        return y
+    }
+}
