@@ -138,6 +138,16 @@ gstfer_register (GstPlugin * plugin)
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+#ifdef GSTFER_REQUIRE_AVX2
+  /* plugin/meson-free-build.sh compiled the Swift code for AVX2 and FMA (this file is compiled
+   * for any x86-64): on a CPU without them, refuse to load instead of dying on an instruction. */
+  __builtin_cpu_init ();
+  if (!__builtin_cpu_supports ("avx2") || !__builtin_cpu_supports ("fma")) {
+    g_warning ("libgstfer.so was built for CPUs with AVX2 and FMA and this CPU lacks them: ferfilter is "
+        "not available; rebuild it here with plugin/meson-free-build.sh (or --portable for any x86-64)");
+    return FALSE;
+  }
+#endif
   return gstfer_register (plugin);
 }
 

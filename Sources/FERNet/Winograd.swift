@@ -148,8 +148,8 @@ public enum Winograd {
                                 var o00 = r0.0 + r0.1 + r0.2 + bv, o01 = r0.1 - r0.2 - r0.3 + bv
                                 var o10 = r1.0 + r1.1 + r1.2 + bv, o11 = r1.1 - r1.2 - r1.3 + bv
                                 if relu {
-                                    let z = SIMD8<Float>.zero
-                                    o00 = pointwiseMax(o00, z); o01 = pointwiseMax(o01, z); o10 = pointwiseMax(o10, z); o11 = pointwiseMax(o11, z)
+                                    o00.replace(with: 0, where: o00 .< 0); o01.replace(with: 0, where: o01 .< 0)
+                                    o10.replace(with: 0, where: o10 .< 0); o11.replace(with: 0, where: o11 .< 0)
                                 }
                                 let p0 = line0 + 2 * tx
                                 for k in 0..<8 { p0[2 * k] = o00[k]; p0[2 * k + 1] = o01[k] }

@@ -1,4 +1,5 @@
 import CGStreamer
+import FERNet
 
 /// How a raw video format lays out its pixels, for the formats ferfilter accepts.
 enum PixelLayout: Equatable {
@@ -61,24 +62,28 @@ struct FrameView {
     func luma(into scratch: inout [UInt8]) -> (UnsafePointer<UInt8>, Int) {
         if layout.hasLumaPlane { return (UnsafePointer(planes[0]), strides[0]) }
         if scratch.count != width * height { scratch = [UInt8](repeating: 0, count: width * height) }
+        let (width, layout, src, stride) = (width, layout, planes[0], strides[0])
         scratch.withUnsafeMutableBufferPointer { d in
             let dst = d.baseAddress!
-            switch layout {
-            case .packed422(let yo, _, _):
-                for y in 0..<height {
-                    let row = planes[0] + y * strides[0]
-                    for x in 0..<width { dst[y * width + x] = row[x * 2 + yo] }
-                }
-            case .rgb(let bytes, let r, let g, let b):
-                for y in 0..<height {
-                    let row = planes[0] + y * strides[0]
-                    for x in 0..<width {
-                        let p = row + x * bytes
-                        let rr: Int = 77 * Int(p[r]), gg: Int = 150 * Int(p[g]), bb: Int = 29 * Int(p[b])
-                        dst[y * width + x] = UInt8((rr + gg + bb + 128) >> 8)
+            // bands of rows over the analysis threads
+            parallelFor(height, minChunk: 64) { rows in
+                switch layout {
+                case .packed422(let yo, _, _):
+                    for y in rows {
+                        let row = src + y * stride
+                        for x in 0..<width { dst[y * width + x] = row[x * 2 + yo] }
                     }
+                case .rgb(let bytes, let r, let g, let b):
+                    for y in rows {
+                        let row = src + y * stride
+                        for x in 0..<width {
+                            let p = row + x * bytes
+                            let rr: Int = 77 * Int(p[r]), gg: Int = 150 * Int(p[g]), bb: Int = 29 * Int(p[b])
+                            dst[y * width + x] = UInt8((rr + gg + bb + 128) >> 8)
+                        }
+                    }
+                default: break
                 }
-            default: break
             }
         }
         return scratch.withUnsafeBufferPointer { (UnsafePointer($0.baseAddress!), width) }
