@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The element benchmark: raw RGB clips of real FER2013 faces (1, 4 and 10 faces at 640x480,
 # 1280x720 and 1920x1080) through
-#   (a) ferfilter, detection and classification every frame: with the defaults (scan-spread=2:
-#       tracked faces re-detected every frame, the search for new faces spread over 2 frames) and
-#       with scan-spread=1 (the whole frame searched every frame)
+#   (a) ferfilter, detection every frame: with the defaults (scan-spread=2: tracked faces
+#       re-detected every frame, the search for new faces spread over 2 frames; classify-interval=2:
+#       each tracked face classified every other frame, the tracks taking turns), with
+#       classify-interval=1 (every face classified on every frame) and with scan-spread=1 (the
+#       whole frame searched every frame)
 #   (b) ferfilter detect-interval=3 (tracks carry the boxes between)
 #   (c) gst-plugins-bad facedetect (detection only)
 #   (d) identity (the pipeline's own cost)
@@ -34,10 +36,11 @@ for size in "${sizes[@]}"; do
     rm -f "$tmp/clip.gray"
     src="filesrc location=$tmp/clip.rgb blocksize=$((w * h * 3)) ! rawvideoparse format=rgb width=$w height=$h framerate=30/1"
     fd_fps=""
-    for variant in facedetect ferfilter ferfilter-spread1 ferfilter-interval3 identity; do
+    for variant in facedetect ferfilter ferfilter-classify1 ferfilter-spread1 ferfilter-interval3 identity; do
       case $variant in
         facedetect) [ $have_facedetect = 1 ] || continue; el="facedetect display=false"; name=facedetect ;;
-        ferfilter) el="ferfilter draw=true"; name="ferfilter (every frame)" ;;
+        ferfilter) el="ferfilter draw=true"; name="ferfilter (defaults)" ;;
+        ferfilter-classify1) el="ferfilter draw=true classify-interval=1"; name="ferfilter classify-interval=1" ;;
         ferfilter-spread1) el="ferfilter draw=true scan-spread=1"; name="ferfilter scan-spread=1" ;;
         ferfilter-interval3) el="ferfilter draw=true detect-interval=3"; name="ferfilter detect-interval=3" ;;
         identity) el="identity"; name=identity ;;

@@ -33,5 +33,6 @@ echo "clip: $frames frames ${width}x${height}, $faces FER2013 faces of ${size}px
 run "facedetect (defaults)" "facedetect display=false"
 run "facedetect scale-factor=1.1" "facedetect display=false scale-factor=1.1"
 run "ferfilter (detect+classify, defaults)" "ferfilter draw=false"
+run "ferfilter classify-interval=1" "ferfilter draw=false classify-interval=1"
 run "ferfilter scale-factor=1.15" "ferfilter draw=false scale-factor=1.15"
 run "ferfilter detect-interval=3" "ferfilter draw=false detect-interval=3"
