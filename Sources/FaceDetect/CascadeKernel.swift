@@ -27,15 +27,18 @@ struct CascadeKernel {
         Float(sum[o + Int(nodeRects[rb])] &- sum[o + Int(nodeRects[rb + 1])] &- sum[o + Int(nodeRects[rb + 2])] &+ sum[o + Int(nodeRects[rb + 3])])
     }
 
-    /// Whether the window at offset o passes stages `first...`, evaluated on its own.
-    @inline(__always) func passes(_ o: Int, from first: Int, _ nf: Float) -> Bool {
-        allStumps ? passesStumps(o, from: first, nf) : passesTrees(o, from: first, nf)
+    /// Whether the window at offset o passes stages `first..<last` (all the rest by default),
+    /// evaluated on its own.
+    @inline(__always) func passes(_ o: Int, from first: Int, to last: Int = .max, _ nf: Float) -> Bool {
+        let end = Swift.min(last, stageCount)
+        if first >= end { return true }
+        return allStumps ? passesStumps(o, from: first, to: end, nf) : passesTrees(o, from: first, to: end, nf)
     }
 
     /// `passes` for a cascade of stumps (node i is weak classifier i), without branches per stump.
-    @inline(__always) func passesStumps(_ o: Int, from first: Int, _ nf: Float) -> Bool {
+    @inline(__always) func passesStumps(_ o: Int, from first: Int, to last: Int, _ nf: Float) -> Bool {
         var wi = first == 0 ? 0 : Int(stageEnd[first - 1])
-        for si in first..<stageCount {
+        for si in first..<last {
             var acc: Float = 0
             let end = Int(stageEnd[si])
             while wi < end {
@@ -49,9 +52,9 @@ struct CascadeKernel {
         return true
     }
 
-    @inline(__always) func passesTrees(_ o: Int, from first: Int, _ nf: Float) -> Bool {
+    @inline(__always) func passesTrees(_ o: Int, from first: Int, to last: Int, _ nf: Float) -> Bool {
         var wi = first == 0 ? 0 : Int(stageEnd[first - 1])
-        for si in first..<stageCount {
+        for si in first..<last {
             var acc: Float = 0
             let end = Int(stageEnd[si])
             while wi < end {
@@ -88,8 +91,9 @@ struct CascadeKernel {
     }
 
     /// The eight windows at o, o + step, ..., o + 7 * step: a bit per window that passes the whole
-    /// cascade. The caller keeps every load in bounds.
-    @inline(__always) func survivors(of o: Int) -> UInt32 {
+    /// cascade (`pass`), and a bit per window that passes the first `deepStages` stages (`deep`).
+    /// The caller keeps every load in bounds.
+    @inline(__always) func survivors(of o: Int, deepStages: Int = 0) -> (pass: UInt32, deep: UInt32) {
         let vs = SIMD8<Double>(load8(sum, o + va) &- load8(sum, o + vb) &- load8(sum, o + vc) &+ load8(sum, o + vd))
         let vq = SIMD8<Double>(load8(squares, o + va) &- load8(squares, o + vb) &- load8(squares, o + vc) &+ load8(squares, o + vd))
         var nf2 = normArea * vq - vs * vs
@@ -97,6 +101,7 @@ struct CascadeKernel {
         let nf = SIMD8<Float>(nf2.squareRoot())
         var alive = SIMDMask<SIMD8<Int32>>(repeating: true)
         var wi = 0, si = 0, lanes = 8
+        var deep: UInt32 = deepStages == 0 ? 0xFF : 0
         while si < vectorStages && lanes > 1 {
             var acc = SIMD8<Float>(repeating: 0)
             let end = Int(stageEnd[si])
@@ -111,14 +116,22 @@ struct CascadeKernel {
             si += 1
             lanes = 0
             for k in 0..<8 where alive[k] { lanes += 1 }
+            if si == deepStages { for k in 0..<8 where alive[k] { deep |= 1 << UInt32(k) } }
         }
         var bits: UInt32 = 0
         if lanes > 0 {
             for k in 0..<8 where alive[k] {
-                if si == stageCount || passes(o + k * step, from: si, nf[k]) { bits |= 1 << UInt32(k) }
+                if si < deepStages {
+                    // left the vector loop before the deep stage: this window's own depth
+                    guard passes(o + k * step, from: si, to: deepStages, nf[k]) else { continue }
+                    deep |= 1 << UInt32(k)
+                    if passes(o + k * step, from: deepStages, nf[k]) { bits |= 1 << UInt32(k) }
+                } else if si == stageCount || passes(o + k * step, from: si, nf[k]) {
+                    bits |= 1 << UInt32(k)
+                }
             }
         }
-        return bits
+        return (bits, deep)
     }
 }
 
