@@ -276,8 +276,7 @@ public final class HaarCascade: @unchecked Sendable {
         for f in levels {
             guard let plan = p.plan else { tasks.append(Task(factor: f, area: nil)); continue }
             let sw = Int((Double(width) / f).rounded()), sh = Int((Double(height) / f).rounded())
-            // window origins are aligned to 2 at coarse-to-fine levels too (the coarse grid)
-            let step = f > 2 && p.coarseStages == 0 ? 1 : 2
+            let step = HaarCascade.originGrid(factor: f, coarseStages: p.coarseStages)
             let originsX = sw - windowWidth + 1, originsY = sh - windowHeight + 1
             guard originsX > 0, originsY > 0 else { continue }
             // this phase's band of window rows (the bands of all phases tile the level)
@@ -334,6 +333,21 @@ public final class HaarCascade: @unchecked Sendable {
         return raw
     }
 
+    /// The grid window origins of a level are aligned to (areas, bands): OpenCV's step, 1 above
+    /// scale 2 and 2 below, except that coarse-to-fine levels scan blocks of 2x2 origins.
+    static func originGrid(factor: Double, coarseStages: Int) -> Int {
+        factor > 2 && coarseStages == 0 ? 1 : 2
+    }
+
+    /// Calls `body` with the index of each set bit of `bits` (a lane of the eight-window kernel).
+    @inline(__always) static func forEachLane(_ bits: UInt32, _ body: (Int) -> Void) {
+        var b = bits
+        while b != 0 {
+            body(b.trailingZeroBitCount)
+            b &= b - 1
+        }
+    }
+
     /// The windows of one pyramid level (or of `area` of it) that pass the cascade, as boxes in
     /// image pixels. Only the part of the level under the area is resized and integrated.
     /// `coarseStages` > 0: coarse-to-fine at a level searched at every pixel (DetectionParameters).
@@ -342,7 +356,7 @@ public final class HaarCascade: @unchecked Sendable {
         let fullW = Int((Double(width) / factor).rounded()), fullH = Int((Double(height) / factor).rounded())
         let coarse = factor > 2 && coarseStages > 0
         let step = factor > 2 ? 1 : 2
-        let align = coarse ? 2 : step
+        let align = HaarCascade.originGrid(factor: factor, coarseStages: coarseStages)
         guard fullW >= windowWidth, fullH >= windowHeight else { return [] }
         var a = area ?? LevelArea(x0: 0, y0: 0, x1: fullW - windowWidth + 1, y1: fullH - windowHeight + 1)
         a.x0 = max(0, a.x0) / align * align; a.y0 = max(0, a.y0) / align * align
@@ -391,10 +405,7 @@ public final class HaarCascade: @unchecked Sendable {
                     var x = 0
                     if vectorized && k.vectorStages > 0 {
                         while x + blockSpan <= sw && (y + wh) * iw + x + ww + 16 <= sp.count {
-                            var alive = k.survivors(of: y * iw + x).pass
-                            while alive != 0 {
-                                let lane = alive.trailingZeroBitCount
-                                alive &= alive - 1
+                            HaarCascade.forEachLane(k.survivors(of: y * iw + x).pass) { lane in
                                 out.append(DetectedBox(x: x + lane * step, y: y, width: 0, height: 0))
                             }
                             x += 8 * step
@@ -422,8 +433,8 @@ public final class HaarCascade: @unchecked Sendable {
                              vectorized: Bool, deepStages: Int) -> [DetectedBox] {
         var out: [DetectedBox] = []
         @inline(__always) func refine(_ x: Int, _ y: Int) {
-            for (dx, dy) in [(1, 0), (0, 1), (1, 1)] {
-                let X = x + dx, Y = y + dy
+            for d in 1...3 {   // (1, 0), (0, 1), (1, 1)
+                let X = x + (d & 1), Y = y + (d >> 1)
                 guard X + ww <= sw, Y + wh <= sh else { continue }
                 let o = Y * iw + X
                 if k.passes(o, from: 0, k.normaliser(o)) { out.append(DetectedBox(x: X, y: Y, width: 0, height: 0)) }
@@ -436,36 +447,20 @@ public final class HaarCascade: @unchecked Sendable {
             if vectorized && k.vectorStages > 0 {
                 while x + blockSpan <= sw && (y + wh) * iw + x + ww + 16 <= count {
                     let r = k.survivors(of: y * iw + x, deepStages: deepStages)
-                    var bits = r.pass
-                    while bits != 0 {
-                        let lane = bits.trailingZeroBitCount
-                        bits &= bits - 1
-                        out.append(DetectedBox(x: x + lane * 2, y: y, width: 0, height: 0))
+                    func report(_ bits: UInt32, dx: Int, dy: Int) {
+                        HaarCascade.forEachLane(bits) { out.append(DetectedBox(x: x + dx + $0 * 2, y: y + dy, width: 0, height: 0)) }
                     }
+                    report(r.pass, dx: 0, dy: 0)
                     if r.deep != 0 {
                         // the windows between, eight at a time where the loads stay inside
-                        let below = y + 1 + wh <= sh
                         if x + 1 + blockSpan <= sw && (y + 1 + wh) * iw + x + 1 + ww + 16 <= count {
-                            func report(_ bits: UInt32, dx: Int, dy: Int) {
-                                var b = bits & r.deep
-                                while b != 0 {
-                                    let lane = b.trailingZeroBitCount
-                                    b &= b - 1
-                                    out.append(DetectedBox(x: x + dx + lane * 2, y: y + dy, width: 0, height: 0))
-                                }
-                            }
-                            report(k.survivors(of: y * iw + x + 1).pass, dx: 1, dy: 0)
-                            if below {
-                                report(k.survivors(of: (y + 1) * iw + x).pass, dx: 0, dy: 1)
-                                report(k.survivors(of: (y + 1) * iw + x + 1).pass, dx: 1, dy: 1)
+                            report(k.survivors(of: y * iw + x + 1).pass & r.deep, dx: 1, dy: 0)
+                            if y + 1 + wh <= sh {
+                                report(k.survivors(of: (y + 1) * iw + x).pass & r.deep, dx: 0, dy: 1)
+                                report(k.survivors(of: (y + 1) * iw + x + 1).pass & r.deep, dx: 1, dy: 1)
                             }
                         } else {
-                            bits = r.deep
-                            while bits != 0 {
-                                let lane = bits.trailingZeroBitCount
-                                bits &= bits - 1
-                                refine(x + lane * 2, y)
-                            }
+                            HaarCascade.forEachLane(r.deep) { refine(x + $0 * 2, y) }
                         }
                     }
                     x += 16

@@ -235,8 +235,9 @@ final class FerFilter {
             log(GST_LEVEL_LOG, "analysis of the frame at \(r.time) s took \(Int(r.seconds * 1000)) ms")
         }
         let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
-        let settled = decision == .analyse ? settledFaces(at: t, s) : []
-        let plan = decision == .analyse ? scanPlan(at: t, s) : nil
+        let expected = decision == .analyse ? tracker.expectedBoxes(at: t) : []
+        let settled = decision == .analyse ? settledFaces(expected, s) : []
+        let plan = decision == .analyse ? scanPlan(expected, s) : nil
         if decision == .analyse && !async {
             changes += tracker.update(analyse(view, s, model, cascade, plan: plan, settled: settled), at: t)
         } else {
@@ -327,20 +328,21 @@ final class FerFilter {
 
     /// What this analysis searches: with `scan-spread` N > 1 and faces tracked, one of N bands of
     /// window rows at every pyramid level (in turn) and, at the sizes each tracked face may have,
-    /// the area around it; without tracks (a new scene), everything.
-    func scanPlan(at t: Double, _ s: Settings) -> ScanPlan? {
+    /// the area around it (`expected`: the tracks' expected boxes); without tracks (a new scene),
+    /// everything.
+    func scanPlan(_ expected: [TrackBox], _ s: Settings) -> ScanPlan? {
         defer { analysisCount += 1 }
-        guard s.scanSpread > 1, !tracker.tracks.isEmpty else { return nil }
-        let regions = tracker.expectedBoxes(at: t).map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+        guard s.scanSpread > 1, !expected.isEmpty else { return nil }
+        let regions = expected.map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
         return ScanPlan(period: s.scanSpread, phase: analysisCount % s.scanSpread, regions: regions)
     }
 
     /// Where the tracked faces that need no classification on this analysis are expected: with
     /// `classify-interval` N, a track is classified when (analysis number + its id) is a multiple
     /// of N, so the tracks take turns; one that was missed on the last analysis is classified too.
-    func settledFaces(at t: Double, _ s: Settings) -> [TrackBox] {
+    /// `expected`: the tracks' expected boxes, in track order.
+    func settledFaces(_ expected: [TrackBox], _ s: Settings) -> [TrackBox] {
         guard s.classifyInterval > 1 else { return [] }
-        let expected = tracker.expectedBoxes(at: t)
         return zip(tracker.tracks, expected).compactMap { tr, box in
             tr.detected && (analysisCount + tr.id) % s.classifyInterval != 0 ? box : nil
         }
