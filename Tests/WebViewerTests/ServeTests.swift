@@ -128,7 +128,9 @@ final class ServeTests: XCTestCase {
         let sse = try server.stream("/events", seconds: 10) { ServeTests.occurrences("event: frame", in: $0) >= 15 }
         XCTAssertTrue(sse.contains("text/event-stream"))
         XCTAssertGreaterThanOrEqual(ServeTests.occurrences("event: frame", in: sse), 15)
-        let frames = sse.components(separatedBy: "\n").filter { $0.hasPrefix("data: {\"faces\"") }
+        // the data lines of frame events only (tick events carry a face count under the same key)
+        let frames = sse.components(separatedBy: "\n\n").filter { $0.contains("event: frame\n") }
+            .compactMap { $0.components(separatedBy: "\n").first { $0.hasPrefix("data: {") } }
         let last = try XCTUnwrap(frames.last)
         let obj = try JSONSerialization.jsonObject(with: Data(last.dropFirst(6).utf8)) as! [String: Any]
         let faces = obj["faces"] as! [[String: Any]]
