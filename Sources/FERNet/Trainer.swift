@@ -39,8 +39,11 @@ public struct TrainState: Codable, Sendable {
     public var plateau: PlateauSchedule?
     public var normalization: Normalization
     public var elapsed = 0.0
-    /// Every command that ran this training, the first one and each resume.
+    /// Every command that ran this training, the first one and each resume; a run started from
+    /// another model's weights (`initialModel`) begins with the commands that made that model.
     public var commands: [String]? = nil
+    /// The model file whose weights this run started from, if any.
+    public var initialModel: String? = nil
 }
 
 /// Per-batch progress for a progress bar.
@@ -116,9 +119,11 @@ public final class Trainer {
 
     /// Starts a new run, or with `resume` continues the checkpoint in `directory`. A resumed run
     /// keeps its recorded recipe except the epoch total, which `resumeEpochs` may change (the
-    /// cosine schedule then spans the new total from the next step on).
+    /// cosine schedule then spans the new total from the next step on). A new run may start from
+    /// the weights of `initialModel` (same architecture) with a fresh optimizer and schedule: a
+    /// fine-tune, or another cosine cycle after a finished one.
     public init(config: TrainConfig, train: FERDataset, val: FERDataset, directory: URL, name: String, resume: Bool,
-                resumeEpochs: Int? = nil) throws {
+                resumeEpochs: Int? = nil, initialModel: URL? = nil) throws {
         self.directory = directory; self.name = name; self.train = train; self.val = val
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var cfg = config
@@ -137,6 +142,20 @@ public final class Trainer {
         } else {
             state = TrainState(config: cfg, rng: SeededGenerator(seed: cfg.seed), normalization: Trainer.normalization(of: train))
         }
+        var initial: FacialExpressionModel?
+        if let initialModel, !resume {
+            let m = try FacialExpressionModel(contentsOf: initialModel)
+            guard let specs = Architecture.all[cfg.architecture], m.description.architecture == specs else {
+                throw ShapeError("\(initialModel.path) is not a \(cfg.architecture) network; pass its architecture with --arch")
+            }
+            guard m.description.labels == FERDataset.labels else {
+                throw ShapeError("\(initialModel.path) has labels \(m.description.labels), not FER2013's \(FERDataset.labels)")
+            }
+            initial = m
+            state.normalization = m.description.normalization
+            state.initialModel = initialModel.path
+            if let made = m.description.card?.command, !made.isEmpty { state.commands = [made] }
+        }
         guard let specs = Architecture.all[cfg.architecture] else {
             throw ShapeError("unknown architecture \(cfg.architecture); known: \(Architecture.all.keys.sorted().joined(separator: ", "))")
         }
@@ -148,6 +167,9 @@ public final class Trainer {
         default: throw ShapeError("unknown optimizer \(cfg.optimizer); use adamw, adam or sgd")
         }
         if cfg.schedule == "plateau" && state.plateau == nil { state.plateau = PlateauSchedule(lr: cfg.learningRate) }
+        if let initial, let initialModel {
+            try network.importTensors(initial.network.exportTensors(), file: initialModel.path)
+        }
         if resume {
             let tensors = try WeightsFile.decode(Data(contentsOf: checkpointWeights), file: checkpointWeights.path)
             try network.importTensors(tensors.filter { !$0.name.hasPrefix("opt.") }, file: checkpointWeights.path)

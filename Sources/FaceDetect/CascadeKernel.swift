@@ -1,8 +1,8 @@
 /// The inner loop of cascade detection on one pyramid level: plain pointers only, so nothing is
 /// reference-counted per window.
 ///
-/// Windows are evaluated eight at a time (consecutive window positions are consecutive integral
-/// values, or every other one at step 2) through the leading stump-only stages while at least
+/// Windows are evaluated eight at a time (consecutive integral values, or every other one at
+/// step 2; the step-2 scans lay the integral images out so that theirs are consecutive) through the leading stump-only stages while at least
 /// two of the eight are alive; a lone survivor then goes on by itself.
 struct CascadeKernel {
     let sum: UnsafePointer<Int32>, squares: UnsafePointer<UInt32>
@@ -75,14 +75,15 @@ struct CascadeKernel {
         return true
     }
 
-    @inline(__always) func load8(_ base: UnsafePointer<Int32>, _ o: Int) -> SIMD8<Int32> {
-        step == 1 ? UnsafeRawPointer(base + o).loadUnaligned(as: SIMD8<Int32>.self)
-                  : UnsafeRawPointer(base + o).loadUnaligned(as: SIMD16<Int32>.self).evenHalf
-    }
-
-    @inline(__always) func load8(_ base: UnsafePointer<UInt32>, _ o: Int) -> SIMD8<UInt32> {
-        step == 1 ? UnsafeRawPointer(base + o).loadUnaligned(as: SIMD8<UInt32>.self)
-                  : UnsafeRawPointer(base + o).loadUnaligned(as: SIMD16<UInt32>.self).evenHalf
+    @inline(__always) func load8<T: SIMDScalar & FixedWidthInteger>(_ base: UnsafePointer<T>, _ o: Int) -> SIMD8<T> {
+        switch step {
+        case 1: return UnsafeRawPointer(base + o).loadUnaligned(as: SIMD8<T>.self)
+        case 2: return UnsafeRawPointer(base + o).loadUnaligned(as: SIMD16<T>.self).evenHalf
+        default:   // row-major integral images at wider steps (a check of the split layouts)
+            var v = SIMD8<T>()
+            for i in 0..<8 { v[i] = base[o + i * step] }
+            return v
+        }
     }
 
     @inline(__always) func rect8(_ o: Int, _ rb: Int) -> SIMD8<Float> {
@@ -136,8 +137,10 @@ struct CascadeKernel {
 }
 
 extension HaarCascade.Compiled {
-    /// Runs `body` with a kernel over these arrays and the given integral images.
-    func withKernel<R>(sum: UnsafePointer<Int32>, squares: UnsafePointer<UInt32>, integralWidth iw: Int,
+    /// Runs `body` with a kernel over these arrays and the given integral images (laid out as
+    /// these arrays were compiled for). `step`: how far apart, in integral values, the eight
+    /// windows of a block are (1 for consecutive values).
+    func withKernel<R>(sum: UnsafePointer<Int32>, squares: UnsafePointer<UInt32>,
                        window: (width: Int, height: Int), step: Int, vectorStages: Int,
                        _ body: (CascadeKernel) -> R) -> R {
         nodeRects.withUnsafeBufferPointer { nr in nodeWeights.withUnsafeBufferPointer { nw in
@@ -146,7 +149,7 @@ extension HaarCascade.Compiled {
         weakLeafBase.withUnsafeBufferPointer { wl in leaves.withUnsafeBufferPointer { lv in
         stageEnd.withUnsafeBufferPointer { se in stageThreshold.withUnsafeBufferPointer { sth in
         stumpLeft.withUnsafeBufferPointer { sl in stumpRight.withUnsafeBufferPointer { sr in
-            let va = iw + 1, vb = va + (window.width - 2), vc = va + (window.height - 2) * iw, vd = vc + (window.width - 2)
+            let (va, vb, vc, vd) = variance
             return body(CascadeKernel(
                 sum: sum, squares: squares, nodeRects: nr.baseAddress!, nodeWeights: nw.baseAddress!,
                 nodeThreshold: nt.baseAddress!, nodeLeft: nl.baseAddress!, nodeRight: nrt.baseAddress!,

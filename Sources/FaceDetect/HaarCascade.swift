@@ -29,6 +29,8 @@ public struct DetectionParameters: Sendable {
     /// below, diagonally) only where that window passes the first `coarseStages` stages of the
     /// cascade. A face gives many passing windows around it, so its neighbours pass those stages
     /// (measured: the same faces on the test and benchmark scenes). 0: every window, as OpenCV.
+    /// (Doing the same at the levels below scale 2, searched at every other pixel, lost 6 of 15
+    /// faces of 40 px in `testCoarseToFineKeepsTheFullScansFaces`: it is not done.)
     public var coarseStages = 4
     /// Pyramid levels evaluated at once: 1 runs on the calling thread only; 0: one per core.
     public var threads: Int = 0
@@ -200,25 +202,55 @@ public final class HaarCascade: @unchecked Sendable {
         /// Per weak classifier, when every one is a stump: the leaf for "below threshold" and "above".
         var stumpLeft: [Float], stumpRight: [Float]
         var allStumps: Bool
+        /// Offsets of the variance rectangle's corners (the window less a one-pixel border).
+        var variance: (a: Int, b: Int, c: Int, d: Int)
     }
 
-    private var compiledCache: [Int: Compiled] = [:]
+    /// How an integral image is laid out in memory: each row holds its columns split `ways` ways
+    /// by column mod `ways` (the columns 0, w, 2w, ..., then 1, w+1, ..., each part padded to the
+    /// same length), so windows `ways` pixels apart are consecutive values and eight of them are
+    /// one plain vector load (1 way: plain rows). A window's corner offsets depend on its column
+    /// mod `ways`, its `phase`; the window at (x, y) is at index `origin(x, y)`.
+    struct Layout: Hashable {
+        var ways: Int
+        var phase: Int
+        static let rows = Layout(ways: 1, phase: 0)
+
+        /// Values per row of an integral image `iw` values wide.
+        func pitch(_ iw: Int) -> Int { (iw + ways - 1) / ways * ways }
+
+        /// Index, from a window's origin, of the integral value `dx` columns right and `dy` rows below.
+        func offset(dx: Int, dy: Int, width iw: Int) -> Int {
+            let c = dx + phase
+            return dy * pitch(iw) + (c % ways) * (pitch(iw) / ways) + c / ways
+        }
+
+        /// Index of the window at (x, y) (x mod ways must be this layout's phase).
+        func origin(x: Int, y: Int, width iw: Int) -> Int { y * pitch(iw) + x / ways }
+    }
+
+    private struct CompiledKey: Hashable { var width: Int; var layout: Layout }
+    private var compiledCache: [CompiledKey: Compiled] = [:]
     private let cacheLock = NSLock()
 
-    /// The cascade compiled for one integral-image width, kept for the next frames.
-    func compiled(integralWidth iw: Int) -> Compiled {
+    /// The cascade compiled for one integral-image width and layout, kept for the next frames.
+    func compiled(integralWidth iw: Int, layout: Layout = .rows) -> Compiled {
         cacheLock.lock(); defer { cacheLock.unlock() }
-        if let c = compiledCache[iw] { return c }
-        if compiledCache.count > 64 { compiledCache.removeAll() }   // frame sizes changed many times
-        let c = compile(integralWidth: iw)
-        compiledCache[iw] = c
+        let key = CompiledKey(width: iw, layout: layout)
+        if let c = compiledCache[key] { return c }
+        if compiledCache.count > 96 { compiledCache.removeAll() }   // frame sizes changed many times
+        let c = compile(integralWidth: iw, layout: layout)
+        compiledCache[key] = c
         return c
     }
 
-    func compile(integralWidth iw: Int) -> Compiled {
+    func compile(integralWidth iw: Int, layout: Layout = .rows) -> Compiled {
+        func at(_ dx: Int, _ dy: Int) -> Int { layout.offset(dx: dx, dy: dy, width: iw) }
+        let (ww, wh) = (windowWidth, windowHeight)
         var c = Compiled(nodeRects: [], nodeWeights: [], nodeThreshold: [], nodeLeft: [], nodeRight: [], weakRoot: [],
                          weakLeafBase: [], leaves: [], stageEnd: [], stageThreshold: [],
-                         stumpLeft: [], stumpRight: [], allStumps: vectorStages == stages.count)
+                         stumpLeft: [], stumpRight: [], allStumps: vectorStages == stages.count,
+                         variance: (at(1, 1), at(ww - 1, 1), at(1, wh - 1), at(ww - 1, wh - 1)))
         for st in stages {
             for wk in st.weak {
                 if wk.nodes.count == 1 {
@@ -233,9 +265,8 @@ public final class HaarCascade: @unchecked Sendable {
                     let rects = features[Int(n.feature)]
                     for k in 0..<3 {
                         if k < rects.count {
-                            let r = rects[k]
-                            let a = Int(r.y) * iw + Int(r.x)
-                            c.nodeRects += [Int32(a), Int32(a + Int(r.w)), Int32(a + Int(r.h) * iw), Int32(a + Int(r.h) * iw + Int(r.w))]
+                            let r = rects[k], x = Int(r.x), y = Int(r.y), x1 = x + Int(r.w), y1 = y + Int(r.h)
+                            c.nodeRects += [Int32(at(x, y)), Int32(at(x1, y)), Int32(at(x, y1)), Int32(at(x1, y1))]
                             c.nodeWeights.append(r.weight)
                         } else {
                             c.nodeRects += [0, 0, 0, 0]; c.nodeWeights.append(0)
@@ -334,7 +365,7 @@ public final class HaarCascade: @unchecked Sendable {
     }
 
     /// The grid window origins of a level are aligned to (areas, bands): OpenCV's step, 1 above
-    /// scale 2 and 2 below, except that coarse-to-fine levels scan blocks of 2x2 origins.
+    /// scale 2 and 2 below, except that coarse-to-fine levels (above scale 2) scan blocks of 2x2.
     static func originGrid(factor: Double, coarseStages: Int) -> Int {
         factor > 2 && coarseStages == 0 ? 1 : 2
     }
@@ -350,16 +381,19 @@ public final class HaarCascade: @unchecked Sendable {
 
     /// The windows of one pyramid level (or of `area` of it) that pass the cascade, as boxes in
     /// image pixels. Only the part of the level under the area is resized and integrated.
-    /// `coarseStages` > 0: coarse-to-fine at a level searched at every pixel (DetectionParameters).
+    /// `coarseStages` > 0: coarse-to-fine (DetectionParameters). `splitColumns`: lay the integral
+    /// images out so the windows of a vector block are consecutive (`Layout`; the default), or
+    /// row-major.
     func detectLevel(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, factor: Double,
-                     vectorized: Bool = true, area: LevelArea? = nil, coarseStages: Int = 0) -> [DetectedBox] {
+                     vectorized: Bool = true, area: LevelArea? = nil, coarseStages: Int = 0,
+                     splitColumns: Bool = true) -> [DetectedBox] {
         let fullW = Int((Double(width) / factor).rounded()), fullH = Int((Double(height) / factor).rounded())
         let coarse = factor > 2 && coarseStages > 0
-        let step = factor > 2 ? 1 : 2
-        let align = HaarCascade.originGrid(factor: factor, coarseStages: coarseStages)
+        let step = factor > 2 ? 1 : 2              // OpenCV's: the windows of the full scan
+        let grid = HaarCascade.originGrid(factor: factor, coarseStages: coarseStages)   // those evaluated first
         guard fullW >= windowWidth, fullH >= windowHeight else { return [] }
         var a = area ?? LevelArea(x0: 0, y0: 0, x1: fullW - windowWidth + 1, y1: fullH - windowHeight + 1)
-        a.x0 = max(0, a.x0) / align * align; a.y0 = max(0, a.y0) / align * align
+        a.x0 = max(0, a.x0) / grid * grid; a.y0 = max(0, a.y0) / grid * grid
         a.x1 = min(a.x1, fullW - windowWidth + 1); a.y1 = min(a.y1, fullH - windowHeight + 1)
         guard a.x0 < a.x1, a.y0 < a.y1 else { return [] }
         // the sub-image under the area's windows
@@ -367,52 +401,60 @@ public final class HaarCascade: @unchecked Sendable {
         var img = [UInt8](repeating: 0, count: sw * sh)
         resizeBilinear(grey, width, height, stride, &img, fullW, fullH, x0: a.x0, y0: a.y0, cw: sw, ch: sh)
         let iw = sw + 1
+        let ways = splitColumns ? grid : 1
+        let layout = Layout(ways: ways, phase: 0), pitch = layout.pitch(iw)
+        let column = (0...sw).map { layout.offset(dx: $0, dy: 0, width: iw) }
         // Integral images of values and squares, both wrapping 32-bit: a window's sums are exact
-        // because they are far below 2^32 (a 24x24 window of 255s squared is 3.7e7).
-        var sum = [Int32](repeating: 0, count: iw * (sh + 1))
-        var sq = [UInt32](repeating: 0, count: iw * (sh + 1))
+        // because they are far below 2^32 (a 24x24 window of 255s squared is 3.7e7). A spare row
+        // keeps the vector loads of any window inside (up to 32 values wide in row-major).
+        let count = pitch * (sh + 2) + 64
+        var sum = [Int32](repeating: 0, count: count)
+        var sq = [UInt32](repeating: 0, count: count)
         img.withUnsafeBufferPointer { ip in sum.withUnsafeMutableBufferPointer { sp in sq.withUnsafeMutableBufferPointer { qp in
+        column.withUnsafeBufferPointer { col in
             for y in 0..<sh {
                 var rs: Int32 = 0, rq: UInt32 = 0
                 let row = ip.baseAddress! + y * sw
-                let above = y * iw + 1, here = (y + 1) * iw + 1
+                let above = y * pitch, here = (y + 1) * pitch
                 for x in 0..<sw {
                     let v = UInt32(row[x]); rs &+= Int32(v); rq &+= v &* v
-                    sp[here + x] = sp[above + x] &+ rs
-                    qp[here + x] = qp[above + x] &+ rq
+                    let c = col[x + 1]
+                    sp[here + c] = sp[above + c] &+ rs
+                    qp[here + c] = qp[above + c] &+ rq
                 }
             }
-        } } }
-        let c = compiled(integralWidth: iw)
+        } } } }
         let ww = windowWidth, wh = windowHeight
+        @inline(__always) func origin(_ x: Int, _ y: Int) -> Int { layout.origin(x: x, y: y, width: iw) }
+        // integral values between the eight windows of a block
+        let kstep = splitColumns ? 1 : grid
         var out: [DetectedBox] = []
         sum.withUnsafeBufferPointer { sp in sq.withUnsafeBufferPointer { qp in
-            if coarse {
-                c.withKernel(sum: sp.baseAddress!, squares: qp.baseAddress!, integralWidth: iw, window: (ww, wh), step: 2,
-                             vectorStages: vectorStages) { k in
-                    out = HaarCascade.coarseToFine(k, sw: sw, sh: sh, iw: iw, ww: ww, wh: wh, count: sp.count,
-                                                   vectorized: vectorized, deepStages: coarseStages)
+            compiled(integralWidth: iw, layout: layout).withKernel(sum: sp.baseAddress!, squares: qp.baseAddress!, window: (ww, wh),
+                                                                   step: kstep, vectorStages: vectorStages) { k in
+                if coarse {
+                    let between = Layout(ways: ways, phase: step % ways)
+                    compiled(integralWidth: iw, layout: between).withKernel(sum: sp.baseAddress!, squares: qp.baseAddress!, window: (ww, wh),
+                                                                            step: kstep, vectorStages: vectorStages) { kBetween in
+                        out = HaarCascade.coarseToFine(first: k, between: kBetween, step: step, origin: origin, sw: sw, sh: sh,
+                                                       ww: ww, wh: wh, vectorized: vectorized, deepStages: coarseStages)
+                    }
+                    return
                 }
-                return
-            }
-            c.withKernel(sum: sp.baseAddress!, squares: qp.baseAddress!, integralWidth: iw, window: (ww, wh), step: step,
-                         vectorStages: vectorStages) { k in
-                // A block of eight windows spans 7 * step + ww columns; the 16-wide loads read up
-                // to 15 values past a corner, which must stay inside the integral image.
-                let blockSpan = 7 * step + ww
+                let blockSpan = 7 * step + ww   // the columns a block of eight windows spans
                 var y = 0
                 while y + wh <= sh {
                     var x = 0
                     if vectorized && k.vectorStages > 0 {
-                        while x + blockSpan <= sw && (y + wh) * iw + x + ww + 16 <= sp.count {
-                            HaarCascade.forEachLane(k.survivors(of: y * iw + x).pass) { lane in
+                        while x + blockSpan <= sw {
+                            HaarCascade.forEachLane(k.survivors(of: origin(x, y)).pass) { lane in
                                 out.append(DetectedBox(x: x + lane * step, y: y, width: 0, height: 0))
                             }
                             x += 8 * step
                         }
                     }
                     while x + ww <= sw {
-                        let o = y * iw + x
+                        let o = origin(x, y)
                         if k.passes(o, from: 0, k.normaliser(o)) { out.append(DetectedBox(x: x, y: y, width: 0, height: 0)) }
                         x += step
                     }
@@ -424,57 +466,59 @@ public final class HaarCascade: @unchecked Sendable {
         return out.map { DetectedBox(x: Int((Double($0.x + a.x0) * factor).rounded()), y: Int((Double($0.y + a.y0) * factor).rounded()), width: bw, height: bh) }
     }
 
-    /// The coarse-to-fine scan of a level's sub-image (sw x sh, integral width iw, `count` values):
-    /// the window at every even (x, y), then the three at (x+1, y), (x, y+1), (x+1, y+1) where the
-    /// even one passes `deepStages` stages. Each window's outcome depends only on its own pixels
-    /// and its block's even window, not on where the scan started, so bands and regions of a level
-    /// give the full scan's windows. Eight even windows at a time when `vectorized`.
-    static func coarseToFine(_ k: CascadeKernel, sw: Int, sh: Int, iw: Int, ww: Int, wh: Int, count: Int,
-                             vectorized: Bool, deepStages: Int) -> [DetectedBox] {
+    /// The coarse-to-fine scan of a level's sub-image (sw x sh) whose full scan has windows
+    /// `step` pixels apart: the windows at multiples of 2 * step in x and y first, then the three
+    /// at (x+step, y), (x, y+step), (x+step, y+step) where that one passes `deepStages` stages. Each
+    /// window's outcome depends only on its own pixels and its block's first window, not on where
+    /// the scan started, so bands and regions of a level give the full scan's windows. Eight
+    /// first windows at a time when `vectorized`. `first`/`between`: kernels for the windows in
+    /// the columns of the first pass and in those between (`Layout` phases); `origin(x, y)`: a
+    /// window's index.
+    static func coarseToFine(first k: CascadeKernel, between kb: CascadeKernel, step: Int, origin: (Int, Int) -> Int,
+                             sw: Int, sh: Int, ww: Int, wh: Int, vectorized: Bool, deepStages: Int) -> [DetectedBox] {
         var out: [DetectedBox] = []
+        let grid = 2 * step
         @inline(__always) func refine(_ x: Int, _ y: Int) {
-            for d in 1...3 {   // (1, 0), (0, 1), (1, 1)
-                let X = x + (d & 1), Y = y + (d >> 1)
+            for d in 1...3 {   // (step, 0), (0, step), (step, step)
+                let X = x + (d & 1) * step, Y = y + (d >> 1) * step
                 guard X + ww <= sw, Y + wh <= sh else { continue }
-                let o = Y * iw + X
-                if k.passes(o, from: 0, k.normaliser(o)) { out.append(DetectedBox(x: X, y: Y, width: 0, height: 0)) }
+                let kk = X % grid == 0 ? k : kb, o = origin(X, Y)
+                if kk.passes(o, from: 0, kk.normaliser(o)) { out.append(DetectedBox(x: X, y: Y, width: 0, height: 0)) }
             }
         }
-        let blockSpan = 7 * 2 + ww
+        let blockSpan = 7 * grid + ww
         var y = 0
         while y + wh <= sh {
             var x = 0
             if vectorized && k.vectorStages > 0 {
-                while x + blockSpan <= sw && (y + wh) * iw + x + ww + 16 <= count {
-                    let r = k.survivors(of: y * iw + x, deepStages: deepStages)
+                while x + blockSpan <= sw {
+                    let r = k.survivors(of: origin(x, y), deepStages: deepStages)
                     func report(_ bits: UInt32, dx: Int, dy: Int) {
-                        HaarCascade.forEachLane(bits) { out.append(DetectedBox(x: x + dx + $0 * 2, y: y + dy, width: 0, height: 0)) }
+                        HaarCascade.forEachLane(bits) { out.append(DetectedBox(x: x + dx + $0 * grid, y: y + dy, width: 0, height: 0)) }
                     }
                     report(r.pass, dx: 0, dy: 0)
                     if r.deep != 0 {
-                        // the windows between, eight at a time where the loads stay inside
-                        if x + 1 + blockSpan <= sw && (y + 1 + wh) * iw + x + 1 + ww + 16 <= count {
-                            report(k.survivors(of: y * iw + x + 1).pass & r.deep, dx: 1, dy: 0)
-                            if y + 1 + wh <= sh {
-                                report(k.survivors(of: (y + 1) * iw + x).pass & r.deep, dx: 0, dy: 1)
-                                report(k.survivors(of: (y + 1) * iw + x + 1).pass & r.deep, dx: 1, dy: 1)
-                            }
+                        // the windows between, eight at a time where they all fit
+                        if x + step + blockSpan <= sw && y + step + wh <= sh {
+                            report(kb.survivors(of: origin(x + step, y)).pass & r.deep, dx: step, dy: 0)
+                            report(k.survivors(of: origin(x, y + step)).pass & r.deep, dx: 0, dy: step)
+                            report(kb.survivors(of: origin(x + step, y + step)).pass & r.deep, dx: step, dy: step)
                         } else {
-                            HaarCascade.forEachLane(r.deep) { refine(x + $0 * 2, y) }
+                            HaarCascade.forEachLane(r.deep) { refine(x + $0 * grid, y) }
                         }
                     }
-                    x += 16
+                    x += 8 * grid
                 }
             }
             while x + ww <= sw {
-                let o = y * iw + x, nf = k.normaliser(o)
+                let o = origin(x, y), nf = k.normaliser(o)
                 if k.passes(o, from: 0, to: deepStages, nf) {
                     if k.passes(o, from: deepStages, nf) { out.append(DetectedBox(x: x, y: y, width: 0, height: 0)) }
                     refine(x, y)
                 }
-                x += 2
+                x += grid
             }
-            y += 2
+            y += grid
         }
         return out
     }

@@ -366,6 +366,7 @@ final class FerFilter {
         var p = DetectionParameters()
         p.plan = plan
         p.minSize = s.minFaceSize(forHeight: height); p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.threads = s.threads
+        p.coarseStages = s.coarseStages
         var boxes = cascade.detect(grey: luma, width: width, height: height, stride: stride, parameters: p)
         boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }
         if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }

@@ -1,4 +1,5 @@
 import CGStreamer
+import FaceDetect
 import Foundation
 
 /// When ferfilter posts its `ferfilter` element message on the bus.
@@ -34,6 +35,10 @@ public struct Settings: Sendable {
     /// A tracked face is classified again on every Nth analysed frame (tracks take turns, so each
     /// frame classifies about 1/N of them); a new face, or one found again after a miss, at once.
     public var classifyInterval = 2
+    /// Coarse-to-fine face search (`DetectionParameters.coarseStages`): windows between those of
+    /// a coarser grid are evaluated only next to one that passes this many cascade stages; 0:
+    /// every window, as OpenCV.
+    public var coarseStages = DetectionParameters().coarseStages
 
     /// The smallest face looked for in a frame `height` pixels tall: min-face-size, or when it is 0,
     /// 1/16 of the height but at least 30. Smaller faces hold less than the model's 48x48 input,
@@ -50,7 +55,7 @@ public struct Settings: Sendable {
 enum Property: UInt32, CaseIterable {
     case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
          messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results, scanSpread,
-         classifyInterval
+         classifyInterval, coarseStages
 
     var name: String {
         switch self {
@@ -75,6 +80,7 @@ enum Property: UInt32, CaseIterable {
         case .results: return "results"
         case .scanSpread: return "scan-spread"
         case .classifyInterval: return "classify-interval"
+        case .coarseStages: return "coarse-stages"
         }
     }
 
@@ -112,6 +118,9 @@ enum Property: UInt32, CaseIterable {
         case .classifyInterval: return "Classify a tracked face on every Nth analysed frame, tracks taking turns (each "
             + "frame classifies about 1/N of the faces; between, a face keeps its smoothed probabilities). New faces and "
             + "faces found again after a miss are classified at once. 1: every face on every analysed frame"
+        case .coarseStages: return "Coarse-to-fine face search at the scales searched at every pixel (windows over twice the "
+            + "cascade's 24 px): windows on even rows and columns first, those between only next to one that passes this many "
+            + "cascade stages (faster; may miss a face the full search finds now and then). 0: every window, as OpenCV's detectMultiScale"
         case .results: return "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
             + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"
         }
@@ -147,6 +156,7 @@ extension Property {
             case .results: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
             case .scanSpread: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 16, Int32(d.scanSpread), flags)
             case .classifyInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 100, Int32(d.classifyInterval), flags)
+            case .coarseStages: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.coarseStages), flags)
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -174,6 +184,7 @@ extension Property {
         case .threads: s.threads = Int(g_value_get_int(v))
         case .scanSpread: s.scanSpread = Int(g_value_get_int(v))
         case .classifyInterval: s.classifyInterval = Int(g_value_get_int(v))
+        case .coarseStages: s.coarseStages = Int(g_value_get_int(v))
         case .results: s.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
     }
@@ -201,6 +212,7 @@ extension Property {
         case .results: g_value_set_string(v, s.results)
         case .scanSpread: g_value_set_int(v, Int32(s.scanSpread))
         case .classifyInterval: g_value_set_int(v, Int32(s.classifyInterval))
+        case .coarseStages: g_value_set_int(v, Int32(s.coarseStages))
         }
     }
 }

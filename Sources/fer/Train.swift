@@ -30,11 +30,14 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output directory.") var output = "runs/fernet"
     @Option(help: "Model name (file stem).") var name = "fernet"
     @Flag(help: "Continue the checkpoint in --output.") var resume = false
+    @Option(help: ArgumentHelp("Start from this model's weights (same --arch) with a fresh optimizer and schedule: a fine-tune or another cosine cycle. The model card's command then begins with the commands that made it.", valueName: "model.json"))
+    var initFrom: String?
     @Option(help: "Stop after this epoch (the checkpoint stays resumable), e.g. to fit a time slot.") var stopAfter: Int?
     @OptionGroup var threads: ThreadOption
 
     func run() throws {
         threads.apply()
+        if resume && initFrom != nil { throw ValidationError("--init-from starts a new run; --resume continues one: pass one of them") }
         let all = try loadData(data)
         var train = all.subset([.training])
         if let limit { train = FERDataset(images: Array(train.images.prefix(limit * FERDataset.pixels)),
@@ -47,13 +50,15 @@ struct Train: ParsableCommand {
         c.labelSmoothing = labelSmoothing; c.seed = seed
         if noAugment { c.augmentation = .none }
         let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume,
-                            resumeEpochs: resume ? epochs : nil)
+                            resumeEpochs: resume ? epochs : nil,
+                            initialModel: initFrom.map { URL(fileURLWithPath: $0) })
         t.command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
         t.dataDescription = "FER2013 Training \(train.count) faces; model chosen on PublicTest \(val.count)"
         let cfg = t.state.config
         stderr("training \(cfg.architecture) (\(t.network.parameterCount) parameters, \(t.network.macsPerSample / 1_000_000) M MACs/face) "
                + "on \(train.count) faces, \(cfg.epochs) epochs, batch \(cfg.batchSize), \(cfg.optimizer) lr \(cfg.learningRate), "
-               + "\(Parallelism.threads) threads" + (resume ? ", resumed after epoch \(t.state.epochsDone)" : ""))
+               + "\(Parallelism.threads) threads" + (resume ? ", resumed after epoch \(t.state.epochsDone)" : "")
+               + (initFrom.map { ", starting from \($0)" } ?? ""))
         var lastDraw = Date.distantPast
         t.onProgress = { p in
             guard p.batch == p.batches || Date().timeIntervalSince(lastDraw) > 0.5 else { return }

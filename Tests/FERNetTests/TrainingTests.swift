@@ -42,4 +42,39 @@ final class TrainingTests: XCTestCase {
         XCTAssertGreaterThan(t.state.bestAccuracy, 0.30)
         XCTAssertLessThan(t.state.history.last!.trainLoss, t.state.history.first!.trainLoss)
     }
+
+    /// A run started from a model's weights (`fer train --init-from`) begins with exactly those
+    /// weights and a fresh schedule, and its model card's command begins with the commands that
+    /// made that model; a model of another architecture is refused by name.
+    func testStartingFromAModelKeepsItsWeightsAndItsRecipe() throws {
+        let all = try SharedData.load()
+        let train = all.subset([.training]), val = all.subset([.publicTest])
+        func take(_ d: FERDataset, _ n: Int) -> FERDataset {
+            FERDataset(images: Array(d.images.prefix(n * 2304)), labels: Array(d.labels.prefix(n)), usage: Array(d.usage.prefix(n)))
+        }
+        let tr = take(train, 256), va = take(val, 128)
+        var c = TrainConfig(); c.architecture = "tiny"; c.epochs = 1; c.batchSize = 32; c.learningRate = 3e-3; c.seed = 5
+        let dirA = tempDir()
+        let a = try Trainer(config: c, train: tr, val: va, directory: dirA, name: "a", resume: false)
+        a.command = "fer train first"
+        let modelA = try a.run()
+        let saved = try FacialExpressionModel(contentsOf: modelA)
+
+        c.learningRate = 1e-3; c.seed = 6
+        let dirB = tempDir()
+        let b = try Trainer(config: c, train: tr, val: va, directory: dirB, name: "b", resume: false, initialModel: modelA)
+        XCTAssertEqual(b.network.exportTensors().map(\.values), saved.network.exportTensors().map(\.values))
+        XCTAssertEqual(b.state.epochsDone, 0)
+        b.command = "fer train second"
+        let modelB = try b.run()
+        let card = try XCTUnwrap(FacialExpressionModel(contentsOf: modelB).description.card)
+        XCTAssertEqual(card.command, "fer train first && fer train second")
+        XCTAssertNotEqual(b.network.exportTensors().map(\.values), saved.network.exportTensors().map(\.values), "it trained")
+
+        c.architecture = "seed"
+        XCTAssertThrowsError(try Trainer(config: c, train: tr, val: va, directory: tempDir(), name: "c", resume: false,
+                                         initialModel: modelA)) { error in
+            XCTAssertTrue("\(error)".contains("is not a seed network"), "\(error)")
+        }
+    }
 }

@@ -54,25 +54,32 @@ final class HaarCascadeTests: XCTestCase {
 
     /// The eight-windows-at-a-time kernel gives exactly the raw detections of the one-window
     /// evaluator, at step 2 and step 1 levels, with and without coarse-to-fine, on an odd-sized
-    /// frame (so the tail loop runs too). Coarse-to-fine evaluates a subset of the full scan's
-    /// windows, and keeps most of its raw detections.
+    /// frame (so the tail loop runs too), and the step-2 scans over integral images split by
+    /// column parity give exactly those over row-major ones. Coarse-to-fine evaluates a subset
+    /// of the full scan's windows, and keeps most of its raw detections.
     func testVectorKernelMatchesWindowByWindowEvaluation() throws {
         let d = try publicTest(), c = try cascade()
         let (w, h) = (797, 601)
-        let img = FaceScene.grid(width: w, height: h, rows: Array(0..<12), size: 110).render(d)
+        // faces of 40 px for the step-2 levels (windows of 30 and 46 px), of 110 px for the others
+        let small = FaceScene.grid(width: w, height: h, rows: Array(0..<48), size: 40).render(d)
+        let large = FaceScene.grid(width: w, height: h, rows: Array(0..<12), size: 110).render(d)
         var total = 0
         for coarse in [0, 1, 4] {
             var kept = 0, all = 0
             for factor in [1.25, 1.9, 3.8, 4.4] {
-                let (v, s, full) = img.withUnsafeBufferPointer {
+                let img = factor < 2 ? small : large
+                let (v, s, full, rows) = img.withUnsafeBufferPointer {
                     (c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor, coarseStages: coarse),
                      c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor, vectorized: false,
                                    coarseStages: coarse),
-                     c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor))
+                     c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor),
+                     c.detectLevel(grey: $0.baseAddress!, width: w, height: h, stride: w, factor: factor, coarseStages: coarse,
+                                   splitColumns: false))
                 }
                 // the same windows (coarse-to-fine finds them in another order when vectorised)
                 func keys(_ b: [DetectedBox]) -> [[Int]] { b.map { [$0.y, $0.x, $0.width] }.sorted { $0.lexicographicallyPrecedes($1) } }
                 XCTAssertTrue(keys(v) == keys(s), "level \(factor), coarse \(coarse): \(v.count) vectorised, \(s.count) one by one")
+                XCTAssertTrue(keys(v) == keys(rows), "level \(factor), coarse \(coarse): \(v.count) split, \(rows.count) row-major")
                 XCTAssertTrue(Set(v.map { [$0.x, $0.y] }).isSubset(of: Set(full.map { [$0.x, $0.y] })), "level \(factor), coarse \(coarse)")
                 print("level \(factor), coarse-to-fine \(coarse): \(v.count) raw detections of the full scan's \(full.count)")
                 total += v.count; kept += v.count; all += full.count
@@ -80,6 +87,34 @@ final class HaarCascadeTests: XCTestCase {
             if coarse > 0 { XCTAssertGreaterThan(Double(kept), 0.8 * Double(all), "coarse \(coarse) keeps most raw detections") }
         }
         XCTAssertGreaterThan(total, 40, "the levels should hold raw face detections to compare")
+    }
+
+    /// Coarse-to-fine (the default) finds nearly every face the full scan finds, small faces
+    /// (searched at the step-2 levels) and large ones, and no false ones.
+    func testCoarseToFineKeepsTheFullScansFaces() throws {
+        let d = try publicTest(), c = try cascade()
+        var totals = [0, 0], placed = 0
+        for size in [40, 64, 110] {
+            var found = [0, 0]
+            for first in [0, 24] {
+                let scene = FaceScene.grid(width: 800, height: 600, rows: Array(first..<(first + 24)), size: size)
+                let img = scene.render(d)
+                placed += scene.placements.count
+                for (i, coarse) in [0, DetectionParameters().coarseStages].enumerated() {
+                    var p = DetectionParameters()
+                    p.scaleFactor = 1.25; p.coarseStages = coarse
+                    let boxes = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 800, height: 600, stride: 800, parameters: p) }
+                    found[i] += scene.placements.filter { pl in boxes.contains { iou($0, pl.x, pl.y, pl.size) > 0.4 } }.count
+                    XCTAssertEqual(boxes.filter { b in !scene.placements.contains { iou(b, $0.x, $0.y, $0.size) > 0.2 } }.count, 0,
+                                   "size \(size), coarse \(coarse): false faces")
+                }
+            }
+            print("faces of \(size) px: \(found[0]) of 48 found by the full scan, \(found[1]) coarse-to-fine")
+            XCTAssertGreaterThanOrEqual(Double(found[1]), 0.85 * Double(found[0]), "size \(size)")
+            totals[0] += found[0]; totals[1] += found[1]
+        }
+        XCTAssertGreaterThanOrEqual(Double(totals[1]), 0.92 * Double(totals[0]))
+        XCTAssertGreaterThan(totals[0], placed / 2, "the scenes should hold faces the cascade finds")
     }
 
     /// A cascade of two-node trees (not stumps) runs through the one-window evaluator and finds faces.
