@@ -403,27 +403,35 @@ public final class HaarCascade: @unchecked Sendable {
         let iw = sw + 1
         let ways = splitColumns ? grid : 1
         let layout = Layout(ways: ways, phase: 0), pitch = layout.pitch(iw)
-        let column = (0...sw).map { layout.offset(dx: $0, dy: 0, width: iw) }
         // Integral images of values and squares, both wrapping 32-bit: a window's sums are exact
         // because they are far below 2^32 (a 24x24 window of 255s squared is 3.7e7). A spare row
-        // keeps the vector loads of any window inside (up to 32 values wide in row-major).
-        let count = pitch * (sh + 2) + 64
+        // keeps the vector loads of any window inside (up to 32 values wide in row-major). Each
+        // row's running sums go to a row buffer, then to the image one part of the row at a time.
+        let count = pitch * (sh + 2) + 64, plane = pitch / ways
         var sum = [Int32](repeating: 0, count: count)
         var sq = [UInt32](repeating: 0, count: count)
+        var rowSum = [Int32](repeating: 0, count: iw), rowSq = [UInt32](repeating: 0, count: iw)
         img.withUnsafeBufferPointer { ip in sum.withUnsafeMutableBufferPointer { sp in sq.withUnsafeMutableBufferPointer { qp in
-        column.withUnsafeBufferPointer { col in
+        rowSum.withUnsafeMutableBufferPointer { rsb in rowSq.withUnsafeMutableBufferPointer { rqb in
             for y in 0..<sh {
                 var rs: Int32 = 0, rq: UInt32 = 0
                 let row = ip.baseAddress! + y * sw
-                let above = y * pitch, here = (y + 1) * pitch
                 for x in 0..<sw {
                     let v = UInt32(row[x]); rs &+= Int32(v); rq &+= v &* v
-                    let c = col[x + 1]
-                    sp[here + c] = sp[above + c] &+ rs
-                    qp[here + c] = qp[above + c] &+ rq
+                    rsb[x + 1] = rs; rqb[x + 1] = rq
+                }
+                let above = y * pitch, here = (y + 1) * pitch
+                for part in 0..<ways {
+                    // columns part, part + ways, ... of this row, stored one after another
+                    var c = part, i = part * plane
+                    while c <= sw {
+                        sp[here + i] = sp[above + i] &+ rsb[c]
+                        qp[here + i] = qp[above + i] &+ rqb[c]
+                        c += ways; i += 1
+                    }
                 }
             }
-        } } } }
+        } } } } }
         let ww = windowWidth, wh = windowHeight
         @inline(__always) func origin(_ x: Int, _ y: Int) -> Int { layout.origin(x: x, y: y, width: iw) }
         // integral values between the eight windows of a block
