@@ -98,14 +98,25 @@ final class TrackingTests: XCTestCase {
         }
         XCTAssertLessThanOrEqual(u2.perFrame.max() ?? 0, (ids.count + 1) / 2 + 1, "tracks take turns: \(u2.perFrame)")
         XCTAssertGreaterThanOrEqual(u2.perFrame.min() ?? 0, ids.count / 2 - 1, "tracks take turns: \(u2.perFrame)")
-        var worst = 0.0
+        // Labels agree wherever one emotion clearly leads (by 0.2 in the every-frame run); a face
+        // torn between two emotions may show either under hysteresis, so it is counted, not asserted.
+        var worst = 0.0, clear = 0, same = 0, total = 0
         for (a, b) in zip(every, turns) {
             for (id, r) in a {
                 let q = try XCTUnwrap(b[id])
-                XCTAssertEqual(q.label, r.label, "face \(id)")
+                let sorted = r.probabilities.sorted(by: >)
+                total += 1
+                if q.label == r.label { same += 1 }
+                if sorted.count > 1 && sorted[0] - sorted[1] >= 0.2 {
+                    clear += 1
+                    XCTAssertEqual(q.label, r.label, "face \(id): a clear leader")
+                }
                 worst = max(worst, zip(r.probabilities, q.probabilities).map { abs($0 - $1) }.max() ?? 0)
             }
         }
+        print("labels: \(same) of \(total) face-frames the same, \(clear) with a clear leader")
+        XCTAssertGreaterThanOrEqual(Double(same), 0.75 * Double(total), "labels mostly the same")
+        XCTAssertGreaterThan(clear, 0, "some faces have a clear leader")
         XCTAssertLessThan(worst, 0.08, "smoothed probabilities stay close to every-frame classification's")
     }
 

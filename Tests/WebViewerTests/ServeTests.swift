@@ -310,7 +310,8 @@ final class ServeTests: XCTestCase {
         let browser = try HeadlessChromium(executable: chromium)
         defer { browser.close() }
         let page = try browser.open("http://127.0.0.1:\(server.port)/")
-        let ready = "Number(document.body.dataset.events) >= 30 && Number(document.body.dataset.videoUpdates) >= 3 "
+        // document.body is null until the page is parsed: the condition is false then, not an error
+        let ready = "document.body !== null && Number(document.body.dataset.events) >= 30 && Number(document.body.dataset.videoUpdates) >= 3 "
             + "&& Number(document.body.dataset.ticks) >= 2 && document.querySelectorAll('#faces .face').length >= 4"
         let ok = try page.wait(for: ready, timeout: 40)
         let state = try page.evaluate("JSON.stringify(document.body.dataset)") as? String ?? ""
