@@ -76,14 +76,8 @@ struct CascadeKernel {
     }
 
     @inline(__always) func load8<T: SIMDScalar & FixedWidthInteger>(_ base: UnsafePointer<T>, _ o: Int) -> SIMD8<T> {
-        switch step {
-        case 1: return UnsafeRawPointer(base + o).loadUnaligned(as: SIMD8<T>.self)
-        case 2: return UnsafeRawPointer(base + o).loadUnaligned(as: SIMD16<T>.self).evenHalf
-        default:   // row-major integral images at wider steps (a check of the split layouts)
-            var v = SIMD8<T>()
-            for i in 0..<8 { v[i] = base[o + i * step] }
-            return v
-        }
+        step == 1 ? UnsafeRawPointer(base + o).loadUnaligned(as: SIMD8<T>.self)
+                  : UnsafeRawPointer(base + o).loadUnaligned(as: SIMD16<T>.self).evenHalf
     }
 
     @inline(__always) func rect8(_ o: Int, _ rb: Int) -> SIMD8<Float> {

@@ -1,15 +1,17 @@
 import XCTest
 @testable import FERNet
 
+/// The first `n` faces of a dataset.
+private func take(_ d: FERDataset, _ n: Int) -> FERDataset {
+    FERDataset(images: Array(d.images.prefix(n * 2304)), labels: Array(d.labels.prefix(n)), usage: Array(d.usage.prefix(n)))
+}
+
 final class TrainingTests: XCTestCase {
     /// Two seeded runs give identical losses, and an interrupted run resumed from its checkpoint
     /// ends exactly where the uninterrupted one does.
     func testSeededTrainingIsReproducibleAndResumable() throws {
         let all = try SharedData.load()
         let train = all.subset([.training]), val = all.subset([.publicTest])
-        func take(_ d: FERDataset, _ n: Int) -> FERDataset {
-            FERDataset(images: Array(d.images.prefix(n * 2304)), labels: Array(d.labels.prefix(n)), usage: Array(d.usage.prefix(n)))
-        }
         let tr = take(train, 256), va = take(val, 128)
         var c = TrainConfig(); c.architecture = "tiny"; c.epochs = 2; c.batchSize = 32; c.learningRate = 3e-3; c.seed = 11
         let a = try Trainer(config: c, train: tr, val: va, directory: tempDir(), name: "a", resume: false)
@@ -49,9 +51,6 @@ final class TrainingTests: XCTestCase {
     func testStartingFromAModelKeepsItsWeightsAndItsRecipe() throws {
         let all = try SharedData.load()
         let train = all.subset([.training]), val = all.subset([.publicTest])
-        func take(_ d: FERDataset, _ n: Int) -> FERDataset {
-            FERDataset(images: Array(d.images.prefix(n * 2304)), labels: Array(d.labels.prefix(n)), usage: Array(d.usage.prefix(n)))
-        }
         let tr = take(train, 256), va = take(val, 128)
         var c = TrainConfig(); c.architecture = "tiny"; c.epochs = 1; c.batchSize = 32; c.learningRate = 3e-3; c.seed = 5
         let dirA = tempDir()
