@@ -6,7 +6,10 @@ import Foundation
 public final class BatchNorm: Layer {
     public let kind = "batchnorm"
     public let features: Int
-    public let eps: Float, momentum: Float
+    public let eps: Float
+    /// Weight of each new batch in the running statistics (PyTorch's momentum); `recomputeStatistics`
+    /// sets it per batch to take a plain average.
+    public var momentum: Float
     public let gamma: Parameter, beta: Parameter
     public let runningMean: Buffer, runningVar: Buffer
     private var xhat: [Float] = []

@@ -70,6 +70,9 @@ public struct TrainingRecipe: Codable, Sendable {
     public var augmentation: Augmentation
     public var seed: UInt64
     public var data: String
+    /// Stochastic weight averaging: the model is the average of the weights at the end of every
+    /// epoch from this one on, batch-norm statistics recomputed.
+    public var averagedFromEpoch: Int? = nil
 }
 
 /// `Models/<name>.json`: the architecture as JSON beside the weights, with labels, input size,

@@ -163,6 +163,21 @@ public final class Network {
         return out
     }
 
+    /// Recomputes every batch-norm layer's running statistics as the plain average over `batches`
+    /// (PyTorch's `torch.optim.swa_utils.update_bn`): training-mode forward passes, the k-th batch
+    /// weighted 1/k, so equal batches count equally. Weights are untouched; needed after the
+    /// weights of several networks are averaged, whose statistics do not average.
+    public func recomputeBatchNormStatistics(_ batches: [Tensor]) {
+        let norms = layers.compactMap { $0 as? BatchNorm }
+        guard !norms.isEmpty, !batches.isEmpty else { return }
+        let kept = norms.map(\.momentum)
+        for (k, x) in batches.enumerated() {
+            for b in norms { b.momentum = 1 / Float(k + 1) }
+            _ = forward(x, training: true)
+        }
+        for (b, m) in zip(norms, kept) { b.momentum = m }
+    }
+
     /// Reseeds every dropout layer (for reproducible resumed runs).
     public func reseedDropout(_ seed: UInt64) {
         for (i, l) in layers.enumerated() { (l as? Dropout)?.reseed(seed &+ UInt64(i) &* 7919) }

@@ -13,6 +13,11 @@ public struct TrainConfig: Codable, Sendable {
     public var labelSmoothing: Float = 0.1
     public var augmentation = Augmentation()
     public var seed: UInt64 = 1
+    /// Stochastic weight averaging (Izmailov et al. 2018): from this epoch on, the network that is
+    /// evaluated, chosen and saved is the running average of the weights at the end of each epoch,
+    /// with batch-norm statistics recomputed on Training faces. Meant for a constant or high
+    /// learning rate after a finished run (`--init-from`). nil: off.
+    public var swaStart: Int? = nil
     public init() {}
 }
 
@@ -25,6 +30,9 @@ public struct EpochRecord: Codable, Sendable {
     public var valAccuracy: Double
     public var learningRate: Float
     public var seconds: Double
+    /// With weight averaging: PublicTest accuracy of the epoch's own last weights (`valAccuracy`
+    /// is then the average's).
+    public var lastWeightsValAccuracy: Double? = nil
 }
 
 /// What a training run has done so far; written beside the checkpoint so `--resume` continues it.
@@ -44,6 +52,8 @@ public struct TrainState: Codable, Sendable {
     public var commands: [String]? = nil
     /// The model file whose weights this run started from, if any.
     public var initialModel: String? = nil
+    /// How many epochs' weights the weight average holds (its tensors are in the checkpoint).
+    public var averagedEpochs: Int? = nil
 }
 
 /// Per-batch progress for a progress bar.
@@ -106,6 +116,8 @@ public final class Trainer {
     public private(set) var state: TrainState
     public let network: Network
     let optimizer: Optimizer
+    /// With `swaStart`: the running average of the weights (by tensor name, statistics excluded).
+    var averageWeights: [String: [Float]] = [:]
     /// The command running now; recorded in the model card after those of earlier runs.
     public var command = "" {
         didSet { state.commands = (state.commands ?? []) + [command] }
@@ -172,9 +184,14 @@ public final class Trainer {
         }
         if resume {
             let tensors = try WeightsFile.decode(Data(contentsOf: checkpointWeights), file: checkpointWeights.path)
-            try network.importTensors(tensors.filter { !$0.name.hasPrefix("opt.") }, file: checkpointWeights.path)
+            try network.importTensors(tensors.filter { !$0.name.hasPrefix("opt.") && !$0.name.hasPrefix("swa.") },
+                                      file: checkpointWeights.path)
             var opt: [String: [Float]] = [:]
             for t in tensors where t.name.hasPrefix("opt.") { opt[String(t.name.dropFirst(4))] = t.values }
+            for t in tensors where t.name.hasPrefix("swa.") { averageWeights[String(t.name.dropFirst(4))] = t.values }
+            guard averageWeights.isEmpty == ((state.averagedEpochs ?? 0) == 0) else {
+                throw ShapeError("\(checkpointWeights.path): the weight average does not match checkpoint.json")
+            }
             try optimizer.restore(opt, step: state.optimizerStep)
         }
     }
@@ -259,10 +276,18 @@ public final class Trainer {
             }
             state.rng = rng
             let lrNow = learningRate(step: max(optimizer.step - 1, 0))
-            let ev = evaluate(network, on: val, normalization: state.normalization, labels: labels)
+            var chosen = network
+            var lastWeights: Evaluation? = nil
+            if let s = c.swaStart, epoch >= s {
+                lastWeights = evaluate(network, on: val, normalization: state.normalization, labels: labels)
+                addToAverage()
+                chosen = try averagedNetwork()
+            }
+            let ev = evaluate(chosen, on: val, normalization: state.normalization, labels: labels)
             let secs = Date().timeIntervalSince(t0)
             let rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
-                                  valLoss: ev.loss, valAccuracy: ev.accuracy, learningRate: lrNow, seconds: secs)
+                                  valLoss: ev.loss, valAccuracy: ev.accuracy, learningRate: lrNow, seconds: secs,
+                                  lastWeightsValAccuracy: lastWeights?.accuracy)
             state.history.append(rec)
             state.epochsDone = epoch
             state.optimizerStep = optimizer.step
@@ -270,7 +295,7 @@ public final class Trainer {
             if c.schedule == "plateau" { _ = state.plateau?.observe(Float(ev.accuracy)) }
             if ev.accuracy > state.bestAccuracy || state.bestEpoch == 0 {
                 state.bestAccuracy = ev.accuracy; state.bestEpoch = epoch
-                try saveModel(evaluation: ev)
+                try saveModel(evaluation: ev, network: chosen)
             }
             try saveCheckpoint()
             try Charts.trainingCurves(state.history, title: "\(name): \(c.architecture)")
@@ -285,12 +310,55 @@ public final class Trainer {
         return TrainingRecipe(architecture: c.architecture, epochs: c.epochs, batchSize: c.batchSize, optimizer: c.optimizer,
                               learningRate: c.learningRate, weightDecay: c.weightDecay,
                               schedule: c.schedule == "cosine" ? "cosine, \(c.warmupEpochs) warm-up epochs" : c.schedule,
-                              labelSmoothing: c.labelSmoothing, augmentation: c.augmentation, seed: c.seed, data: dataDescription)
+                              labelSmoothing: c.labelSmoothing, augmentation: c.augmentation, seed: c.seed, data: dataDescription,
+                              averagedFromEpoch: c.swaStart)
+    }
+
+    /// Batch-norm statistics of an averaged network come from this many Training faces.
+    public static let averageCalibrationFaces = 4096
+
+    static func isStatistic(_ name: String) -> Bool { name.hasSuffix("running_mean") || name.hasSuffix("running_var") }
+
+    /// Adds the network's current weights to the running average (statistics excluded).
+    func addToAverage() {
+        let n = Float(state.averagedEpochs ?? 0)
+        for t in network.exportTensors() where !Trainer.isStatistic(t.name) {
+            if n == 0 { averageWeights[t.name] = t.values; continue }
+            var m = averageWeights[t.name]!
+            for i in m.indices { m[i] += (t.values[i] - m[i]) / (n + 1) }
+            averageWeights[t.name] = m
+        }
+        state.averagedEpochs = Int(n) + 1
+    }
+
+    /// A network holding the averaged weights, its batch-norm statistics recomputed on the first
+    /// `averageCalibrationFaces` Training faces (no augmentation) in batches of the run's size.
+    public func averagedNetwork() throws -> Network {
+        let c = state.config
+        let net = try Network(specs: network.specs, input: network.inputShape, seed: c.seed)
+        try net.importTensors(network.exportTensors().map { t in (t.name, t.shape, averageWeights[t.name] ?? t.values) },
+                              file: "the weight average")
+        let px = FERDataset.pixels, side = FERDataset.side, norm = state.normalization
+        let faces = min(train.count, Trainer.averageCalibrationFaces), bs = max(c.batchSize, 2)
+        var batches: [Tensor] = []
+        for start in stride(from: 0, to: faces - bs + 1, by: bs) {   // whole batches only: each counts once
+            var x = [Float](repeating: 0, count: bs * px)
+            for j in 0..<(bs * px) { x[j] = (Float(train.images[start * px + j]) / 255 - norm.mean) / norm.std }
+            batches.append(Tensor(shape: [1, bs, side, side], data: x))
+        }
+        if batches.isEmpty {   // fewer faces than a batch
+            var x = [Float](repeating: 0, count: faces * px)
+            for j in 0..<(faces * px) { x[j] = (Float(train.images[j]) / 255 - norm.mean) / norm.std }
+            batches.append(Tensor(shape: [1, faces, side, side], data: x))
+        }
+        net.reseedDropout(c.seed)
+        net.recomputeBatchNormStatistics(batches)
+        return net
     }
 
     /// Saves the best model as shipped (float16 weights) and records in its card the accuracy of
     /// that very file, re-evaluated after saving.
-    func saveModel(evaluation ev: Evaluation) throws {
+    func saveModel(evaluation ev: Evaluation, network: Network) throws {
         let df = ISO8601DateFormatter()
         var card = ModelCard(evaluatedOn: "FER2013 PublicTest (\(val.count) faces)", accuracy: ev.accuracy, accuracyFlipTTA: nil,
                              perClass: ev.confusion.perClass, date: df.string(from: Date()),
@@ -311,6 +379,7 @@ public final class Trainer {
     func saveCheckpoint() throws {
         var tensors = network.exportTensors()
         for (k, v) in optimizer.state().sorted(by: { $0.key < $1.key }) { tensors.append(("opt.\(k)", [v.count], v)) }
+        for (k, v) in averageWeights.sorted(by: { $0.key < $1.key }) { tensors.append(("swa.\(k)", [v.count], v)) }
         try WeightsFile.encode(tensors).write(to: checkpointWeights, options: .atomic)
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(state).write(to: checkpointState, options: .atomic)

@@ -21,7 +21,8 @@ struct Card: ParsableCommand {
             print("\n## Training\n")
             print("- Data: \(t.data)")
             print("- \(t.optimizer), peak learning rate \(t.learningRate), weight decay \(t.weightDecay), \(t.schedule), "
-                  + "label smoothing \(t.labelSmoothing), batch \(t.batchSize), \(t.epochs) epochs, seed \(t.seed)")
+                  + "label smoothing \(t.labelSmoothing), batch \(t.batchSize), \(t.epochs) epochs, seed \(t.seed)"
+                  + (t.averagedFromEpoch.map { "; weights averaged over the ends of epoch \($0) on (SWA), batch-norm statistics recomputed" } ?? ""))
             let a = t.augmentation
             print("- Augmentation per batch: shift ±\(Int(a.maxShift * 100))%, rotation ±\(Int(a.maxRotation))°, scale \(a.scale.lowerBound)-\(a.scale.upperBound), "
                   + "flip \(a.flip), brightness ±\(a.brightness), contrast ±\(a.contrast), erasing p=\(a.eraseProbability)")

@@ -32,6 +32,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue the checkpoint in --output.") var resume = false
     @Option(help: ArgumentHelp("Start from this model's weights (same --arch) with a fresh optimizer and schedule: a fine-tune or another cosine cycle. The model card's command then begins with the commands that made it.", valueName: "model.json"))
     var initFrom: String?
+    @Option(help: ArgumentHelp("Stochastic weight averaging: from this epoch on, the model evaluated, chosen and saved is the average of the weights at the end of each epoch, batch-norm statistics recomputed on 4096 Training faces. Use after a finished run (--init-from) with --schedule constant.", valueName: "epoch"))
+    var swaStart: Int?
     @Option(help: "Stop after this epoch (the checkpoint stays resumable), e.g. to fit a time slot.") var stopAfter: Int?
     @OptionGroup var threads: ThreadOption
 
@@ -48,6 +50,10 @@ struct Train: ParsableCommand {
         c.architecture = arch; c.epochs = epochs ?? 40; c.batchSize = batchSize; c.optimizer = optimizer
         c.learningRate = lr; c.weightDecay = weightDecay; c.schedule = schedule; c.warmupEpochs = warmup
         c.labelSmoothing = labelSmoothing; c.seed = seed
+        if let swaStart {
+            guard swaStart >= 1 else { throw ValidationError("--swa-start is an epoch number, 1 or more") }
+            c.swaStart = swaStart
+        }
         if noAugment { c.augmentation = .none }
         let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume,
                             resumeEpochs: resume ? epochs : nil,
@@ -72,7 +78,7 @@ struct Train: ParsableCommand {
         t.onEpoch = { r, s in
             stderr("")
             print("epoch \(r.epoch): train loss \(fmt(r.trainLoss)) acc \(fmt(r.trainAccuracy)) | PublicTest loss \(fmt(r.valLoss)) "
-                  + "acc \(fmt(r.valAccuracy)) | lr \(String(format: "%.2e", r.learningRate)) | \(Int(r.seconds)) s"
+                  + "acc \(fmt(r.valAccuracy))" + (r.lastWeightsValAccuracy.map { " (average; last weights \(fmt($0)))" } ?? "") + " | lr \(String(format: "%.2e", r.learningRate)) | \(Int(r.seconds)) s"
                   + (s.bestEpoch == r.epoch ? " | best, saved" : " | best \(fmt(s.bestAccuracy)) at epoch \(s.bestEpoch)"))
             fflush(stdout)
         }

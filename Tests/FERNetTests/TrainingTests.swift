@@ -77,3 +77,64 @@ final class TrainingTests: XCTestCase {
         }
     }
 }
+
+final class WeightAveragingTests: XCTestCase {
+    /// Recomputed batch-norm statistics are the plain average over the batches given (as
+    /// PyTorch's `update_bn`): the mean of every value, and the mean of the batches' unbiased
+    /// variances; the layer's momentum is left as it was.
+    func testRecomputedBatchNormStatisticsAverageTheBatches() throws {
+        let net = try Network(specs: [.bn, .flatten, .dense(3)], input: (1, 4, 4), seed: 3)
+        var rng = SeededGenerator(seed: 9)
+        var batches: [Tensor] = [], all: [Double] = [], variances: [Double] = []
+        for k in 0..<3 {
+            let v = (0..<(5 * 16)).map { _ in Float.random(in: -1...1, using: &rng) * Float(k + 1) + Float(k) }
+            batches.append(Tensor(shape: [1, 5, 4, 4], data: v))
+            let m = v.reduce(0.0) { $0 + Double($1) } / Double(v.count)
+            variances.append(v.reduce(0.0) { $0 + (Double($1) - m) * (Double($1) - m) } / Double(v.count - 1))
+            all += v.map(Double.init)
+        }
+        net.recomputeBatchNormStatistics(batches)
+        let bn = try XCTUnwrap(net.layers.first as? BatchNorm)
+        XCTAssertEqual(Double(bn.runningMean.value[0]), all.reduce(0, +) / Double(all.count), accuracy: 1e-5)
+        XCTAssertEqual(Double(bn.runningVar.value[0]), variances.reduce(0, +) / 3, accuracy: 1e-4)
+        XCTAssertEqual(bn.momentum, 0.1)
+    }
+
+    /// With `swaStart`, the averaged network holds the mean of the weights at the end of each
+    /// epoch from that one on, its own batch-norm statistics; the average survives a resume, and
+    /// the epoch records carry the last weights' accuracy beside the average's.
+    func testWeightAverageIsTheMeanOfTheEpochsAndSurvivesAResume() throws {
+        let all = try SharedData.load()
+        let tr = take(all.subset([.training]), 256), va = take(all.subset([.publicTest]), 128)
+        var c = TrainConfig(); c.architecture = "tiny"; c.epochs = 3; c.batchSize = 32; c.learningRate = 3e-3
+        c.schedule = "constant"; c.seed = 8; c.swaStart = 2
+        let t = try Trainer(config: c, train: tr, val: va, directory: tempDir(), name: "s", resume: false)
+        var ends: [[String: [Float]]] = []
+        t.onEpoch = { _, _ in ends.append(Dictionary(uniqueKeysWithValues: t.network.exportTensors().map { ($0.name, $0.values) })) }
+        try t.run()
+        XCTAssertEqual(t.state.averagedEpochs, 2)
+        XCTAssertNil(t.state.history[0].lastWeightsValAccuracy)
+        XCTAssertNotNil(t.state.history[2].lastWeightsValAccuracy)
+        let avg = try t.averagedNetwork()
+        var compared = 0
+        for x in avg.exportTensors() {
+            if x.name.hasSuffix("running_mean") || x.name.hasSuffix("running_var") {
+                XCTAssertNotEqual(x.values, ends[2][x.name], "statistics recomputed, not the last epoch's")
+                continue
+            }
+            for (i, v) in x.values.enumerated() {
+                XCTAssertEqual(v, (ends[1][x.name]![i] + ends[2][x.name]![i]) / 2, accuracy: 1e-6)
+            }
+            XCTAssertNotEqual(ends[1][x.name], ends[2][x.name])
+            compared += 1
+        }
+        XCTAssertEqual(compared, t.network.parameters.count, "every weight and bias")
+
+        let dir = tempDir()
+        try Trainer(config: c, train: tr, val: va, directory: dir, name: "r", resume: false).run(until: 2)
+        let r = try Trainer(config: c, train: tr, val: va, directory: dir, name: "r", resume: true)
+        try r.run()
+        XCTAssertEqual(try r.averagedNetwork().exportTensors().map(\.values), avg.exportTensors().map(\.values))
+        XCTAssertEqual(r.state.history.map(\.valAccuracy), t.state.history.map(\.valAccuracy))
+    }
+}
