@@ -101,6 +101,7 @@ train: build
 	$(FER) train $(DATA) --resume --epochs 36 --output runs/fernet
 	$(FER) train $(DATA) --init-from runs/fernet/fernet.json --epochs 16 --lr 1e-3 --seed 2 --output runs/fernet-ft --stop-after 3
 	$(FER) train $(DATA) --resume --epochs 12 --output runs/fernet-ft
+	$(FER) recompute-stats runs/fernet-ft/fernet.json $(DATA) --output runs/fernet-bn
 
 card: build
 	$(FER) card $(MODEL) > Models/README.md

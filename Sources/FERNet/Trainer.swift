@@ -54,6 +54,8 @@ public struct TrainState: Codable, Sendable {
     public var initialModel: String? = nil
     /// How many epochs' weights the weight average holds (its tensors are in the checkpoint).
     public var averagedEpochs: Int? = nil
+    /// How many Training faces the run trains on (a resume must see the same ones).
+    public var trainingFaces: Int? = nil
 }
 
 /// Per-batch progress for a progress bar.
@@ -149,11 +151,16 @@ public final class Trainer {
                 }
                 cfg.epochs = e
             }
+            if let n = saved.trainingFaces, n != train.count {
+                throw ShapeError("the checkpoint in \(directory.path) trains on \(n) Training faces, this data has \(train.count) "
+                                 + "(resume with the same data and --limit)")
+            }
             state = saved
             state.config = cfg
         } else {
             state = TrainState(config: cfg, rng: SeededGenerator(seed: cfg.seed), normalization: Trainer.normalization(of: train))
         }
+        state.trainingFaces = train.count
         var initial: FacialExpressionModel?
         if let initialModel, !resume {
             let m = try FacialExpressionModel(contentsOf: initialModel)
@@ -314,6 +321,22 @@ public final class Trainer {
                               averagedFromEpoch: c.swaStart)
     }
 
+    /// The first `faces` faces of `data` (no augmentation), normalised, in whole batches of
+    /// `batchSize` (so each counts once in an average of batch statistics; all of them in one
+    /// batch if there are fewer).
+    public static func calibrationBatches(_ data: FERDataset, faces: Int, batchSize: Int, normalization norm: Normalization) -> [Tensor] {
+        let px = FERDataset.pixels, side = FERDataset.side
+        let faces = min(data.count, faces), bs = max(batchSize, 2)
+        func batch(_ start: Int, _ n: Int) -> Tensor {
+            var x = [Float](repeating: 0, count: n * px)
+            for j in 0..<(n * px) { x[j] = (Float(data.images[start * px + j]) / 255 - norm.mean) / norm.std }
+            return Tensor(shape: [1, n, side, side], data: x)
+        }
+        var batches = stride(from: 0, to: faces - bs + 1, by: bs).map { batch($0, bs) }
+        if batches.isEmpty && faces > 0 { batches = [batch(0, faces)] }
+        return batches
+    }
+
     /// Batch-norm statistics of an averaged network come from this many Training faces.
     public static let averageCalibrationFaces = 4096
 
@@ -338,19 +361,8 @@ public final class Trainer {
         let net = try Network(specs: network.specs, input: network.inputShape, seed: c.seed)
         try net.importTensors(network.exportTensors().map { t in (t.name, t.shape, averageWeights[t.name] ?? t.values) },
                               file: "the weight average")
-        let px = FERDataset.pixels, side = FERDataset.side, norm = state.normalization
-        let faces = min(train.count, Trainer.averageCalibrationFaces), bs = max(c.batchSize, 2)
-        var batches: [Tensor] = []
-        for start in stride(from: 0, to: faces - bs + 1, by: bs) {   // whole batches only: each counts once
-            var x = [Float](repeating: 0, count: bs * px)
-            for j in 0..<(bs * px) { x[j] = (Float(train.images[start * px + j]) / 255 - norm.mean) / norm.std }
-            batches.append(Tensor(shape: [1, bs, side, side], data: x))
-        }
-        if batches.isEmpty {   // fewer faces than a batch
-            var x = [Float](repeating: 0, count: faces * px)
-            for j in 0..<(faces * px) { x[j] = (Float(train.images[j]) / 255 - norm.mean) / norm.std }
-            batches.append(Tensor(shape: [1, faces, side, side], data: x))
-        }
+        let batches = Trainer.calibrationBatches(train, faces: Trainer.averageCalibrationFaces, batchSize: c.batchSize,
+                                                 normalization: state.normalization)
         net.reseedDropout(c.seed)
         net.recomputeBatchNormStatistics(batches)
         return net

@@ -7,7 +7,7 @@ struct Fer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fer",
         abstract: "Train, evaluate, explore and benchmark GstFER's facial expression models.",
-        subcommands: [Explore.self, Train.self, Eval.self, Predict.self, Detect.self, Scene.self, Card.self, CropCheck.self, Bench.self, Rtsp.self, Serve.self, Fuzz.self])
+        subcommands: [Explore.self, Train.self, Eval.self, Predict.self, Detect.self, Scene.self, Card.self, RecomputeStats.self, CropCheck.self, Bench.self, Rtsp.self, Serve.self, Fuzz.self])
 }
 
 /// Where the project keeps its data and models, relative to the checkout.

@@ -1,0 +1,69 @@
+import ArgumentParser
+import FERNet
+import Foundation
+
+struct RecomputeStats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recompute-stats",
+        abstract: "Recompute a model's batch-norm statistics on plain Training faces and write it as a new model.",
+        discussion: """
+        The running statistics a training run keeps come from augmented batches, averaged with \
+        momentum; this replaces them with the plain average over the first --faces Training faces \
+        as the model sees faces in use (no augmentation), as stochastic weight averaging does. \
+        Weights are unchanged. Writes <output>/<name>.json + .weights, evaluated on PublicTest, \
+        this command added to its card. PrivateTest rows are never read.
+        """)
+
+    @Argument(help: "Model JSON (its weights beside it).") var model: String
+    @Argument(help: "FER2013: Kaggle CSV (.csv or .csv.gz) or an image-folder copy.") var data = Defaults.data
+    @Option(help: "Training faces to average over (the first N).") var faces = Trainer.averageCalibrationFaces
+    @Option(help: "Batch size of the passes (statistics are per-batch averages, as in training).") var batchSize = 64
+    @Option(name: .shortAndLong, help: "Output directory (not the model's own).") var output: String
+    @Option(help: "Model name (file stem; default the model's).") var name: String?
+    @OptionGroup var threads: ThreadOption
+
+    func run() throws {
+        threads.apply()
+        guard faces > 0, batchSize > 1 else { throw ValidationError("--faces must be positive and --batch-size at least 2") }
+        let source = URL(fileURLWithPath: model)
+        let out = URL(fileURLWithPath: output)
+        guard source.deletingLastPathComponent().standardizedFileURL.path != out.standardizedFileURL.path else {
+            throw ValidationError("--output must not be the model's own directory: the model would be overwritten")
+        }
+        let m = try FacialExpressionModel(contentsOf: source)
+        guard m.labels == FERDataset.labels else { throw ValidationError("\(model) has labels \(m.labels), not FER2013's") }
+        let all = try loadData(data)
+        let train = all.subset([.training]), val = all.subset([.publicTest])
+        guard train.count > 0, val.count > 0 else { throw ValidationError("the data needs Training and PublicTest rows") }
+        let d = m.description, norm = d.normalization
+        let before = evaluate(m.network, on: val, normalization: norm, labels: m.labels)
+        let batches = Trainer.calibrationBatches(train, faces: faces, batchSize: batchSize, normalization: norm)
+        m.network.reseedDropout(1)
+        m.network.recomputeBatchNormStatistics(batches)
+        let used = batches.reduce(0) { $0 + $1.shape[1] }
+        let command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        let note = "batch-norm statistics recomputed on \(used) Training faces (fer recompute-stats; PublicTest \(fmt(before.accuracy)) before)"
+        var card = d.card
+        if var c = card {
+            c.command = [c.command, command].filter { !$0.isEmpty }.joined(separator: " && ")
+            c.date = ISO8601DateFormatter().string(from: Date())
+            c.notes = [c.notes, note].compactMap { $0 }.joined(separator: "; ")
+            card = c
+        }
+        let url = try FacialExpressionModel.save(network: m.network, name: name ?? d.name, directory: out, labels: m.labels,
+                                                 normalization: norm, training: d.training, card: card, half: true)
+        // the figures of the file as saved (float16)
+        let saved = try FacialExpressionModel(contentsOf: url)
+        let after = evaluate(saved.network, on: val, normalization: norm, labels: m.labels)
+        let tta = evaluate(saved.network, on: val, normalization: norm, labels: m.labels, flipTTA: true)
+        if var c = saved.description.card {
+            c.accuracy = after.accuracy; c.accuracyFlipTTA = tta.accuracy; c.perClass = after.confusion.perClass
+            var desc = saved.description
+            desc.card = c
+            try desc.write(url)
+        }
+        print("PublicTest accuracy: \(fmt(before.accuracy)) before, \(fmt(after.accuracy)) after (flip TTA \(fmt(tta.accuracy))), "
+              + "statistics from \(used) Training faces")
+        print("wrote \(url.path)")
+    }
+}
