@@ -1,2 +1,13 @@
 // OpenBLAS's CBLAS interface (Debian: libopenblas-dev installs it as <cblas.h>).
 #include <cblas.h>
+
+// CPU features, for choosing OpenBLAS kernels where its own detection does not know the CPU.
+static inline int gstfer_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static inline int gstfer_cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}

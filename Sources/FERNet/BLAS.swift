@@ -35,7 +35,43 @@ public enum BLAS {
     }
 
     /// OpenBLAS itself stays single-threaded; `gemm` splits the work over FERNet's threads.
-    static func useSingleThreadedKernels() { openblas_set_num_threads(1) }
+    static func useSingleThreadedKernels() {
+        _ = kernels
+        openblas_set_num_threads(1)
+    }
+
+    /// The kernel set OpenBLAS runs (its "core"), e.g. "Haswell", "SkylakeX", "Zen".
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// OpenBLAS cores (lower case) older than AVX2: on a CPU with AVX2 and FMA, a sign that
+    /// OpenBLAS did not recognise it.
+    public static let legacyCores: Set<String> = ["prescott", "katmai", "coppermine", "northwood", "banias", "core2", "penryn",
+                                                  "dunnington", "nehalem", "atom", "opteron", "opteron_sse3", "barcelona",
+                                                  "bobcat", "nano", "athlon"]
+
+    /// What `kernels` did: nil if OpenBLAS's own choice stands, else the core it was switched to.
+    public static var kernelsSwitchedTo: String? { kernels }
+
+    /// OpenBLAS picks its kernels from the CPU's family and model, and a CPU newer than the library
+    /// (Debian 12's 0.3.21 on a recent Xeon, for one) gets the fallback for an unknown Intel CPU,
+    /// Prescott's SSE3 kernels: 2-6x slower products than the AVX2 or AVX-512 ones the CPU runs.
+    /// Where that happens, and OPENBLAS_CORETYPE does not choose, this switches a dynamic-arch
+    /// OpenBLAS to the kernels of the CPU's features (SkylakeX with AVX-512, else Haswell with AVX2
+    /// and FMA) before any product runs. Once per process.
+    private static let kernels: String? = {
+        guard getenv("OPENBLAS_CORETYPE") == nil else { return nil }
+        guard legacyCores.contains(coreName.lowercased()), gstfer_cpu_has_avx2_fma() != 0 else { return nil }
+        // dynamic-arch builds only (Debian's are): the entry points that pick the kernels again
+        guard let handle = dlopen(nil, RTLD_NOW),
+              let quit = dlsym(handle, "gotoblas_dynamic_quit"), let initialise = dlsym(handle, "gotoblas_dynamic_init") else { return nil }
+        typealias Entry = @convention(c) () -> Void
+        let target = gstfer_cpu_has_avx512() != 0 ? "SkylakeX" : "Haswell"
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        unsafeBitCast(quit, to: Entry.self)()
+        unsafeBitCast(initialise, to: Entry.self)()
+        unsetenv("OPENBLAS_CORETYPE")
+        return coreName
+    }()
 
     /// Keeps large buffers in the heap instead of fresh mmaps, so per-batch allocations reuse
     /// memory rather than page-faulting it in each time.

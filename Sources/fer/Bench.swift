@@ -12,12 +12,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed training steps.") var steps = 10
     @Option(help: "Timed inference repetitions.") var reps = 50
     @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
+    @Flag(help: "Also print where a training step's time goes: forward and backward of each layer, loss, optimizer.")
+    var layers = false
     @OptionGroup var threads: ThreadOption
 
     func run() throws {
         threads.apply()
+        if layers { try Bench.layerProfile(arch: arch, batch: batchSize, steps: steps) }
         let ours = try Bench.measure(arch: arch, batch: batchSize, steps: steps, reps: reps)
-        print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads")
+        print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads, OpenBLAS kernels \(BLAS.coreName)" + (BLAS.kernelsSwitchedTo != nil ? " (switched from its fallback for an unknown CPU)" : ""))
         print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize))")
         print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")
         print("  (inference with every convolution as im2col and one product instead of Winograd: "
@@ -41,6 +44,54 @@ struct Bench: ParsableCommand {
         print("  inference: \(fmt(l1 * 1000, 2)) ms for 1 face, \(fmt(l8 * 1000, 2)) ms for a batch of 8")
         print("ratios (FERNet / PyTorch; >1 is better for throughput, <1 better for latency):")
         print("  training throughput \(fmt(ours.trainIPS / tips, 2))x, latency 1 face \(fmt(ours.lat1 / l1, 2))x, batch 8 \(fmt(ours.lat8 / l8, 2))x")
+    }
+
+    /// Times each layer's forward and backward over `steps` training steps (after two warm-up
+    /// steps) and prints them with their share of the step.
+    static func layerProfile(arch: String, batch: Int, steps: Int) throws {
+        guard let specs = Architecture.all[arch] else { throw ValidationError("unknown architecture \(arch)") }
+        let net = try Network(specs: specs, input: (1, 48, 48), seed: 1)
+        var rng = SeededGenerator(seed: 2)
+        let x = Tensor(shape: [1, batch, 48, 48], data: (0..<(batch * 2304)).map { _ in rng.normal() })
+        let labels = (0..<batch).map { $0 % 7 }
+        let opt = Adam(weightDecay: 1e-4, decoupled: true)
+        let n = net.layers.count
+        var fwd = [Double](repeating: 0, count: n), bwd = fwd, shapes = [[Int]](repeating: [], count: n)
+        var lossTime = 0.0, optTime = 0.0, total = 0.0
+        for s in 0..<(steps + 2) {
+            let timed = s >= 2
+            let t0 = Date()
+            net.zeroGrad()
+            var y = x
+            for (i, l) in net.layers.enumerated() {
+                let t = Date(); y = l.forward(y, training: true)
+                if timed { fwd[i] += Date().timeIntervalSince(t) }
+                shapes[i] = y.shape
+            }
+            var t = Date()
+            let (_, g) = SoftmaxCrossEntropy.lossAndGradient(logits: y.data, labels: labels, classes: 7, smoothing: 0.1)
+            if timed { lossTime += Date().timeIntervalSince(t) }
+            var d = Tensor(shape: y.shape, data: g)
+            for (i, l) in net.layers.enumerated().reversed() {
+                let t = Date(); d = l.backward(d)
+                if timed { bwd[i] += Date().timeIntervalSince(t) }
+            }
+            t = Date()
+            opt.update(net.parameters, lr: 1e-3)
+            if timed { optTime += Date().timeIntervalSince(t); total += Date().timeIntervalSince(t0) }
+        }
+        let ms = { (v: Double) in fmt(v * 1000 / Double(steps), 1) }
+        let pct = { (v: Double) in fmt(100 * v / total, 1) }
+        print("training step, batch \(batch), \(Parallelism.threads) threads: \(ms(total)) ms (mean of \(steps))")
+        print("layer | kind | output | forward ms | backward ms | % of step")
+        for i in 0..<n {
+            print("\(i) | \(net.layers[i].kind) | \(shapes[i].map(String.init).joined(separator: "x")) | \(ms(fwd[i])) | \(ms(bwd[i])) | \(pct(fwd[i] + bwd[i]))")
+        }
+        print("- | loss | - | \(ms(lossTime)) | - | \(pct(lossTime))")
+        print("- | optimizer | - | \(ms(optTime)) | - | \(pct(optTime))")
+        let kinds = Dictionary(grouping: 0..<n) { net.layers[$0].kind }
+        print("by kind: " + kinds.keys.sorted().map { k in
+            "\(k) \(pct(kinds[k]!.reduce(0.0) { $0 + fwd[$1] + bwd[$1] }))%" }.joined(separator: ", "))
     }
 
     static func measure(arch: String, batch: Int, steps: Int, reps: Int) throws
