@@ -5,31 +5,34 @@ public final class ReLU: Layer {
     public init() {}
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        var y = x.data
-        ReLU.forward(&y)
+        let y = ReLU.forward(x.data)
         if training { output = y }
         return Tensor(shape: x.shape, data: y)
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        var dx = dy.data
-        ReLU.backward(output: output, dx: &dx)
-        return Tensor(shape: dy.shape, data: dx)
+        Tensor(shape: dy.shape, data: ReLU.backward(output: output, dy: dy.data))
     }
 
-    public static func forward(_ x: inout [Float]) {
-        x.withUnsafeMutableBufferPointer { p in
-            let b = p.baseAddress!
+    /// max(x, 0), one pass into a new buffer.
+    public static func forward(_ x: [Float]) -> [Float] {
+        var y = uninitializedFloats(x.count)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { p in
+            let s = xp.baseAddress!, b = p.baseAddress!
             // branch-free, so it vectorises (half the signs are negative: a branch mispredicts)
-            parallelFor(p.count, minChunk: 1 << 16) { r in for i in r { b[i] = Swift.max(b[i], 0) } }
-        }
+            parallelFor(p.count, minChunk: 1 << 16) { r in for i in r { b[i] = Swift.max(s[i], 0) } }
+        } }
+        return y
     }
 
-    public static func backward(output: [Float], dx: inout [Float]) {
-        output.withUnsafeBufferPointer { op in dx.withUnsafeMutableBufferPointer { dp in
-            let o = op.baseAddress!, d = dp.baseAddress!
-            parallelFor(dp.count, minChunk: 1 << 16) { r in for i in r { d[i] = o[i] > 0 ? d[i] : 0 } }
-        } }
+    /// dy where the output was positive, else 0, one pass into a new buffer.
+    public static func backward(output: [Float], dy: [Float]) -> [Float] {
+        var dx = uninitializedFloats(dy.count)
+        output.withUnsafeBufferPointer { op in dy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
+            let o = op.baseAddress!, g = gp.baseAddress!, d = dp.baseAddress!
+            parallelFor(dp.count, minChunk: 1 << 16) { r in for i in r { d[i] = o[i] > 0 ? g[i] : 0 } }
+        } } }
+        return dx
     }
 }
 

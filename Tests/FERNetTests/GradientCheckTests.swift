@@ -109,3 +109,41 @@ final class GradientCheckTests: XCTestCase {
         } }
     }
 }
+
+final class ConvChunkTests: XCTestCase {
+    /// The layer unfolds a few images at a time; its output and gradients equal a direct
+    /// convolution's, written as plain loops, for a batch that splits into uneven chunks
+    /// (7 images, stride 2, padding 1: chunks of 4 and 3) and at 48x48 (5 images: 3 and 2).
+    func testChunkedConvolutionMatchesDirectLoops() {
+        for (cin, cout, n, side, stride) in [(3, 5, 7, 9, 2), (4, 6, 5, 48, 1)] {
+            var rng = SeededGenerator(seed: UInt64(n))
+            let conv = Conv2D(inChannels: cin, outChannels: cout, kernel: 3, stride: stride, padding: 1, rng: &rng)
+            for i in conv.bias.value.indices { conv.bias.value[i] = rng.normal() }
+            let x = (0..<(cin * n * side * side)).map { _ in rng.normal() }
+            let y = conv.forward(Tensor(shape: [cin, n, side, side], data: x), training: true)
+            let ho = y.shape[2], wo = y.shape[3]
+            XCTAssertEqual(y.shape, [cout, n, ho, wo])
+            let dy = (0..<y.count).map { _ in rng.normal() }
+            let dx = conv.backward(Tensor(shape: y.shape, data: dy))
+            let w = conv.weight.value
+            var yRef = [Float](repeating: 0, count: y.count), dxRef = [Float](repeating: 0, count: x.count)
+            var dwRef = [Float](repeating: 0, count: w.count)
+            for o in 0..<cout { for b in 0..<n { for oy in 0..<ho { for ox in 0..<wo {
+                let yi = ((o * n + b) * ho + oy) * wo + ox
+                var s = conv.bias.value[o]
+                for c in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
+                    let iy = oy * stride - 1 + ky, ix = ox * stride - 1 + kx
+                    guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
+                    let xi = ((c * n + b) * side + iy) * side + ix, wi = ((o * cin + c) * 3 + ky) * 3 + kx
+                    s += w[wi] * x[xi]
+                    dxRef[xi] += w[wi] * dy[yi]
+                    dwRef[wi] += x[xi] * dy[yi]
+                } } }
+                yRef[yi] = s
+            } } } }
+            for i in y.data.indices { XCTAssertEqual(y.data[i], yRef[i], accuracy: 1e-3) }
+            for i in dx.data.indices { XCTAssertEqual(dx.data[i], dxRef[i], accuracy: 1e-3) }
+            for i in dwRef.indices { XCTAssertEqual(conv.weight.grad[i], dwRef[i], accuracy: 2e-3 * max(1, abs(dwRef[i]) / 100)) }
+        }
+    }
+}
