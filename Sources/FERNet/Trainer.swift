@@ -372,20 +372,30 @@ public final class Trainer {
     /// that very file, re-evaluated after saving.
     func saveModel(evaluation ev: Evaluation, network: Network) throws {
         let df = ISO8601DateFormatter()
-        var card = ModelCard(evaluatedOn: "FER2013 PublicTest (\(val.count) faces)", accuracy: ev.accuracy, accuracyFlipTTA: nil,
+        let card = ModelCard(evaluatedOn: "FER2013 PublicTest (\(val.count) faces)", accuracy: ev.accuracy, accuracyFlipTTA: nil,
                              perClass: ev.confusion.perClass, date: df.string(from: Date()),
                              command: (state.commands ?? [command]).joined(separator: " && "),
                              epochsTrained: state.epochsDone, bestEpoch: state.bestEpoch, trainingSeconds: state.elapsed,
                              notes: "float16 weights; figures measured on the saved file")
         let url = try FacialExpressionModel.save(network: network, name: name, directory: directory, labels: FERDataset.labels,
                                                  normalization: state.normalization, training: recipe(), card: card, half: true)
+        _ = try Trainer.recordFigures(of: url, card: card, on: val)
+    }
+
+    /// Evaluates a saved model file (as saved: float16 weights) on `val`, plain and with flip TTA,
+    /// writes those figures into `card` (if any) and the card into the file's JSON; returns both evaluations.
+    @discardableResult
+    public static func recordFigures(of url: URL, card: ModelCard?, on val: FERDataset) throws -> (plain: Evaluation, flipTTA: Evaluation) {
         let saved = try FacialExpressionModel(contentsOf: url)
-        let e2 = evaluate(saved.network, on: val, normalization: state.normalization, labels: FERDataset.labels)
-        let tta = evaluate(saved.network, on: val, normalization: state.normalization, labels: FERDataset.labels, flipTTA: true)
-        card.accuracy = e2.accuracy; card.perClass = e2.confusion.perClass; card.accuracyFlipTTA = tta.accuracy
+        let norm = saved.description.normalization, labels = saved.description.labels
+        let plain = evaluate(saved.network, on: val, normalization: norm, labels: labels)
+        let tta = evaluate(saved.network, on: val, normalization: norm, labels: labels, flipTTA: true)
+        guard var card else { return (plain, tta) }
+        card.accuracy = plain.accuracy; card.perClass = plain.confusion.perClass; card.accuracyFlipTTA = tta.accuracy
         var d = saved.description
         d.card = card
         try d.write(url)
+        return (plain, tta)
     }
 
     func saveCheckpoint() throws {

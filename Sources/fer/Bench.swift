@@ -46,15 +46,21 @@ struct Bench: ParsableCommand {
         print("  training throughput \(fmt(ours.trainIPS / tips, 2))x, latency 1 face \(fmt(ours.lat1 / l1, 2))x, batch 8 \(fmt(ours.lat8 / l8, 2))x")
     }
 
-    /// Times each layer's forward and backward over `steps` training steps (after two warm-up
-    /// steps) and prints them with their share of the step.
-    static func layerProfile(arch: String, batch: Int, steps: Int) throws {
+    /// The network, a seeded random batch, its labels and an optimizer the timings train with.
+    static func trainingSetup(arch: String, batch: Int) throws -> (Network, Tensor, [Int], Adam) {
         guard let specs = Architecture.all[arch] else { throw ValidationError("unknown architecture \(arch)") }
         let net = try Network(specs: specs, input: (1, 48, 48), seed: 1)
         var rng = SeededGenerator(seed: 2)
         let x = Tensor(shape: [1, batch, 48, 48], data: (0..<(batch * 2304)).map { _ in rng.normal() })
         let labels = (0..<batch).map { $0 % 7 }
         let opt = Adam(weightDecay: 1e-4, decoupled: true)
+        return (net, x, labels, opt)
+    }
+
+    /// Times each layer's forward and backward over `steps` training steps (after two warm-up
+    /// steps) and prints them with their share of the step.
+    static func layerProfile(arch: String, batch: Int, steps: Int) throws {
+        let (net, x, labels, opt) = try trainingSetup(arch: arch, batch: batch)
         let n = net.layers.count
         var fwd = [Double](repeating: 0, count: n), bwd = fwd, shapes = [[Int]](repeating: [], count: n)
         var lossTime = 0.0, optTime = 0.0, total = 0.0
@@ -96,12 +102,7 @@ struct Bench: ParsableCommand {
 
     static func measure(arch: String, batch: Int, steps: Int, reps: Int) throws
         -> (params: Int, macs: Int, trainIPS: Double, lat1: Double, lat8: Double, im2col1: Double, im2col8: Double) {
-        guard let specs = Architecture.all[arch] else { throw ValidationError("unknown architecture \(arch)") }
-        let net = try Network(specs: specs, input: (1, 48, 48), seed: 1)
-        var rng = SeededGenerator(seed: 2)
-        let x = Tensor(shape: [1, batch, 48, 48], data: (0..<(batch * 2304)).map { _ in rng.normal() })
-        let labels = (0..<batch).map { $0 % 7 }
-        let opt = Adam(weightDecay: 1e-4, decoupled: true)
+        let (net, x, labels, opt) = try trainingSetup(arch: arch, batch: batch)
         func step() {
             net.zeroGrad()
             let y = net.forward(x, training: true)

@@ -53,15 +53,7 @@ struct RecomputeStats: ParsableCommand {
         let url = try FacialExpressionModel.save(network: m.network, name: name ?? d.name, directory: out, labels: m.labels,
                                                  normalization: norm, training: d.training, card: card, half: true)
         // the figures of the file as saved (float16)
-        let saved = try FacialExpressionModel(contentsOf: url)
-        let after = evaluate(saved.network, on: val, normalization: norm, labels: m.labels)
-        let tta = evaluate(saved.network, on: val, normalization: norm, labels: m.labels, flipTTA: true)
-        if var c = saved.description.card {
-            c.accuracy = after.accuracy; c.accuracyFlipTTA = tta.accuracy; c.perClass = after.confusion.perClass
-            var desc = saved.description
-            desc.card = c
-            try desc.write(url)
-        }
+        let (after, tta) = try Trainer.recordFigures(of: url, card: card, on: val)
         print("PublicTest accuracy: \(fmt(before.accuracy)) before, \(fmt(after.accuracy)) after (flip TTA \(fmt(tta.accuracy))), "
               + "statistics from \(used) Training faces")
         print("wrote \(url.path)")
