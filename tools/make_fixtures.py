@@ -98,6 +98,20 @@ def loss_cases():
     save("loss", cases)
 
 
+def soft_loss_cases():
+    """Cross-entropy with probability targets (FER+ vote blends), with its own generator so that
+    adding it left the other fixtures unchanged."""
+    g = torch.Generator().manual_seed(4321)
+    cases = []
+    for (n, k, eps) in [(6, 7, 0.0), (8, 7, 0.1), (3, 4, 0.3)]:
+        z = (torch.randn(n, k, generator=g) * 3).requires_grad_(True)
+        t = torch.softmax(torch.randn(n, k, generator=g) * 2, dim=1)
+        loss = F.cross_entropy(z, t, label_smoothing=eps)
+        loss.backward()
+        cases.append(dict(n=n, k=k, smoothing=eps, logits=flat(z), targets=flat(t), loss=float(loss), grad=flat(z.grad)))
+    save("loss_soft", cases)
+
+
 def optimizer_cases():
     cases = []
     for name in ["adam", "adamw", "sgd"]:
@@ -148,5 +162,5 @@ def training_run():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    conv_cases(); bn_cases(); pool_cases(); dense_cases(); loss_cases(); optimizer_cases(); training_run()
+    conv_cases(); bn_cases(); pool_cases(); dense_cases(); loss_cases(); optimizer_cases(); training_run(); soft_loss_cases()
     print("fixtures written to", os.path.normpath(OUT))

@@ -7,8 +7,18 @@ public enum SoftmaxCrossEntropy {
     /// Returns the mean loss and the gradient with respect to the logits.
     public static func lossAndGradient(logits: [Float], labels: [Int], classes k: Int, smoothing: Float = 0)
         -> (loss: Float, grad: [Float]) {
-        let n = labels.count
-        precondition(logits.count == n * k)
+        var targets = [Float](repeating: 0, count: labels.count * k)
+        for (r, l) in labels.enumerated() { targets[r * k + l] = 1 }
+        return lossAndGradient(logits: logits, targets: targets, classes: k, smoothing: smoothing)
+    }
+
+    /// The same with a target distribution per row ([N, K], rows summing to 1), as
+    /// `torch.nn.functional.cross_entropy` with probability targets: the distribution used is
+    /// (1-ε)·target + ε/K.
+    public static func lossAndGradient(logits: [Float], targets: [Float], classes k: Int, smoothing: Float = 0)
+        -> (loss: Float, grad: [Float]) {
+        let n = targets.count / k
+        precondition(logits.count == n * k && targets.count == n * k)
         var grad = [Float](repeating: 0, count: n * k)
         var total = 0.0
         for r in 0..<n {
@@ -20,7 +30,7 @@ public enum SoftmaxCrossEntropy {
             let logSum = log(sum) + Double(mx)
             for j in 0..<k {
                 let logp = Double(logits[row + j]) - logSum
-                let q = Double(smoothing) / Double(k) + (j == labels[r] ? Double(1 - smoothing) : 0)
+                let q = Double(smoothing) / Double(k) + Double(1 - smoothing) * Double(targets[row + j])
                 total -= q * logp
                 grad[row + j] = Float((exp(logp) - q) / Double(n))
             }

@@ -73,6 +73,8 @@ public struct TrainingRecipe: Codable, Sendable {
     /// Stochastic weight averaging: the model is the average of the weights at the end of every
     /// epoch from this one on, batch-norm statistics recomputed.
     public var averagedFromEpoch: Int? = nil
+    /// Targets blended (1-w)·FER2013 label + w·FER+ vote distribution; this is w.
+    public var ferPlusWeight: Float? = nil
 }
 
 /// `Models/<name>.json`: the architecture as JSON beside the weights, with labels, input size,

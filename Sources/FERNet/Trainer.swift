@@ -18,6 +18,11 @@ public struct TrainConfig: Codable, Sendable {
     /// with batch-norm statistics recomputed on Training faces. Meant for a constant or high
     /// learning rate after a finished run (`--init-from`). nil: off.
     public var swaStart: Int? = nil
+    /// FER+ votes (`fer2013new.csv`) blended into the targets: each Training face learns
+    /// (1-w)·its FER2013 label + w·its FER+ vote distribution over the seven emotions. nil: off.
+    public var ferPlusFile: String? = nil
+    /// w above.
+    public var ferPlusWeight: Float? = nil
     public init() {}
 }
 
@@ -117,6 +122,8 @@ public final class Trainer {
     public let val: FERDataset
     public private(set) var state: TrainState
     public let network: Network
+    /// With `ferPlusWeight`: the FER+ vote distribution of each Training face (train.count·7).
+    public let votes: [Float]?
     let optimizer: Optimizer
     /// With `swaStart`: the running average of the weights (by tensor name, statistics excluded).
     var averageWeights: [String: [Float]] = [:]
@@ -161,6 +168,15 @@ public final class Trainer {
             state = TrainState(config: cfg, rng: SeededGenerator(seed: cfg.seed), normalization: Trainer.normalization(of: train))
         }
         state.trainingFaces = train.count
+        if let file = cfg.ferPlusFile, let w = cfg.ferPlusWeight, w > 0 {
+            let v = try FERPlusVotes.load(file)
+            guard v.count(.training) >= train.count else {
+                throw ShapeError("\(file) has votes for \(v.count(.training)) Training rows; training uses \(train.count)")
+            }
+            votes = v.distributions(.training, limit: train.count)
+        } else {
+            votes = nil
+        }
         var initial: FacialExpressionModel?
         if let initialModel, !resume {
             let m = try FacialExpressionModel(contentsOf: initialModel)
@@ -249,12 +265,30 @@ public final class Trainer {
         network.zeroGrad()
         let logits = network.forward(Tensor(shape: [1, n, side, side], data: x), training: true)
         let k = network.outputSize
-        let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: logits.data, labels: labels, classes: k, smoothing: c.labelSmoothing)
+        let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: logits.data, targets: targets(rows: rows, classes: k),
+                                                               classes: k, smoothing: c.labelSmoothing)
         network.backward(Tensor(shape: logits.shape, data: grad))
         optimizer.update(network.parameters, lr: learningRate(step: optimizer.step))
         var correct = 0
         for i in 0..<n where argmax(logits.data[(i * k)..<((i + 1) * k)]) == labels[i] { correct += 1 }
         return (loss, correct)
+    }
+
+    /// The target distributions of dataset rows: one-hot labels, blended with their FER+ votes
+    /// when the run uses them (rows no annotator gave one of the seven emotions keep their label).
+    func targets(rows: [Int], classes k: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: rows.count * k)
+        let w = state.config.ferPlusWeight ?? 0
+        for (i, r) in rows.enumerated() {
+            let label = Int(train.labels[r])
+            if let votes, k == 7, votes[(r * 7)..<(r * 7 + 7)].contains(where: { $0 > 0 }) {
+                for j in 0..<k { t[i * k + j] = w * votes[r * 7 + j] }
+                t[i * k + label] += 1 - w
+            } else {
+                t[i * k + label] = 1
+            }
+        }
+        return t
     }
 
     /// Runs the remaining epochs (or stops after epoch `until`, as an interrupted run would).
@@ -318,7 +352,7 @@ public final class Trainer {
                               learningRate: c.learningRate, weightDecay: c.weightDecay,
                               schedule: c.schedule == "cosine" ? "cosine, \(c.warmupEpochs) warm-up epochs" : c.schedule,
                               labelSmoothing: c.labelSmoothing, augmentation: c.augmentation, seed: c.seed, data: dataDescription,
-                              averagedFromEpoch: c.swaStart)
+                              averagedFromEpoch: c.swaStart, ferPlusWeight: votes == nil ? nil : c.ferPlusWeight)
     }
 
     /// The first `faces` faces of `data` (no augmentation), normalised, in whole batches of

@@ -34,6 +34,10 @@ struct Train: ParsableCommand {
     var initFrom: String?
     @Option(help: ArgumentHelp("Stochastic weight averaging: from this epoch on, the model evaluated, chosen and saved is the average of the weights at the end of each epoch, batch-norm statistics recomputed on 4096 Training faces. Use after a finished run (--init-from) with --schedule constant.", valueName: "epoch"))
     var swaStart: Int?
+    @Option(help: ArgumentHelp("FER+ votes (Microsoft's fer2013new.csv, rows in FER2013's order) to blend into the targets with --ferplus-weight.", valueName: "fer2013new.csv"))
+    var ferplus: String?
+    @Option(help: ArgumentHelp("Each Training face learns (1-w)·its FER2013 label + w·its FER+ vote distribution over the seven emotions.", valueName: "w"))
+    var ferplusWeight: Float = 0.3
     @Option(help: "Stop after this epoch (the checkpoint stays resumable), e.g. to fit a time slot.") var stopAfter: Int?
     @OptionGroup var threads: ThreadOption
 
@@ -55,6 +59,19 @@ struct Train: ParsableCommand {
             c.swaStart = swaStart
         }
         if noAugment { c.augmentation = .none }
+        if let ferplus, !resume {
+            guard ferplusWeight > 0, ferplusWeight <= 1 else { throw ValidationError("--ferplus-weight must be in (0, 1]") }
+            let v = try FERPlusVotes.load(ferplus)
+            let allTraining = all.usage.lazy.filter { $0 == .training }.count
+            guard v.count(.training) == allTraining else {
+                throw ValidationError("\(ferplus) has \(v.count(.training)) Training rows, \(data) has \(allTraining): not the same rows")
+            }
+            let agree = FERPlusVotes.agreement(distributions: v.distributions(.training, limit: train.count), labels: train.labels)
+            stderr("FER+ votes: the most-voted emotion is the FER2013 label on \(fmt(agree * 100, 1))% of Training rows; targets "
+                   + "\(fmt(Double(1 - ferplusWeight), 2)) label + \(fmt(Double(ferplusWeight), 2)) votes")
+            guard agree > 0.4 else { throw ValidationError("\(ferplus) does not look like FER+ votes for these rows (agreement \(fmt(agree, 2)))") }
+            c.ferPlusFile = ferplus; c.ferPlusWeight = ferplusWeight
+        }
         let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume,
                             resumeEpochs: resume ? epochs : nil,
                             initialModel: initFrom.map { URL(fileURLWithPath: $0) })
