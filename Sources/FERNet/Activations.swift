@@ -30,7 +30,17 @@ public final class ReLU: Layer {
         var dx = uninitializedFloats(dy.count)
         output.withUnsafeBufferPointer { op in dy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
             let o = op.baseAddress!, g = gp.baseAddress!, d = dp.baseAddress!
-            parallelFor(dp.count, minChunk: 1 << 16) { r in for i in r { d[i] = o[i] > 0 ? g[i] : 0 } }
+            // eight lanes at a time, masked without a branch (a sign branch mispredicts half the time)
+            parallelFor(dp.count, minChunk: 1 << 16) { r in
+                var i = r.lowerBound
+                while i + 8 <= r.upperBound {
+                    let ov = UnsafeRawPointer(o + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d + i).storeBytes(of: gv.replacing(with: 0, where: ov .<= 0), as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < r.upperBound { d[i] = o[i] > 0 ? g[i] : 0; i += 1 }
+            }
         } } }
         return dx
     }

@@ -117,6 +117,12 @@ public final class Network {
             }
         }
         guard flat != nil else { throw ShapeError("the architecture must end in flatten/gap and dense layers") }
+        // a ReLU right after a batch norm runs inside it (one pass over the activations, not three)
+        var fused = Set<Int>()
+        for i in 1..<Swift.max(layers.count, 1) where layers[i] is ReLU {
+            if let bn = layers[i - 1] as? BatchNorm { bn.relu = true; fused.insert(i) }
+        }
+        self.fusedIntoPrevious = fused
         self.layers = layers
         self.specs = specs
         self.inputShape = input
@@ -127,6 +133,10 @@ public final class Network {
     /// Number of outputs per sample (classes).
     public let outputSize: Int
 
+    /// Indices of the ReLU layers that run inside the batch norm before them (`BatchNorm.relu`);
+    /// `forward` and `backward` skip them.
+    public let fusedIntoPrevious: Set<Int>
+
     /// Limits a description must keep to (checked before anything is allocated, so a corrupt or
     /// hostile model file is refused instead of exhausting memory).
     public static let maxParameters = 64_000_000
@@ -136,14 +146,14 @@ public final class Network {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var t = x
-        for l in layers { t = l.forward(t, training: training) }
+        for (i, l) in layers.enumerated() where !fusedIntoPrevious.contains(i) { t = l.forward(t, training: training) }
         return t
     }
 
     @discardableResult
     public func backward(_ dy: Tensor) -> Tensor {
         var g = dy
-        for l in layers.reversed() { g = l.backward(g) }
+        for (i, l) in layers.enumerated().reversed() where !fusedIntoPrevious.contains(i) { g = l.backward(g) }
         return g
     }
 

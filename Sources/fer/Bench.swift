@@ -70,6 +70,7 @@ struct Bench: ParsableCommand {
             net.zeroGrad()
             var y = x
             for (i, l) in net.layers.enumerated() {
+                if net.fusedIntoPrevious.contains(i) { shapes[i] = y.shape; continue }
                 let t = Date(); y = l.forward(y, training: true)
                 if timed { fwd[i] += Date().timeIntervalSince(t) }
                 shapes[i] = y.shape
@@ -78,7 +79,7 @@ struct Bench: ParsableCommand {
             let (_, g) = SoftmaxCrossEntropy.lossAndGradient(logits: y.data, labels: labels, classes: 7, smoothing: 0.1)
             if timed { lossTime += Date().timeIntervalSince(t) }
             var d = Tensor(shape: y.shape, data: g)
-            for (i, l) in net.layers.enumerated().reversed() {
+            for (i, l) in net.layers.enumerated().reversed() where !net.fusedIntoPrevious.contains(i) {
                 let t = Date(); d = l.backward(d)
                 if timed { bwd[i] += Date().timeIntervalSince(t) }
             }
@@ -90,12 +91,14 @@ struct Bench: ParsableCommand {
         let pct = { (v: Double) in fmt(100 * v / total, 1) }
         print("training step, batch \(batch), \(Parallelism.threads) threads: \(ms(total)) ms (mean of \(steps))")
         print("layer | kind | output | forward ms | backward ms | % of step")
+        let kind = { (i: Int) in net.fusedIntoPrevious.contains(i) ? "relu (in \(i - 1))"
+                                  : (net.layers[i] as? BatchNorm)?.relu == true ? "batchnorm+relu" : net.layers[i].kind }
         for i in 0..<n {
-            print("\(i) | \(net.layers[i].kind) | \(shapes[i].map(String.init).joined(separator: "x")) | \(ms(fwd[i])) | \(ms(bwd[i])) | \(pct(fwd[i] + bwd[i]))")
+            print("\(i) | \(kind(i)) | \(shapes[i].map(String.init).joined(separator: "x")) | \(ms(fwd[i])) | \(ms(bwd[i])) | \(pct(fwd[i] + bwd[i]))")
         }
         print("- | loss | - | \(ms(lossTime)) | - | \(pct(lossTime))")
         print("- | optimizer | - | \(ms(optTime)) | - | \(pct(optTime))")
-        let kinds = Dictionary(grouping: 0..<n) { net.layers[$0].kind }
+        let kinds = Dictionary(grouping: (0..<n).filter { !net.fusedIntoPrevious.contains($0) }) { kind($0) }
         print("by kind: " + kinds.keys.sorted().map { k in
             "\(k) \(pct(kinds[k]!.reduce(0.0) { $0 + fwd[$1] + bwd[$1] }))%" }.joined(separator: ", "))
     }
