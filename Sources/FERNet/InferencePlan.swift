@@ -58,10 +58,23 @@ public final class InferencePlan: @unchecked Sendable {
         self.steps = steps
     }
 
-    /// The network's output (logits) for x, [1, N, H, W] in.
-    public func forward(_ x: Tensor) -> Tensor {
+    /// What each step is, for profiles: "winograd 32->64", "conv 1->32 3x3", or a layer's kind.
+    public var stepNames: [String] {
+        steps.map { s in
+            switch s {
+            case .layer(let l): return l.kind
+            case let .winograd(cin, cout, _, _, relu): return "winograd \(cin)->\(cout)" + (relu ? " +relu" : "")
+            case let .conv(cin, cout, k, st, _, _, _, relu): return "conv \(cin)->\(cout) \(k)x\(k)/\(st)" + (relu ? " +relu" : "")
+            }
+        }
+    }
+
+    /// The network's output (logits) for x, [1, N, H, W] in; `onStep`, if given, gets each step's
+    /// index and output after it runs (for a profile).
+    public func forward(_ x: Tensor, onStep: ((Int, Tensor) -> Void)? = nil) -> Tensor {
         var t = x
-        for s in steps {
+        for (index, s) in steps.enumerated() {
+            defer { onStep?(index, t) }
             switch s {
             case .layer(let l):
                 t = l.forward(t, training: false)

@@ -101,6 +101,34 @@ struct Bench: ParsableCommand {
         let kinds = Dictionary(grouping: (0..<n).filter { !net.fusedIntoPrevious.contains($0) }) { kind($0) }
         print("by kind: " + kinds.keys.sorted().map { k in
             "\(k) \(pct(kinds[k]!.reduce(0.0) { $0 + fwd[$1] + bwd[$1] }))%" }.joined(separator: ", "))
+        // inference as FacialExpressionModel runs it, step by step (medians of `steps` · 5 runs),
+        // beside the same steps with every convolution as im2col and one product
+        let plans = [InferencePlan(net), InferencePlan(net, winograd: false)], names = plans[0].stepNames
+        for faces in [1, 8] {
+            let xi = Tensor(shape: [1, faces, x.shape[2], x.shape[3]], data: Array(x.data.prefix(faces * x.shape[2] * x.shape[3])))
+            var times = [[[Double]]](repeating: [[Double]](repeating: [], count: names.count), count: 2)
+            var outShapes = [[Int]](repeating: [], count: names.count)
+            var whole: [[Double]] = [[], []]
+            for r in 0..<(steps * 5 + 3) {
+                for (p, plan) in plans.enumerated() {   // the plans take turns
+                    var last = Date()
+                    let start = last
+                    _ = plan.forward(xi) { i, out in
+                        if r >= 3 { times[p][i].append(Date().timeIntervalSince(last)) }
+                        outShapes[i] = out.shape
+                        last = Date()
+                    }
+                    if r >= 3 { whole[p].append(Date().timeIntervalSince(start)) }
+                }
+            }
+            let median = { (v: [Double]) in fmt(v.sorted()[v.count / 2] * 1000, 3) }
+            print("inference, \(faces) face\(faces == 1 ? "" : "s"): \(median(whole[0])) ms; every convolution as im2col: "
+                  + "\(median(whole[1])) ms (medians of \(whole[0].count))")
+            print("step | does | output | ms | im2col ms")
+            for i in names.indices {
+                print("\(i) | \(names[i]) | \(outShapes[i].map(String.init).joined(separator: "x")) | \(median(times[0][i])) | \(median(times[1][i]))")
+            }
+        }
     }
 
     static func measure(arch: String, batch: Int, steps: Int, reps: Int) throws

@@ -83,6 +83,19 @@ final class ReferenceTests: XCTestCase {
             assertClose(y.toNCHW(), c.floats("y"), "pool y")
             let dx = pool.backward(Tensor.fromNCHW(c.floats("dy"), n: ys[0], c: ys[1], h: ys[2], w: ys[3]))
             assertClose(dx.toNCHW(), c.floats("dx"), "pool dx")
+            let yi = pool.forward(Tensor.fromNCHW(c.floats("x"), n: n, c: ch, h: h, w: w), training: false)
+            assertClose(yi.toNCHW(), c.floats("y"), "pool y, inference")
+        }
+    }
+
+    /// Inference's 2x2 pooling (eight outputs at a time) picks what the training loop picks, at
+    /// widths with and without a remainder and odd heights.
+    func testInferencePoolingEqualsTrainingPooling() {
+        var rng = SeededGenerator(seed: 21)
+        for (h, w) in [(48, 48), (47, 33), (6, 6), (9, 40), (3, 17)] {
+            let x = Tensor(shape: [3, 2, h, w], data: (0..<(6 * h * w)).map { _ in rng.normal() })
+            let pool = MaxPool(size: 2)
+            XCTAssertEqual(pool.forward(x, training: false).data, pool.forward(x, training: true).data, "\(h)x\(w)")
         }
     }
 
