@@ -83,7 +83,11 @@ public final class Conv2D: Layer {
         return Tensor(shape: [outChannels, n, ho, wo], data: y)
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor) -> Tensor { backward(dy, inputGradient: true) }
+
+    /// Backward; with `inputGradient: false` only the weight and bias gradients are computed (the
+    /// first layer of a network: nothing needs the gradient of the image) and the result is zeros.
+    public func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor {
         precondition(!inShape.isEmpty, "conv2d backward without a training forward")
         let n = inShape[1], h = inShape[2], w = inShape[3]
         let ho = dy.shape[2], wo = dy.shape[3]
@@ -108,6 +112,7 @@ public final class Conv2D: Layer {
                             // dW += dy · colsᵀ
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(ckk), Int32(width), 1,
                                         dyChunk, Int32(columns), cp.baseAddress!, Int32(width), 1, dW, Int32(ckk))
+                            guard inputGradient else { return }
                             // dcols = Wᵀ · dy, folded back into the chunk's images
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(ckk), Int32(width), Int32(cout), 1,
                                         wp.baseAddress!, Int32(ckk), dyChunk, Int32(columns), 0, dcp.baseAddress!, Int32(width))

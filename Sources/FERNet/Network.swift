@@ -150,10 +150,15 @@ public final class Network {
         return t
     }
 
+    /// Backpropagates the loss gradient `dy`, adding into every parameter's gradient; returns the
+    /// gradient with respect to the input. Training passes `inputGradient: false`: a first
+    /// convolution then computes only its weight gradients (and the result is zeros).
     @discardableResult
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor {
         var g = dy
-        for (i, l) in layers.enumerated().reversed() where !fusedIntoPrevious.contains(i) { g = l.backward(g) }
+        for (i, l) in layers.enumerated().reversed() where !fusedIntoPrevious.contains(i) {
+            if i == 0, !inputGradient, let conv = l as? Conv2D { g = conv.backward(g, inputGradient: false) } else { g = l.backward(g) }
+        }
         return g
     }
 

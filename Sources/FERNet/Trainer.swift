@@ -267,7 +267,7 @@ public final class Trainer {
         let k = network.outputSize
         let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: logits.data, targets: targets(rows: rows, classes: k),
                                                                classes: k, smoothing: c.labelSmoothing)
-        network.backward(Tensor(shape: logits.shape, data: grad))
+        network.backward(Tensor(shape: logits.shape, data: grad), inputGradient: false)
         optimizer.update(network.parameters, lr: learningRate(step: optimizer.step))
         var correct = 0
         for i in 0..<n where argmax(logits.data[(i * k)..<((i + 1) * k)]) == labels[i] { correct += 1 }

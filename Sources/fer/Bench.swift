@@ -80,7 +80,7 @@ struct Bench: ParsableCommand {
             if timed { lossTime += Date().timeIntervalSince(t) }
             var d = Tensor(shape: y.shape, data: g)
             for (i, l) in net.layers.enumerated().reversed() where !net.fusedIntoPrevious.contains(i) {
-                let t = Date(); d = l.backward(d)
+                let t = Date(); d = i == 0 ? ((l as? Conv2D)?.backward(d, inputGradient: false) ?? l.backward(d)) : l.backward(d)
                 if timed { bwd[i] += Date().timeIntervalSince(t) }
             }
             t = Date()
@@ -138,7 +138,7 @@ struct Bench: ParsableCommand {
             net.zeroGrad()
             let y = net.forward(x, training: true)
             let (_, g) = SoftmaxCrossEntropy.lossAndGradient(logits: y.data, labels: labels, classes: 7, smoothing: 0.1)
-            net.backward(Tensor(shape: y.shape, data: g))
+            net.backward(Tensor(shape: y.shape, data: g), inputGradient: false)
             opt.update(net.parameters, lr: 1e-3)
         }
         for _ in 0..<2 { step() }

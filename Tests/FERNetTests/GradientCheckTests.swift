@@ -50,6 +50,24 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Without the input gradient (a network's first convolution in training) the weight and
+    /// bias gradients are the same.
+    func testConvWeightGradientsWithoutInputGradient() {
+        var rng = SeededGenerator(seed: 31)
+        let a = Conv2D(inChannels: 2, outChannels: 5, kernel: 3, stride: 1, padding: 1, rng: &rng)
+        let x = randomTensor([2, 3, 9, 7], seed: 32), dy = randomTensor([5, 3, 9, 7], seed: 33)
+        _ = a.forward(x, training: true)
+        let full = a.backward(dy)
+        let (w, b) = (a.weight.grad, a.bias.grad)
+        a.weight.zeroGrad(); a.bias.zeroGrad()
+        _ = a.forward(x, training: true)
+        let none = a.backward(dy, inputGradient: false)
+        XCTAssertEqual(a.weight.grad, w)
+        XCTAssertEqual(a.bias.grad, b)
+        XCTAssertEqual(none.shape, full.shape)
+        XCTAssertTrue(none.data.allSatisfy { $0 == 0 } && full.data.contains { $0 != 0 })
+    }
+
     func testBatchNorm2DAnd1D() {
         let bn = BatchNorm(features: 3)
         bn.gamma.value = [0.5, 1.5, -1]; bn.beta.value = [0.1, -0.2, 0.3]
