@@ -1,6 +1,7 @@
 # GstFER developer entry points. `make help` lists them.
 SWIFT ?= swift
 DATA ?= ../shared/data/fer2013/fer2013.csv.gz
+FERPLUS ?= $(dir $(DATA))fer2013new.csv
 MODEL ?= Models/fernet.json
 FER = .build/release/fer
 APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
