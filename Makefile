@@ -95,7 +95,9 @@ eval: build
 
 # The shipped model's history (Models/README.md records it): a 24-epoch cosine run stopped after
 # epoch 4, resumed with a 16-epoch total, then a 36-epoch total; then a second cosine cycle from
-# its best weights, begun as 16 epochs, stopped after epoch 3 and resumed with a 12-epoch total.
+# its best weights, begun as 16 epochs, stopped after epoch 3 and resumed with a 12-epoch total;
+# its batch-norm statistics recomputed; then a third, 20-epoch cycle with FER+ votes blended into
+# the targets (stopped after epoch 4 and resumed), and the statistics recomputed again.
 train: build
 	$(FER) train $(DATA) --arch vgg --epochs 24 --lr 2e-3 --seed 1 --output runs/fernet --stop-after 4
 	$(FER) train $(DATA) --resume --epochs 16 --output runs/fernet
@@ -103,6 +105,9 @@ train: build
 	$(FER) train $(DATA) --init-from runs/fernet/fernet.json --epochs 16 --lr 1e-3 --seed 2 --output runs/fernet-ft --stop-after 3
 	$(FER) train $(DATA) --resume --epochs 12 --output runs/fernet-ft
 	$(FER) recompute-stats runs/fernet-ft/fernet.json $(DATA) --output runs/fernet-bn
+	$(FER) train $(DATA) --init-from runs/fernet-bn/fernet.json --epochs 20 --lr 1e-3 --seed 4 --ferplus $(FERPLUS) --ferplus-weight 0.3 --output runs/fernet-fp --stop-after 4
+	$(FER) train $(DATA) --resume --output runs/fernet-fp
+	$(FER) recompute-stats runs/fernet-fp/fernet.json $(DATA) --output runs/fernet-fp-bn
 
 card: build
 	$(FER) card $(MODEL) > Models/README.md

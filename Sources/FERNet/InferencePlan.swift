@@ -56,6 +56,7 @@ public final class InferencePlan: @unchecked Sendable {
             }
         }
         self.steps = steps
+        self.macsPerSample = network.macsPerSample
     }
 
     /// What each step is, for profiles: "winograd 32->64", "conv 1->32 3x3", or a layer's kind.
@@ -72,21 +73,42 @@ public final class InferencePlan: @unchecked Sendable {
     /// The network's output (logits) for x, [1, N, H, W] in; `onStep`, if given, gets each step's
     /// index and output after it runs (for a profile).
     public func forward(_ x: Tensor, onStep: ((Int, Tensor) -> Void)? = nil) -> Tensor {
+        // a forward pass too small to share (one face) runs on this thread alone
+        if x.shape.count == 4 && x.shape[1] * macsPerSample < InferencePlan.parallelMinimumWork && !Parallelism.isSerialHere {
+            return Parallelism.serial { forward(x, onStep: onStep) }
+        }
         var t = x
         for (index, s) in steps.enumerated() {
-            defer { onStep?(index, t) }
-            switch s {
-            case .layer(let l):
-                t = l.forward(t, training: false)
-            case let .winograd(cin, cout, u, b, relu):
-                let n = t.shape[1], h = t.shape[2], wd = t.shape[3]
-                t = Tensor(shape: [cout, n, h, wd],
-                           data: Winograd.forward(t.data, inChannels: cin, n: n, h: h, w: wd, u: u, bias: b, outChannels: cout, relu: relu))
-            case let .conv(cin, cout, k, st, p, w, b, relu):
-                t = InferencePlan.im2colConv(t, cin: cin, cout: cout, k: k, stride: st, padding: p, weight: w, bias: b, relu: relu)
-            }
+            t = InferencePlan.run(s, t)
+            onStep?(index, t)
         }
         return t
+    }
+
+    /// Multiply-adds per face of the network the plan was made from.
+    public let macsPerSample: Int
+
+    /// A forward pass over fewer faces than this many multiply-adds runs on one thread: waking
+    /// the other core for each of its 30-odd parallel loops costs more than it saves. For one face
+    /// of `vgg` (118 M) that is 2.1-2.4 ms on one thread against 2.6-3.8 ms on two (`fer bench`);
+    /// a batch of eight runs on both (11-12.5 ms against 16-16.5 on one).
+    /// `FERNET_PARALLEL_MINIMUM_WORK` sets it, for measuring.
+    public static let parallelMinimumWork: Int = {
+        Int(ProcessInfo.processInfo.environment["FERNET_PARALLEL_MINIMUM_WORK"] ?? "") ?? 200_000_000
+    }()
+
+    static func run(_ s: Step, _ input: Tensor) -> Tensor {
+        let t = input
+        switch s {
+        case .layer(let l):
+            return l.forward(t, training: false)
+        case let .winograd(cin, cout, u, b, relu):
+            let n = t.shape[1], h = t.shape[2], wd = t.shape[3]
+            return Tensor(shape: [cout, n, h, wd],
+                          data: Winograd.forward(t.data, inChannels: cin, n: n, h: h, w: wd, u: u, bias: b, outChannels: cout, relu: relu))
+        case let .conv(cin, cout, k, st, p, w, b, relu):
+            return InferencePlan.im2colConv(t, cin: cin, cout: cout, k: k, stride: st, padding: p, weight: w, bias: b, relu: relu)
+        }
     }
 
     /// y = conv(x) + b by im2col and one product, then max(·, 0) if `relu`.

@@ -90,7 +90,7 @@ public final class Buffer {
 public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     if count <= 0 { return }
     let workers = Swift.min(Parallelism.threads, Swift.max(1, count / Swift.max(1, minChunk)))
-    if workers <= 1 { body(0..<count); return }
+    if workers <= 1 || Parallelism.isSerialHere { body(0..<count); return }
     let chunks = workers
     DispatchQueue.concurrentPerform(iterations: chunks) { k in
         let lo = count * k / chunks, hi = count * (k + 1) / chunks
@@ -98,8 +98,28 @@ public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) ->
     }
 }
 
+/// Marks a thread as running `Parallelism.serial`: a pthread key whose value is non-nil there.
+private let serialKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
 /// Process-wide thread count for FERNet's own loops and OpenBLAS.
 public enum Parallelism {
+    /// Runs `body` with every `parallelFor` it reaches on this thread run in one piece, on this
+    /// thread: for work too small to pay for waking the other cores (one face's small layers).
+    /// Other threads are unaffected.
+    public static func serial<T>(_ body: () throws -> T) rethrows -> T {
+        let was = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, was) }
+        return try body()
+    }
+
+    /// Whether this thread is inside `serial`.
+    public static var isSerialHere: Bool { pthread_getspecific(serialKey) != nil }
+
     nonisolated(unsafe) public private(set) static var threads: Int = {
         BLAS.useSingleThreadedKernels()
         BLAS.tuneAllocator()

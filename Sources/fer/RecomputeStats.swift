@@ -10,12 +10,17 @@ struct RecomputeStats: ParsableCommand {
         The running statistics a training run keeps come from augmented batches, averaged with \
         momentum; this replaces them with the plain average over the first --faces Training faces \
         as the model sees faces in use (no augmentation), as stochastic weight averaging does. \
-        Weights are unchanged. Writes <output>/<name>.json + .weights, evaluated on PublicTest, \
-        this command added to its card. PrivateTest rows are never read.
+        Weights are unchanged, unless --average-with names other models of the same architecture: \
+        then the weights are the mean of all of them (a "model soup", as stochastic weight averaging \
+        averages the epochs of one run) before the statistics are recomputed. Writes \
+        <output>/<name>.json + .weights, evaluated on PublicTest, this command added to its card. \
+        PrivateTest rows are never read.
         """)
 
     @Argument(help: "Model JSON (its weights beside it).") var model: String
     @Argument(help: "FER2013: Kaggle CSV (.csv or .csv.gz) or an image-folder copy.") var data = Defaults.data
+    @Option(help: ArgumentHelp("Average the weights with this model's (same architecture and normalisation; repeat for more).", valueName: "model.json"))
+    var averageWith: [String] = []
     @Option(help: "Training faces to average over (the first N).") var faces = Trainer.averageCalibrationFaces
     @Option(help: "Batch size of the passes (statistics are per-batch averages, as in training).") var batchSize = 64
     @Option(name: .shortAndLong, help: "Output directory (not the model's own).") var output: String
@@ -37,15 +42,35 @@ struct RecomputeStats: ParsableCommand {
         guard train.count > 0, val.count > 0 else { throw ValidationError("the data needs Training and PublicTest rows") }
         let d = m.description, norm = d.normalization
         let before = evaluate(m.network, on: val, normalization: norm, labels: m.labels)
+        var madeBy = (d.card?.command.components(separatedBy: " && ") ?? []).filter { !$0.isEmpty }
+        if !averageWith.isEmpty {
+            var sums = m.network.exportTensors()
+            for path in averageWith {
+                let other = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: path))
+                guard other.description.architecture == d.architecture, other.labels == m.labels,
+                      other.description.normalization == norm else {
+                    throw ValidationError("\(path) is not the same architecture, labels and normalisation as \(model)")
+                }
+                let o = other.network.exportTensors()
+                for i in sums.indices { for j in sums[i].values.indices { sums[i].values[j] += o[i].values[j] } }
+                let e = evaluate(other.network, on: val, normalization: norm, labels: m.labels)
+                stderr("\(path): PublicTest \(fmt(e.accuracy))")
+                // the commands that made it, after those already listed (runs started from this model repeat them)
+                for c in other.description.card?.command.components(separatedBy: " && ") ?? [] where !madeBy.contains(c) { madeBy.append(c) }
+            }
+            let k = Float(averageWith.count + 1)
+            try m.network.importTensors(sums.map { ($0.name, $0.shape, $0.values.map { $0 / k }) }, file: "the average")
+        }
         let batches = Trainer.calibrationBatches(train, faces: faces, batchSize: batchSize, normalization: norm)
         m.network.reseedDropout(1)
         m.network.recomputeBatchNormStatistics(batches)
         let used = batches.reduce(0) { $0 + $1.shape[1] }
         let command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
-        let note = "batch-norm statistics recomputed on \(used) Training faces (fer recompute-stats; PublicTest \(fmt(before.accuracy)) before)"
+        let note = (averageWith.isEmpty ? "" : "weights averaged with \(averageWith.joined(separator: ", ")); ")
+            + "batch-norm statistics recomputed on \(used) Training faces (fer recompute-stats; PublicTest \(fmt(before.accuracy)) before)"
         var card = d.card
         if var c = card {
-            c.command = [c.command, command].filter { !$0.isEmpty }.joined(separator: " && ")
+            c.command = (madeBy + [command]).joined(separator: " && ")
             c.date = ISO8601DateFormatter().string(from: Date())
             c.notes = [c.notes, note].compactMap { $0 }.joined(separator: "; ")
             card = c
