@@ -193,6 +193,25 @@ public final class Network {
         for (b, m) in zip(norms, kept) { b.momentum = m }
     }
 
+    /// Sets this network's weights to the mean of its own and those of `others` (the same
+    /// architecture): a "model soup" (Wortsman et al. 2022) of runs fine-tuned from one model.
+    /// Batch-norm statistics are averaged too, which is not what the averaged weights produce:
+    /// recompute them afterwards (`recomputeBatchNormStatistics`).
+    public func averageWeights(with others: [Network]) throws {
+        guard !others.isEmpty else { return }
+        var sums = exportTensors()
+        for other in others {
+            guard other.specs == specs, other.inputShape == inputShape else {
+                throw ShapeError("only networks of the same architecture and input size can be averaged")
+            }
+            for (i, t) in other.exportTensors().enumerated() {
+                sums[i].values.withUnsafeMutableBufferPointer { s in for j in s.indices { s[j] += t.values[j] } }
+            }
+        }
+        let k = Float(others.count + 1)
+        try importTensors(sums.map { ($0.name, $0.shape, $0.values.map { $0 / k }) }, file: "the average")
+    }
+
     /// Reseeds every dropout layer (for reproducible resumed runs).
     public func reseedDropout(_ seed: UInt64) {
         for (i, l) in layers.enumerated() { (l as? Dropout)?.reseed(seed &+ UInt64(i) &* 7919) }

@@ -44,22 +44,20 @@ struct RecomputeStats: ParsableCommand {
         let before = evaluate(m.network, on: val, normalization: norm, labels: m.labels)
         var madeBy = (d.card?.command.components(separatedBy: " && ") ?? []).filter { !$0.isEmpty }
         if !averageWith.isEmpty {
-            var sums = m.network.exportTensors()
+            var others: [Network] = []
             for path in averageWith {
                 let other = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: path))
                 guard other.description.architecture == d.architecture, other.labels == m.labels,
                       other.description.normalization == norm else {
                     throw ValidationError("\(path) is not the same architecture, labels and normalisation as \(model)")
                 }
-                let o = other.network.exportTensors()
-                for i in sums.indices { for j in sums[i].values.indices { sums[i].values[j] += o[i].values[j] } }
+                others.append(other.network)
                 let e = evaluate(other.network, on: val, normalization: norm, labels: m.labels)
                 stderr("\(path): PublicTest \(fmt(e.accuracy))")
                 // the commands that made it, after those already listed (runs started from this model repeat them)
                 for c in other.description.card?.command.components(separatedBy: " && ") ?? [] where !madeBy.contains(c) { madeBy.append(c) }
             }
-            let k = Float(averageWith.count + 1)
-            try m.network.importTensors(sums.map { ($0.name, $0.shape, $0.values.map { $0 / k }) }, file: "the average")
+            try m.network.averageWeights(with: others)
         }
         let batches = Trainer.calibrationBatches(train, faces: faces, batchSize: batchSize, normalization: norm)
         m.network.reseedDropout(1)

@@ -86,6 +86,23 @@ final class WeightAveragingTests: XCTestCase {
     /// Recomputed batch-norm statistics are the plain average over the batches given (as
     /// PyTorch's `update_bn`): the mean of every value, and the mean of the batches' unbiased
     /// variances; the layer's momentum is left as it was.
+    /// A model soup holds the mean of the networks' weights; another architecture is refused.
+    func testAveragingWeightsOfNetworks() throws {
+        let a = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 1)
+        let b = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 2)
+        let c = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 3)
+        let (ta, tb, tc) = (a.exportTensors(), b.exportTensors(), c.exportTensors())
+        XCTAssertNotEqual(ta[0].values, tb[0].values)
+        try a.averageWeights(with: [b, c])
+        for (i, t) in a.exportTensors().enumerated() {
+            let want = (0..<t.values.count).map { (ta[i].values[$0] + tb[i].values[$0] + tc[i].values[$0]) / 3 }
+            assertClose(t.values, want, atol: 1e-6, "mean of \(t.name)")
+        }
+        XCTAssertEqual(b.exportTensors().map(\.values), tb.map(\.values), "the others are unchanged")
+        let other = try Network(specs: [.conv(4), .relu, .flatten, .dense(7)], input: (1, 48, 48), seed: 1)
+        XCTAssertThrowsError(try a.averageWeights(with: [other]))
+    }
+
     func testRecomputedBatchNormStatisticsAverageTheBatches() throws {
         let net = try Network(specs: [.bn, .flatten, .dense(3)], input: (1, 4, 4), seed: 3)
         var rng = SeededGenerator(seed: 9)
