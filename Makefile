@@ -96,8 +96,10 @@ eval: build
 # The shipped model's history (Models/README.md records it): a 24-epoch cosine run stopped after
 # epoch 4, resumed with a 16-epoch total, then a 36-epoch total; then a second cosine cycle from
 # its best weights, begun as 16 epochs, stopped after epoch 3 and resumed with a 12-epoch total;
-# its batch-norm statistics recomputed; then a third, 20-epoch cycle with FER+ votes blended into
-# the targets (stopped after epoch 4 and resumed), and the statistics recomputed again.
+# its batch-norm statistics recomputed; then a third, 20-epoch cycle from that with FER+ votes
+# blended into the targets (stopped after epoch 4 and resumed), and stochastic weight averaging
+# from the second cycle (stopped after epoch 6); last the three averaged (a model soup) and the
+# statistics recomputed.
 train: build
 	$(FER) train $(DATA) --arch vgg --epochs 24 --lr 2e-3 --seed 1 --output runs/fernet --stop-after 4
 	$(FER) train $(DATA) --resume --epochs 16 --output runs/fernet
@@ -107,7 +109,8 @@ train: build
 	$(FER) recompute-stats runs/fernet-ft/fernet.json $(DATA) --output runs/fernet-bn
 	$(FER) train $(DATA) --init-from runs/fernet-bn/fernet.json --epochs 20 --lr 1e-3 --seed 4 --ferplus $(FERPLUS) --ferplus-weight 0.3 --output runs/fernet-fp --stop-after 4
 	$(FER) train $(DATA) --resume --output runs/fernet-fp
-	$(FER) recompute-stats runs/fernet-fp/fernet.json $(DATA) --output runs/fernet-fp-bn
+	$(FER) train $(DATA) --init-from runs/fernet-ft/fernet.json --schedule constant --lr 3e-4 --epochs 12 --swa-start 1 --seed 3 --output runs/fernet-swa --stop-after 6
+	$(FER) recompute-stats runs/fernet-bn/fernet.json $(DATA) --average-with runs/fernet-fp/fernet.json --average-with runs/fernet-swa/fernet.json --output runs/fernet-soup
 
 card: build
 	$(FER) card $(MODEL) > Models/README.md
