@@ -48,8 +48,8 @@ public final class InferencePlan: @unchecked Sendable {
                                        padding: c.padding, weight: w, bias: b, relu: relu))
                 }
                 i = next
-            } else if l is Dropout {
-                i += 1
+            } else if l is Dropout || network.fusedIntoPrevious.contains(i) {
+                i += 1   // dropout is off in inference; a fused ReLU runs inside its batch norm
             } else {
                 steps.append(.layer(l))
                 i += 1

@@ -156,10 +156,15 @@ public final class Network {
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor {
         var g = dy
-        for (i, l) in layers.enumerated().reversed() where !fusedIntoPrevious.contains(i) {
-            if i == 0, !inputGradient, let conv = l as? Conv2D { g = conv.backward(g, inputGradient: false) } else { g = l.backward(g) }
-        }
+        for i in layers.indices.reversed() where !fusedIntoPrevious.contains(i) { g = backward(layer: i, g, inputGradient: inputGradient) }
         return g
+    }
+
+    /// Layer `i`'s backward as `backward` runs it (a first convolution skips its input gradient
+    /// unless `inputGradient`).
+    public func backward(layer i: Int, _ dy: Tensor, inputGradient: Bool) -> Tensor {
+        if i == 0, !inputGradient, let conv = layers[i] as? Conv2D { return conv.backward(dy, inputGradient: false) }
+        return layers[i].backward(dy)
     }
 
     public var parameters: [Parameter] { layers.flatMap { $0.parameters } }

@@ -142,9 +142,10 @@ public final class Trainer {
     /// keeps its recorded recipe except the epoch total, which `resumeEpochs` may change (the
     /// cosine schedule then spans the new total from the next step on). A new run may start from
     /// the weights of `initialModel` (same architecture) with a fresh optimizer and schedule: a
-    /// fine-tune, or another cosine cycle after a finished one.
+    /// fine-tune, or another cosine cycle after a finished one. `votes`, when the caller has read
+    /// `config.ferPlusFile` already, saves reading it again.
     public init(config: TrainConfig, train: FERDataset, val: FERDataset, directory: URL, name: String, resume: Bool,
-                resumeEpochs: Int? = nil, initialModel: URL? = nil) throws {
+                resumeEpochs: Int? = nil, initialModel: URL? = nil, votes preloaded: FERPlusVotes? = nil) throws {
         self.directory = directory; self.name = name; self.train = train; self.val = val
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var cfg = config
@@ -169,7 +170,7 @@ public final class Trainer {
         }
         state.trainingFaces = train.count
         if let file = cfg.ferPlusFile, let w = cfg.ferPlusWeight, w > 0 {
-            let v = try FERPlusVotes.load(file)
+            let v = try preloaded ?? FERPlusVotes.load(file)
             guard v.count(.training) >= train.count else {
                 throw ShapeError("\(file) has votes for \(v.count(.training)) Training rows; training uses \(train.count)")
             }

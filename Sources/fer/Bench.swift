@@ -79,8 +79,8 @@ struct Bench: ParsableCommand {
             let (_, g) = SoftmaxCrossEntropy.lossAndGradient(logits: y.data, labels: labels, classes: 7, smoothing: 0.1)
             if timed { lossTime += Date().timeIntervalSince(t) }
             var d = Tensor(shape: y.shape, data: g)
-            for (i, l) in net.layers.enumerated().reversed() where !net.fusedIntoPrevious.contains(i) {
-                let t = Date(); d = i == 0 ? ((l as? Conv2D)?.backward(d, inputGradient: false) ?? l.backward(d)) : l.backward(d)
+            for i in net.layers.indices.reversed() where !net.fusedIntoPrevious.contains(i) {
+                let t = Date(); d = net.backward(layer: i, d, inputGradient: false)
                 if timed { bwd[i] += Date().timeIntervalSince(t) }
             }
             t = Date()

@@ -59,6 +59,7 @@ struct Train: ParsableCommand {
             c.swaStart = swaStart
         }
         if noAugment { c.augmentation = .none }
+        var votes: FERPlusVotes?
         if let ferplus, !resume {
             guard ferplusWeight > 0, ferplusWeight <= 1 else { throw ValidationError("--ferplus-weight must be in (0, 1]") }
             let v = try FERPlusVotes.load(ferplus)
@@ -71,10 +72,11 @@ struct Train: ParsableCommand {
                    + "\(fmt(Double(1 - ferplusWeight), 2)) label + \(fmt(Double(ferplusWeight), 2)) votes")
             guard agree > 0.4 else { throw ValidationError("\(ferplus) does not look like FER+ votes for these rows (agreement \(fmt(agree, 2)))") }
             c.ferPlusFile = ferplus; c.ferPlusWeight = ferplusWeight
+            votes = v
         }
         let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume,
                             resumeEpochs: resume ? epochs : nil,
-                            initialModel: initFrom.map { URL(fileURLWithPath: $0) })
+                            initialModel: initFrom.map { URL(fileURLWithPath: $0) }, votes: votes)
         t.command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
         t.dataDescription = "FER2013 Training \(train.count) faces; model chosen on PublicTest \(val.count)"
         let cfg = t.state.config

@@ -113,12 +113,27 @@ final class ReferenceTests: XCTestCase {
         }
     }
 
-    func testCrossEntropyWithLabelSmoothingMatchesPyTorch() throws {
-        for case let c as [String: Any] in try fixture("loss") as! [Any] {
-            let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: c.floats("logits"), labels: c.ints("labels"),
-                                                                    classes: c.int("k"), smoothing: c.float("smoothing"))
+    /// Each case of a cross-entropy fixture: `lossAndGradient` of the case against PyTorch's loss and gradient.
+    func assertCrossEntropyMatches(_ name: String, _ lossAndGradient: ([String: Any]) -> (loss: Float, grad: [Float])) throws {
+        for case let c as [String: Any] in try fixture(name) as! [Any] {
+            let (loss, grad) = lossAndGradient(c)
             XCTAssertEqual(loss, c.float("loss"), accuracy: 1e-5)
-            assertClose(grad, c.floats("grad"), atol: 1e-6, "CE grad ε=\(c.float("smoothing"))")
+            assertClose(grad, c.floats("grad"), atol: 1e-6, "\(name) grad ε=\(c.float("smoothing"))")
+        }
+    }
+
+    func testCrossEntropyWithLabelSmoothingMatchesPyTorch() throws {
+        try assertCrossEntropyMatches("loss") { c in
+            SoftmaxCrossEntropy.lossAndGradient(logits: c.floats("logits"), labels: c.ints("labels"), classes: c.int("k"),
+                                                smoothing: c.float("smoothing"))
+        }
+    }
+
+    /// Probability targets (FER+ vote blends), as `F.cross_entropy` with a target distribution.
+    func testSoftTargetCrossEntropyMatchesPyTorch() throws {
+        try assertCrossEntropyMatches("loss_soft") { c in
+            SoftmaxCrossEntropy.lossAndGradient(logits: c.floats("logits"), targets: c.floats("targets"), classes: c.int("k"),
+                                                smoothing: c.float("smoothing"))
         }
     }
 
