@@ -4,9 +4,10 @@ import torch.nn as nn
 
 def specs(name):
     conv = lambda f, k=3: ("conv2d", f, k)
-    if name == "vgg":
-        s = []
-        for f in [32, 64, 128, 256]:
+    widths = {"vgg": 32, "vgg48": 48, "vgg64": 64}
+    if name in widths:
+        w, s = widths[name], []
+        for f in [w, 2 * w, 4 * w, 8 * w]:
             s += [conv(f), ("bn",), ("relu",), conv(f), ("bn",), ("relu",), ("pool",)]
         return s + [("flatten",), ("dropout", 0.5), ("dense", 256), ("bn",), ("relu",), ("dropout", 0.5), ("dense", 7)]
     if name == "seed":

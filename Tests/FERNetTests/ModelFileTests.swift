@@ -27,7 +27,7 @@ final class ModelFileTests: XCTestCase {
     /// The inference plan (batch norm folded into the convolutions, ReLU fused) gives the
     /// network's own inference output, with running statistics far from the defaults.
     func testInferencePlanMatchesTheNetwork() throws {
-        for arch in ["vgg", "seed", "tiny"] {
+        for arch in ["vgg", "vgg48", "seed", "tiny"] {
             let net = try Network(specs: Architecture.all[arch]!, input: (1, 48, 48), seed: 5)
             var rng = SeededGenerator(seed: 9)
             for l in net.layers {
