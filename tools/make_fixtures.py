@@ -112,6 +112,23 @@ def soft_loss_cases():
     save("loss_soft", cases)
 
 
+def winograd_conv_cases():
+    """3x3, stride 1, padding 1 convolutions with at least 8 channels each way, which FERNet
+    trains by Winograd (forward and input gradient), at odd sizes; its own generator."""
+    g = torch.Generator().manual_seed(5678)
+    cases = []
+    for (n, c, h, w, o) in [(2, 9, 7, 5, 10), (1, 8, 6, 6, 8), (3, 12, 3, 4, 9), (2, 8, 1, 2, 16)]:
+        x = torch.randn(n, c, h, w, generator=g).requires_grad_(True)
+        wt = torch.randn(o, c, 3, 3, generator=g).requires_grad_(True)
+        b = torch.randn(o, generator=g).requires_grad_(True)
+        y = F.conv2d(x, wt, b, stride=1, padding=1)
+        dy = torch.randn(y.shape, generator=g)
+        y.backward(dy)
+        cases.append(dict(n=n, c=c, h=h, w=w, out=o, k=3, stride=1, padding=1, x=flat(x), weight=flat(wt), bias=flat(b),
+                          y=flat(y), yshape=list(y.shape), dy=flat(dy), dx=flat(x.grad), dweight=flat(wt.grad), dbias=flat(b.grad)))
+    save("conv2d_winograd", cases)
+
+
 def optimizer_cases():
     cases = []
     for name in ["adam", "adamw", "sgd"]:
@@ -162,5 +179,5 @@ def training_run():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    conv_cases(); bn_cases(); pool_cases(); dense_cases(); loss_cases(); optimizer_cases(); training_run(); soft_loss_cases()
+    conv_cases(); bn_cases(); pool_cases(); dense_cases(); loss_cases(); optimizer_cases(); training_run(); soft_loss_cases(); winograd_conv_cases()
     print("fixtures written to", os.path.normpath(OUT))

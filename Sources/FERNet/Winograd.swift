@@ -11,29 +11,45 @@ import COpenBLAS
 /// Activations are [C, N, H, W], as everywhere in FERNet; any H and W (a block hanging over the
 /// edge reads zeros and writes only the outputs that exist).
 public enum Winograd {
-    /// U[16][Cout][Cin] = G·g·Gᵀ for every kernel g of weights [Cout, Cin, 3, 3].
-    public static func transformWeights(_ w: [Float], outChannels cout: Int, inChannels cin: Int) -> [Float] {
+    /// U[16][Cout][Cin] = G·g·Gᵀ for every kernel g of weights [Cout, Cin, 3, 3]. With
+    /// `flipped`, the kernels of the adjoint convolution instead: U[16][Cin][Cout] from
+    /// g'[c][o] = g[o][c] turned by 180°, so that `forward` over a gradient [Cout, N, H, W] gives
+    /// the gradient of the input (stride 1, padding 1: the transposed convolution is a convolution).
+    public static func transformWeights(_ w: [Float], outChannels cout: Int, inChannels cin: Int, flipped: Bool = false) -> [Float] {
         precondition(w.count == cout * cin * 9, "winograd weights: \(w.count) values for \(cout)x\(cin)x3x3")
-        var u = [Float](repeating: 0, count: 16 * cout * cin)
-        for o in 0..<cout {
-            for c in 0..<cin {
-                let g = (o * cin + c) * 9
-                // t = G·g (4x3), then U = t·Gᵀ (4x4); G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
-                var t = [Float](repeating: 0, count: 12)
-                for j in 0..<3 {
-                    let g0 = w[g + j], g1 = w[g + 3 + j], g2 = w[g + 6 + j]
-                    t[j] = g0
-                    t[3 + j] = 0.5 * (g0 + g1 + g2)
-                    t[6 + j] = 0.5 * (g0 - g1 + g2)
-                    t[9 + j] = g2
-                }
-                for i in 0..<4 {
-                    let t0 = t[i * 3], t1 = t[i * 3 + 1], t2 = t[i * 3 + 2]
-                    let row = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
-                    for j in 0..<4 { u[((i * 4 + j) * cout + o) * cin + c] = row[j] }
+        var u = uninitializedFloats(16 * cout * cin)
+        let (rowsOut, colsIn) = flipped ? (cin, cout) : (cout, cin)
+        w.withUnsafeBufferPointer { wp in u.withUnsafeMutableBufferPointer { up in
+            let wb = wp.baseAddress!, ub = up.baseAddress!
+            parallelFor(cout) { range in
+                for o in range {
+                    for c in 0..<cin {
+                        let g = wb + (o * cin + c) * 9
+                        // the kernel, turned by 180° for the adjoint
+                        @inline(__always) func k(_ i: Int, _ j: Int) -> Float { flipped ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j] }
+                        // t = G·g (4x3), then U = t·Gᵀ (4x4); G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
+                        var t = SIMD16<Float>()   // 4 rows of 3 (lane 4·i + j)
+                        for j in 0..<3 {
+                            let g0 = k(0, j), g1 = k(1, j), g2 = k(2, j)
+                            t[j] = g0
+                            t[4 + j] = 0.5 * (g0 + g1 + g2)
+                            t[8 + j] = 0.5 * (g0 - g1 + g2)
+                            t[12 + j] = g2
+                        }
+                        let (r, q) = flipped ? (c, o) : (o, c)
+                        let dst = ub + r * colsIn + q
+                        for i in 0..<4 {
+                            let t0 = t[4 * i], t1 = t[4 * i + 1], t2 = t[4 * i + 2]
+                            let plane = (i * 4) * rowsOut * colsIn
+                            dst[plane] = t0
+                            dst[plane + rowsOut * colsIn] = 0.5 * (t0 + t1 + t2)
+                            dst[plane + 2 * rowsOut * colsIn] = 0.5 * (t0 - t1 + t2)
+                            dst[plane + 3 * rowsOut * colsIn] = t2
+                        }
+                    }
                 }
             }
-        }
+        } }
         return u
     }
 

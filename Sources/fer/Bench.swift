@@ -21,7 +21,8 @@ struct Bench: ParsableCommand {
         if layers { try Bench.layerProfile(arch: arch, batch: batchSize, steps: steps) }
         let ours = try Bench.measure(arch: arch, batch: batchSize, steps: steps, reps: reps)
         print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads, OpenBLAS kernels \(BLAS.coreName)" + (BLAS.kernelsSwitchedTo != nil ? " (switched from its fallback for an unknown CPU)" : ""))
-        print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize))")
+        print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize); "
+              + "with every convolution as im2col and products instead of Winograd: \(fmt(ours.im2colIPS, 1)))")
         print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")
         print("  (inference with every convolution as im2col and one product instead of Winograd: "
               + "\(fmt(ours.im2col1 * 1000, 2)) ms, \(fmt(ours.im2col8 * 1000, 2)) ms)")
@@ -132,7 +133,7 @@ struct Bench: ParsableCommand {
     }
 
     static func measure(arch: String, batch: Int, steps: Int, reps: Int) throws
-        -> (params: Int, macs: Int, trainIPS: Double, lat1: Double, lat8: Double, im2col1: Double, im2col8: Double) {
+        -> (params: Int, macs: Int, trainIPS: Double, im2colIPS: Double, lat1: Double, lat8: Double, im2col1: Double, im2col8: Double) {
         let (net, x, labels, opt) = try trainingSetup(arch: arch, batch: batch)
         func step() {
             net.zeroGrad()
@@ -141,10 +142,20 @@ struct Bench: ParsableCommand {
             net.backward(Tensor(shape: y.shape, data: g), inputGradient: false)
             opt.update(net.parameters, lr: 1e-3)
         }
-        for _ in 0..<2 { step() }
-        var t0 = Date()
-        for _ in 0..<steps { step() }
-        let trainIPS = Double(steps * batch) / Date().timeIntervalSince(t0)
+        // training with Winograd convolutions and with im2col only, a step of each in turn
+        let threshold = Conv2D.winogradTrainingMinChannels
+        defer { Conv2D.winogradTrainingMinChannels = threshold }
+        let modes = [threshold, Int.max]
+        for mode in modes { Conv2D.winogradTrainingMinChannels = mode; step() }
+        var seconds = [0.0, 0.0]
+        for _ in 0..<steps {
+            for (i, mode) in modes.enumerated() {
+                Conv2D.winogradTrainingMinChannels = mode
+                let t = Date(); step(); seconds[i] += Date().timeIntervalSince(t)
+            }
+        }
+        Conv2D.winogradTrainingMinChannels = threshold
+        let trainIPS = Double(steps * batch) / seconds[0], im2colIPS = Double(steps * batch) / seconds[1]
         // inference as FacialExpressionModel runs it: batch normalisation folded into the convolutions
         let winograd = InferencePlan(net), im2col = InferencePlan(net, winograd: false)
         // the two plans take turns, so a change in the machine's speed during the run hits both alike
@@ -159,7 +170,6 @@ struct Bench: ParsableCommand {
             return (a.sorted()[a.count / 2], b.sorted()[b.count / 2])
         }
         let one = latency(1), eight = latency(8)
-        t0 = Date()
-        return (net.parameterCount, net.macsPerSample, trainIPS, one.winograd, eight.winograd, one.im2col, eight.im2col)
+        return (net.parameterCount, net.macsPerSample, trainIPS, im2colIPS, one.winograd, eight.winograd, one.im2col, eight.im2col)
     }
 }

@@ -131,11 +131,14 @@ final class GradientCheckTests: XCTestCase {
 final class ConvChunkTests: XCTestCase {
     /// The layer unfolds a few images at a time; its output and gradients equal a direct
     /// convolution's, written as plain loops, for a batch that splits into uneven chunks
-    /// (7 images, stride 2, padding 1: chunks of 4 and 3) and at 48x48 (5 images: 3 and 2).
+    /// (7 images, stride 2, padding 1: chunks of 4 and 3) and at 48x48 (5 images: 3 and 2); and
+    /// with 64 channels or more each way, where forward and input gradient run by Winograd.
     func testChunkedConvolutionMatchesDirectLoops() {
-        for (cin, cout, n, side, stride) in [(3, 5, 7, 9, 2), (4, 6, 5, 48, 1)] {
+        for (cin, cout, n, side, stride) in [(3, 5, 7, 9, 2), (4, 6, 5, 48, 1), (64, 65, 3, 13, 1)] {
             var rng = SeededGenerator(seed: UInt64(n))
             let conv = Conv2D(inChannels: cin, outChannels: cout, kernel: 3, stride: stride, padding: 1, rng: &rng)
+            XCTAssertEqual(conv.usesWinograd(forInputGradient: false), cin == 64, "Winograd forward")
+            XCTAssertEqual(conv.usesWinograd(forInputGradient: true), cin == 64, "Winograd input gradient")
             for i in conv.bias.value.indices { conv.bias.value[i] = rng.normal() }
             let x = (0..<(cin * n * side * side)).map { _ in rng.normal() }
             let y = conv.forward(Tensor(shape: [cin, n, side, side], data: x), training: true)

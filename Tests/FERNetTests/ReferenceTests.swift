@@ -3,12 +3,26 @@ import XCTest
 
 /// Every layer's forward output and gradients against PyTorch's numbers (tools/make_fixtures.py).
 final class ReferenceTests: XCTestCase {
+    /// All sizes by im2col; the 3x3 stride-1 padding-1 cases with 8 channels or more each way
+    /// (`conv2d_winograd`) train by Winograd, forward and input gradient, with the threshold
+    /// lowered to 8.
     func testConv2DMatchesPyTorch() throws {
-        for case let c as [String: Any] in try fixture("conv2d") as! [Any] {
+        let threshold = Conv2D.winogradTrainingMinChannels
+        defer { Conv2D.winogradTrainingMinChannels = threshold }
+        Conv2D.winogradTrainingMinChannels = 8   // the fixtures' sizes
+        for name in ["conv2d", "conv2d_winograd"] {
+            try checkConv2D(fixture: name)
+        }
+    }
+
+    func checkConv2D(fixture name: String) throws {
+        for case let c as [String: Any] in try fixture(name) as! [Any] {
             let n = c.int("n"), ch = c.int("c"), h = c.int("h"), w = c.int("w"), o = c.int("out")
             var rng = SeededGenerator(seed: 1)
             let conv = Conv2D(inChannels: ch, outChannels: o, kernel: c.int("k"), stride: c.int("stride"), padding: c.int("padding"), rng: &rng)
             conv.weight.value = c.floats("weight"); conv.bias.value = c.floats("bias")
+            XCTAssertEqual(conv.usesWinograd(forInputGradient: false), name == "conv2d_winograd", "\(name): Winograd forward")
+            XCTAssertEqual(conv.usesWinograd(forInputGradient: true), name == "conv2d_winograd", "\(name): Winograd input gradient")
             let x = Tensor.fromNCHW(c.floats("x"), n: n, c: ch, h: h, w: w)
             let y = conv.forward(x, training: true)
             let ys = c.ints("yshape")
@@ -40,6 +54,9 @@ final class ReferenceTests: XCTestCase {
         XCTAssertGreaterThan(tested, 0, "a 3x3 stride-1 padding-1 fixture")
         // and at sizes the fixtures lack (1x1, 2x3, a 4x4 block exactly), against im2col
         var rng = SeededGenerator(seed: 3)
+        let threshold = Conv2D.winogradTrainingMinChannels
+        Conv2D.winogradTrainingMinChannels = .max   // the layer's own forward as im2col, for reference
+        defer { Conv2D.winogradTrainingMinChannels = threshold }
         for (n, ch, h, w, o) in [(1, 8, 1, 1, 3), (2, 9, 2, 3, 4), (1, 16, 4, 4, 8), (3, 5, 6, 11, 7)] {
             let conv = Conv2D(inChannels: ch, outChannels: o, kernel: 3, stride: 1, padding: 1, rng: &rng)
             conv.bias.value = conv.bias.value.map { _ in rng.normal() }
