@@ -11,13 +11,26 @@ import Foundation
 public final class InferencePlan: @unchecked Sendable {
     enum Step {
         case conv(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, weight: [Float], bias: [Float], relu: Bool)
-        case winograd(inChannels: Int, outChannels: Int, u: [Float], bias: [Float], relu: Bool)
+        /// `im2colWeight`, kept where the transformed weights are large: the folded weights for
+        /// passes with fewer than `winogradMinTiles` blocks, which run as im2col instead.
+        case winograd(inChannels: Int, outChannels: Int, u: [Float], bias: [Float], relu: Bool, im2colWeight: [Float]?)
         case layer(Layer)
     }
     let steps: [Step]
 
     /// Fewer input channels than this: im2col (a first layer over a grey image gains nothing).
     public static let winogradMinChannels = 8
+
+    /// Winograd's 16 products each have one column per 2x2 block of output; with few blocks (one
+    /// face at 6x6: 9) they are bound by reading the transformed weights, 16/9 the size of
+    /// im2col's. Where those are large (more than `winogradLargeWeights` input·output channel
+    /// pairs, 4 MB of floats) a pass with fewer blocks than this runs as im2col. Measured with
+    /// one face on this project's Xeon, on one thread: `vgg48`'s 192->384 and 384->384 layers at
+    /// 6x6 took 0.88 and 1.86 ms by Winograd against 0.69 and 1.38 by im2col, while `vgg`'s
+    /// 256->256 at 6x6 took 0.51 against 0.66 and every layer at 12x12 (36 blocks) or larger was
+    /// faster by Winograd.
+    public static let winogradMinTiles = 16
+    public static let winogradLargeWeights = 65_536
 
     public init(_ network: Network, winograd: Bool = true) {
         var steps: [Step] = []
@@ -40,9 +53,10 @@ public final class InferencePlan: @unchecked Sendable {
                 let relu = next < layers.count && layers[next] is ReLU
                 if relu { next += 1 }
                 if winograd && c.kernel == 3 && c.stride == 1 && c.padding == 1 && c.inChannels >= InferencePlan.winogradMinChannels {
+                    let large = c.inChannels * c.outChannels > InferencePlan.winogradLargeWeights
                     steps.append(.winograd(inChannels: c.inChannels, outChannels: c.outChannels,
                                            u: Winograd.transformWeights(w, outChannels: c.outChannels, inChannels: c.inChannels),
-                                           bias: b, relu: relu))
+                                           bias: b, relu: relu, im2colWeight: large ? w : nil))
                 } else {
                     steps.append(.conv(inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride,
                                        padding: c.padding, weight: w, bias: b, relu: relu))
@@ -64,7 +78,8 @@ public final class InferencePlan: @unchecked Sendable {
         steps.map { s in
             switch s {
             case .layer(let l): return l.kind
-            case let .winograd(cin, cout, _, _, relu): return "winograd \(cin)->\(cout)" + (relu ? " +relu" : "")
+            case let .winograd(cin, cout, _, _, relu, fallback):
+                return "winograd \(cin)->\(cout)" + (relu ? " +relu" : "") + (fallback == nil ? "" : " (im2col under \(InferencePlan.winogradMinTiles) blocks)")
             case let .conv(cin, cout, k, st, _, _, _, relu): return "conv \(cin)->\(cout) \(k)x\(k)/\(st)" + (relu ? " +relu" : "")
             }
         }
@@ -102,8 +117,11 @@ public final class InferencePlan: @unchecked Sendable {
         switch s {
         case .layer(let l):
             return l.forward(t, training: false)
-        case let .winograd(cin, cout, u, b, relu):
+        case let .winograd(cin, cout, u, b, relu, fallback):
             let n = t.shape[1], h = t.shape[2], wd = t.shape[3]
+            if let w = fallback, n * ((h + 1) / 2) * ((wd + 1) / 2) < InferencePlan.winogradMinTiles {
+                return InferencePlan.im2colConv(t, cin: cin, cout: cout, k: 3, stride: 1, padding: 1, weight: w, bias: b, relu: relu)
+            }
             return Tensor(shape: [cout, n, h, wd],
                           data: Winograd.forward(t.data, inChannels: cin, n: n, h: h, w: wd, u: u, bias: b, outChannels: cout, relu: relu))
         case let .conv(cin, cout, k, st, p, w, b, relu):

@@ -37,12 +37,19 @@ final class ModelFileTests: XCTestCase {
                 bn.gamma.value = bn.gamma.value.map { _ in 1 + 0.3 * rng.normal() }
                 bn.beta.value = bn.beta.value.map { _ in 0.2 * rng.normal() }
             }
-            let x = Tensor(shape: [1, 3, 48, 48], data: (0..<(3 * 2304)).map { _ in rng.normal() })
-            let want = net.forward(x, training: false).data
-            let got = InferencePlan(net).forward(x).data
-            XCTAssertEqual(got.count, want.count)
-            let scale = want.map { abs($0) }.max() ?? 1
-            assertClose(got, want, atol: 1e-4 * max(1, scale), "\(arch)")
+            let plan = InferencePlan(net)
+            // one face: vgg48's 6x6 layers run as im2col (few Winograd blocks); three: Winograd
+            for n in [1, 3] {
+                let x = Tensor(shape: [1, n, 48, 48], data: (0..<(n * 2304)).map { _ in rng.normal() })
+                let want = net.forward(x, training: false).data
+                let got = plan.forward(x).data
+                XCTAssertEqual(got.count, want.count)
+                let scale = want.map { abs($0) }.max() ?? 1
+                assertClose(got, want, atol: 1e-4 * max(1, scale), "\(arch), \(n) faces")
+            }
+            if arch == "vgg48" {
+                XCTAssertEqual(plan.stepNames.filter { $0.contains("im2col under") }.count, 2, "vgg48's two 6x6 layers")
+            }
         }
     }
 
