@@ -90,15 +90,16 @@ public final class FacialExpressionModel: @unchecked Sendable {
     /// Writes the description and weights of `network` as `<dir>/<name>.json` and `<name>.weights`.
     public static func save(network: Network, name: String, directory: URL, labels: [String],
                             normalization: Normalization, training: TrainingRecipe?, card: ModelCard?,
-                            half: Bool = false) throws -> URL {
+                            storage: WeightStorage = .float32) throws -> URL {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let wdata = WeightsFile.encode(network.exportTensors(), half: half)
+        let wdata = WeightsFile.encode(network.exportTensors(), storage: storage)
         let wname = "\(name).weights"
         try wdata.write(to: directory.appendingPathComponent(wname), options: .atomic)
         let d = ModelDescription(name: name, labels: labels,
                                  input: .init(width: network.inputShape.w, height: network.inputShape.h, channels: 1),
                                  normalization: normalization, architecture: network.specs,
-                                 weights: .init(file: wname, crc32: String(format: "%08x", WeightsFile.contentCRC(wdata)), bytes: wdata.count),
+                                 weights: .init(file: wname, crc32: String(format: "%08x", WeightsFile.contentCRC(wdata)), bytes: wdata.count,
+                                               storage: storage.rawValue),
                                  parameters: network.parameterCount, macs: network.macsPerSample,
                                  training: training, card: card)
         let jurl = directory.appendingPathComponent("\(name).json")

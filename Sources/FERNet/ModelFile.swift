@@ -95,7 +95,11 @@ public struct ModelDescription: Codable, Sendable {
     public var card: ModelCard?
 
     public struct InputSpec: Codable, Sendable { public var width: Int; public var height: Int; public var channels: Int }
-    public struct WeightsRef: Codable, Sendable { public var file: String; public var crc32: String; public var bytes: Int }
+    public struct WeightsRef: Codable, Sendable {
+        public var file: String; public var crc32: String; public var bytes: Int
+        /// How the file stores the values (`WeightStorage`'s name); absent in files written before it.
+        public var storage: String?
+    }
 
     public static func load(_ url: URL) throws -> ModelDescription {
         let path = url.path
@@ -134,16 +138,29 @@ public struct ModelDescription: Codable, Sendable {
     }
 }
 
+/// How a weights file stores its values.
+public enum WeightStorage: String, CaseIterable, Sendable {
+    /// Every tensor float32 (checkpoints).
+    case float32
+    /// Every tensor float16: half the size.
+    case float16
+    /// Convolution and dense weights (tensors of rank 2 or more) as int8 with a float32 scale per
+    /// output channel (the first dimension: value = scale·q, scale = the row's largest |value|/127);
+    /// the rest (biases, batch-norm parameters and statistics) float16. About a quarter of float32.
+    case int8
+}
+
 /// The weights file: magic "FERW", format version, tensor count, then per tensor its name, rank,
-/// shape, element type (0 float32, 1 float16) and little-endian values, closed by a CRC-32 of
-/// everything before it. Shipped models store float16 (half the size; values are widened to
-/// float32 on load), checkpoints float32.
+/// shape, element type (0 float32, 1 float16, 2 int8 with a float32 scale per first-dimension
+/// row, the scales first) and little-endian values, closed by a CRC-32 of everything before it.
+/// Shipped models store float16 or int8 (`WeightStorage`; values are widened to float32 on load),
+/// checkpoints float32.
 public enum WeightsFile {
     public static let magic: [UInt8] = Array("FERW".utf8)
     public static let version: UInt32 = 1
     public static let maxTensors = 100_000
 
-    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])], half: Bool = false) -> Data {
+    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])], storage: WeightStorage = .float32) -> Data {
         var out = Data()
         out.append(contentsOf: magic)
         appendU32(&out, version)
@@ -153,16 +170,36 @@ public enum WeightsFile {
             appendU32(&out, UInt32(name.count)); out.append(contentsOf: name)
             appendU32(&out, UInt32(t.shape.count))
             for d in t.shape { appendU32(&out, UInt32(d)) }
-            appendU32(&out, half ? 1 : 0)
-            if half {
+            let type: UInt32 = storage == .float32 ? 0 : (storage == .int8 && t.shape.count >= 2 && t.shape[0] > 0 ? 2 : 1)
+            appendU32(&out, type)
+            switch type {
+            case 0:
+                t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+            case 1:
                 let h = t.values.map { Float16($0) }
                 h.withUnsafeBytes { out.append(contentsOf: $0) }
-            } else {
-                t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+            default:
+                let (scales, q) = quantize(t.values, rows: t.shape[0])
+                scales.withUnsafeBytes { out.append(contentsOf: $0) }
+                q.withUnsafeBytes { out.append(contentsOf: $0) }
             }
         }
         appendU32(&out, crc(out))
         return out
+    }
+
+    /// Symmetric int8 per row: scale = the row's largest |value| / 127 (1 for a row of zeros),
+    /// q = round(value / scale).
+    static func quantize(_ v: [Float], rows: Int) -> (scales: [Float], q: [Int8]) {
+        let per = v.count / rows
+        var scales = [Float](repeating: 1, count: rows), q = [Int8](repeating: 0, count: v.count)
+        for r in 0..<rows {
+            let row = v[(r * per)..<((r + 1) * per)]
+            let m = row.reduce(0) { Swift.max($0, abs($1)) }
+            if m > 0 && m.isFinite { scales[r] = m / 127 }
+            for i in row.indices { q[i] = Int8(Swift.max(-127, Swift.min(127, (v[i] / scales[r]).rounded()))) }
+        }
+        return (scales, q)
     }
 
     public static func decode(_ data: Data, file: String) throws -> [(name: String, shape: [Int], values: [Float])] {
@@ -195,17 +232,35 @@ public enum WeightsFile {
             var shape: [Int] = []
             for _ in 0..<nd { shape.append(Int(try u32("shape of \(name)"))) }
             let dtype = try u32("element type of \(name)")
-            guard dtype <= 1 else { throw ModelFileError.mismatch("\(file): tensor \(name) has unknown element type \(dtype)") }
-            let width = dtype == 1 ? 2 : 4
+            guard dtype <= 2 else { throw ModelFileError.mismatch("\(file): tensor \(name) has unknown element type \(dtype)") }
+            guard dtype != 2 || (nd >= 2 && shape[0] > 0) else {
+                throw ModelFileError.mismatch("\(file): int8 tensor \(name) has shape \(shape); int8 needs rows")
+            }
+            let width = [4, 2, 1][Int(dtype)]
             var n = 1
             for d in shape {
                 let (p, o) = n.multipliedReportingOverflow(by: d)
                 guard !o, p <= body else { throw ModelFileError.truncated(file, "tensor \(name) \(shape) is larger than the file") }
                 n = p
             }
-            guard n <= (body - pos) / width else { throw ModelFileError.truncated(file, "tensor \(name) \(shape) needs \(n * width) bytes") }
+            let scaleBytes = dtype == 2 ? 4 * shape[0] : 0
+            guard n <= (body - pos - scaleBytes) / width, scaleBytes <= body - pos else {
+                throw ModelFileError.truncated(file, "tensor \(name) \(shape) needs \(scaleBytes + n * width) bytes")
+            }
             var vals = [Float](repeating: 0, count: n)
-            if dtype == 1 {
+            if dtype == 2 {
+                let rows = shape[0], per = n / rows
+                var scales = [Float](repeating: 0, count: rows), q = [Int8](repeating: 0, count: n)
+                bytes.withUnsafeBytes { src in
+                    scales.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[pos..<(pos + scaleBytes)])) }
+                    q.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(pos + scaleBytes)..<(pos + scaleBytes + n)])) }
+                }
+                guard scales.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                    throw ModelFileError.mismatch("\(file): int8 tensor \(name) has a scale that is not a positive number")
+                }
+                for r in 0..<rows { for i in (r * per)..<((r + 1) * per) { vals[i] = scales[r] * Float(q[i]) } }
+                pos += scaleBytes
+            } else if dtype == 1 {
                 var h = [Float16](repeating: 0, count: n)
                 h.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { src in
                     dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[pos..<(pos + n * 2)]))

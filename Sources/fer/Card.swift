@@ -16,7 +16,7 @@ struct Card: ParsableCommand {
         print("- Input: \(d.input.width)x\(d.input.height) grey, normalised (p/255 - \(fmt(Double(d.normalization.mean)))) / \(fmt(Double(d.normalization.std)))")
         print("- Architecture: \(d.training?.architecture ?? "custom"), \(d.parameters ?? m.network.parameterCount) parameters, "
               + "\(String(format: "%.0f", Double(d.macs ?? m.network.macsPerSample) / 1e6)) M multiply-adds per face")
-        print("- Weights: \(d.weights.file), \(d.weights.bytes) bytes, CRC-32 \(d.weights.crc32)")
+        print("- Weights: \(d.weights.file)" + (d.weights.storage.map { " (\($0))" } ?? "") + ", \(d.weights.bytes) bytes, CRC-32 \(d.weights.crc32)")
         if let t = d.training {
             print("\n## Training\n")
             print("- Data: \(t.data)")

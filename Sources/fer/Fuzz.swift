@@ -96,7 +96,7 @@ final class FuzzHarness {
         let tiny = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 3)
         let seedDir = dir.appendingPathComponent("seed-model")
         let json = try FacialExpressionModel.save(network: tiny, name: "tiny", directory: seedDir, labels: FERDataset.labels,
-                                                  normalization: Normalization(mean: 0.5, std: 0.25), training: nil, card: nil, half: true)
+                                                  normalization: Normalization(mean: 0.5, std: 0.25), training: nil, card: nil, storage: .float16)
         tinyWeights = seedDir.appendingPathComponent("tiny.weights")
         var modelSeeds = [[UInt8](try Data(contentsOf: json))]
         if let shipped = try? Data(contentsOf: URL(fileURLWithPath: Defaults.model)) {
@@ -106,7 +106,8 @@ final class FuzzHarness {
         }
         seeds[.model] = modelSeeds
         seeds[.weights] = [[UInt8](try Data(contentsOf: tinyWeights)),
-                           [UInt8](WeightsFile.encode(tiny.exportTensors(), half: false))]
+                           [UInt8](WeightsFile.encode(tiny.exportTensors())),
+                           [UInt8](WeightsFile.encode(tiny.exportTensors(), storage: .int8))]
         // cascade: the face cascade cut to its first two stages and the features they use (a few kB,
         // so thousands of variants a second) and one of opencv-data's small cascades
         let haar = "/usr/share/opencv4/haarcascades/"

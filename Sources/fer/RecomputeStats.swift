@@ -25,6 +25,8 @@ struct RecomputeStats: ParsableCommand {
     @Option(help: "Batch size of the passes (statistics are per-batch averages, as in training).") var batchSize = 64
     @Option(name: .shortAndLong, help: "Output directory (not the model's own).") var output: String
     @Option(help: "Model name (file stem; default the model's).") var name: String?
+    @Option(help: "How to store the weights: float16, or int8 (convolution and dense weights as int8 with a scale per output channel: about half float16's size).")
+    var weights: WeightStorage = .float16
     @OptionGroup var threads: ThreadOption
 
     func run() throws {
@@ -66,6 +68,7 @@ struct RecomputeStats: ParsableCommand {
         let command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
         let note = (averageWith.isEmpty ? "" : "weights averaged with \(averageWith.joined(separator: ", ")); ")
             + "batch-norm statistics recomputed on \(used) Training faces (fer recompute-stats; PublicTest \(fmt(before.accuracy)) before)"
+            + (weights == .int8 ? "; saved with int8 weights (a scale per output channel), the figures those of the int8 file" : "")
         var card = d.card
         if var c = card {
             c.command = (madeBy + [command]).joined(separator: " && ")
@@ -74,11 +77,13 @@ struct RecomputeStats: ParsableCommand {
             card = c
         }
         let url = try FacialExpressionModel.save(network: m.network, name: name ?? d.name, directory: out, labels: m.labels,
-                                                 normalization: norm, training: d.training, card: card, half: true)
-        // the figures of the file as saved (float16)
+                                                 normalization: norm, training: d.training, card: card, storage: weights)
+        // the figures of the file as saved
         let (after, tta) = try Trainer.recordFigures(of: url, card: card, on: val)
         print("PublicTest accuracy: \(fmt(before.accuracy)) before, \(fmt(after.accuracy)) after (flip TTA \(fmt(tta.accuracy))), "
               + "statistics from \(used) Training faces")
         print("wrote \(url.path)")
     }
 }
+
+extension WeightStorage: ExpressibleByArgument {}

@@ -115,6 +115,66 @@ final class ModelFileTests: XCTestCase {
         XCTAssertThrowsError(try FacialExpressionModel(contentsOf: url)) { XCTAssertTrue("\($0)".contains("not found")) }
     }
 
+    /// int8 storage: convolution and dense weights within half a step (their row's scale) of the
+    /// float32 values, the rest as float16; the file about half float16's size; predictions close.
+    func testInt8WeightsRoundTrip() throws {
+        let net = try Network(specs: Architecture.vgg, input: (1, 48, 48), seed: 4)
+        let dir = tempDir()
+        var sizes: [WeightStorage: Int] = [:]
+        var models: [WeightStorage: FacialExpressionModel] = [:]
+        for storage in WeightStorage.allCases {
+            let url = try FacialExpressionModel.save(network: net, name: storage.rawValue, directory: dir, labels: FERDataset.labels,
+                                                     normalization: Normalization(mean: 0.5, std: 0.25), training: nil, card: nil,
+                                                     storage: storage)
+            models[storage] = try FacialExpressionModel(contentsOf: url)
+            XCTAssertEqual(models[storage]!.description.weights.storage, storage.rawValue)
+            sizes[storage] = models[storage]!.description.weights.bytes
+        }
+        XCTAssertLessThan(Double(sizes[.int8]!), 0.52 * Double(sizes[.float16]!))
+        XCTAssertLessThan(Double(sizes[.float16]!), 0.51 * Double(sizes[.float32]!))
+        let original = net.exportTensors(), stored = models[.int8]!.network.exportTensors()
+        for (a, b) in zip(original, stored) {
+            XCTAssertEqual(a.name, b.name)
+            if a.shape.count >= 2 {
+                let per = a.values.count / a.shape[0]
+                for r in 0..<a.shape[0] {
+                    let row = a.values[(r * per)..<((r + 1) * per)]
+                    let step = row.reduce(0) { max($0, abs($1)) } / 127
+                    for i in row.indices { XCTAssertEqual(b.values[i], a.values[i], accuracy: step / 2 * 1.001, "\(a.name)[\(i)]") }
+                }
+            } else {
+                XCTAssertEqual(b.values, a.values.map { Float(Float16($0)) }, "\(a.name) as float16")
+            }
+        }
+        var rng = SeededGenerator(seed: 8)
+        let faces = (0..<4).map { _ in (0..<2304).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+        let p32 = models[.float32]!.predict(faces: faces), p8 = models[.int8]!.predict(faces: faces)
+        for (a, b) in zip(p32, p8) { assertClose(b, a, atol: 0.02, "int8 probabilities") }
+    }
+
+    /// An int8 tensor whose scale is not a positive number is refused with the tensor's name.
+    func testInt8BadScaleIsRefused() throws {
+        let net = try Network(specs: Architecture.tiny, input: (1, 48, 48), seed: 3)
+        var data = WeightsFile.encode(net.exportTensors(), storage: .int8)
+        // the first tensor, "0.weight" [8, 1, 3, 3]: header 12 bytes, name 4 + 8, rank 4 + 16, type 4; then its scales
+        let scale = 12 + 4 + 8 + 4 + 16 + 4
+        XCTAssertEqual(data[scale - 4], 2, "element type int8")
+        for bad: Float in [0, -1, .nan] {
+            var d = data
+            withUnsafeBytes(of: bad.bitPattern.littleEndian) { d.replaceSubrange(scale..<(scale + 4), with: $0) }
+            d = d.prefix(d.count - 4)
+            withUnsafeBytes(of: WeightsFile.crc(d).littleEndian) { d.append(contentsOf: $0) }
+            XCTAssertThrowsError(try WeightsFile.decode(d, file: "w.weights")) { e in
+                XCTAssertTrue("\(e)".contains("0.weight") && "\(e)".contains("scale"), "\(e)")
+            }
+        }
+        data = data.prefix(data.count - 4).prefix(scale + 20)
+        withUnsafeBytes(of: WeightsFile.crc(data).littleEndian) { data.append(contentsOf: $0) }
+        XCTAssertThrowsError(try WeightsFile.decode(data, file: "w.weights")) { e in
+            XCTAssertTrue("\(e)".contains("truncated") && "\(e)".contains("0.weight"), "\(e)")
+        }
+    }
+
     func testMismatchedArchitectureAndBadJSON() throws {
         let (url, _) = try savedTiny()
         var d = try ModelDescription.load(url)
