@@ -54,7 +54,8 @@ public final class Conv2D: Layer {
     /// transposed); the weight gradient stays im2col and a product. Winograd needs 2.25 times
     /// fewer multiplications, but its transforms move memory in proportion to the channels: on this
     /// project's 2-core Xeon a threshold of 32 made `vgg` training 0.83-0.88 times as fast as
-    /// im2col alone, 64 made it 1.05 times and `vgg48` 1.12-1.15 times. `Int.max` turns it off
+    /// im2col alone; with 64, `vgg` runs about even (0.93-1.09) and `vgg48` 1.01-1.15 times as
+    /// fast (mostly 1.08-1.10). `Int.max` turns it off
     /// (`fer bench` compares the two; tests lower it to reach the Winograd path at small sizes).
     nonisolated(unsafe) public static var winogradTrainingMinChannels = 64
 
