@@ -93,24 +93,13 @@ explore: build
 eval: build
 	$(FER) eval $(DATA) --model $(MODEL) --usage PublicTest --flip-tta
 
-# The shipped model's history (Models/README.md records it): a 24-epoch cosine run stopped after
-# epoch 4, resumed with a 16-epoch total, then a 36-epoch total; then a second cosine cycle from
-# its best weights, begun as 16 epochs, stopped after epoch 3 and resumed with a 12-epoch total;
-# its batch-norm statistics recomputed; then a third, 20-epoch cycle from that with FER+ votes
-# blended into the targets (stopped after epoch 4 and resumed), and stochastic weight averaging
-# from the second cycle (stopped after epoch 6); last the three averaged (a model soup) and the
-# statistics recomputed.
+# The shipped model's history (Models/README.md records it): one 40-epoch cosine run of the vgg48
+# architecture (it was stopped twice and resumed; a resumed run ends where an uninterrupted one
+# would), the best epoch's batch-norm statistics recomputed on plain Training faces and the weights
+# saved as int8.
 train: build
-	$(FER) train $(DATA) --arch vgg --epochs 24 --lr 2e-3 --seed 1 --output runs/fernet --stop-after 4
-	$(FER) train $(DATA) --resume --epochs 16 --output runs/fernet
-	$(FER) train $(DATA) --resume --epochs 36 --output runs/fernet
-	$(FER) train $(DATA) --init-from runs/fernet/fernet.json --epochs 16 --lr 1e-3 --seed 2 --output runs/fernet-ft --stop-after 3
-	$(FER) train $(DATA) --resume --epochs 12 --output runs/fernet-ft
-	$(FER) recompute-stats runs/fernet-ft/fernet.json $(DATA) --output runs/fernet-bn
-	$(FER) train $(DATA) --init-from runs/fernet-bn/fernet.json --epochs 20 --lr 1e-3 --seed 4 --ferplus $(FERPLUS) --ferplus-weight 0.3 --output runs/fernet-fp --stop-after 4
-	$(FER) train $(DATA) --resume --output runs/fernet-fp
-	$(FER) train $(DATA) --init-from runs/fernet-ft/fernet.json --schedule constant --lr 3e-4 --epochs 12 --swa-start 1 --seed 3 --output runs/fernet-swa --stop-after 6
-	$(FER) recompute-stats runs/fernet-bn/fernet.json $(DATA) --average-with runs/fernet-fp/fernet.json --average-with runs/fernet-swa/fernet.json --output runs/fernet-soup
+	$(FER) train $(DATA) --arch vgg48 --epochs 40 --lr 2e-3 --seed 1 --output runs/vgg48
+	$(FER) recompute-stats runs/vgg48/fernet.json $(DATA) --weights int8 --output runs/vgg48-bn
 
 card: build
 	$(FER) card $(MODEL) > Models/README.md

@@ -6,7 +6,7 @@ import torch
 from torch_arch import build
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--arch", default="vgg"); ap.add_argument("--batch-size", type=int, default=64)
+ap.add_argument("--arch", default="vgg48"); ap.add_argument("--batch-size", type=int, default=64)
 ap.add_argument("--steps", type=int, default=10); ap.add_argument("--reps", type=int, default=50)
 ap.add_argument("--threads", type=int, default=2)
 a = ap.parse_args()

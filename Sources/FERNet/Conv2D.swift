@@ -136,7 +136,7 @@ public final class Conv2D: Layer {
             dx.withUnsafeMutableBufferPointer { dxp in partial.withUnsafeMutableBufferPointer { pp in
                 let dxb = dxp.baseAddress!, pb = pp.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    var cols = uninitializedFloats(ckk * per * plane), dcols = uninitializedFloats(ckk * per * plane)
+                    var cols = uninitializedFloats(ckk * per * plane), dcols = uninitializedFloats(foldInputGradient ? ckk * per * plane : 0)
                     let dW = pb + worker * wsize
                     for chunk in (chunks * worker / workers)..<(chunks * (worker + 1) / workers) {
                         let first = chunk * per, count = Swift.min(per, n - first), width = count * plane

@@ -238,8 +238,8 @@ public enum Architecture {
         return s
     }()
 
-    /// GstFER's default: VGG-style, four stages of two 3x3 conv + BN + ReLU (32, 64, 128, 256
-    /// filters), max pooling, then dropout and a 256-unit dense layer.
+    /// VGG-style, four stages of two 3x3 conv + BN + ReLU (32, 64, 128, 256 filters), max pooling,
+    /// then dropout and a 256-unit dense layer (the default until the wider `vgg48` scored better).
     public static let vgg: [LayerSpec] = vgg(width: 32)
 
     /// The `vgg` shape with `width` filters in the first stage, doubling at each of the four
@@ -261,5 +261,6 @@ public enum Architecture {
     public static let all: [String: [LayerSpec]] = [
         "seed": seed, "vgg": vgg, "vgg48": vgg(width: 48), "vgg64": vgg(width: 64), "tiny": tiny,
     ]
-    public static let defaultName = "vgg"
+    /// The default: `vgg48`, the shipped model's (chosen on PublicTest over `vgg`, see the README).
+    public static let defaultName = "vgg48"
 }

@@ -338,6 +338,8 @@ public final class Trainer {
             if ev.accuracy > state.bestAccuracy || state.bestEpoch == 0 {
                 state.bestAccuracy = ev.accuracy; state.bestEpoch = epoch
                 try saveModel(evaluation: ev, network: chosen)
+            } else {
+                try recordRunLength()
             }
             try saveCheckpoint()
             try Charts.trainingCurves(state.history, title: "\(name): \(c.architecture)")
@@ -415,6 +417,18 @@ public final class Trainer {
         let url = try FacialExpressionModel.save(network: network, name: name, directory: directory, labels: FERDataset.labels,
                                                  normalization: state.normalization, training: recipe(), card: card, storage: .float16)
         _ = try Trainer.recordFigures(of: url, card: card, on: val)
+    }
+
+    /// After an epoch that was not the best, the saved (best) model's card still tells how far the
+    /// run went: epochs trained, training time and the commands so far (its figures are unchanged).
+    func recordRunLength() throws {
+        let url = directory.appendingPathComponent("\(name).json")
+        guard var d = try? ModelDescription.load(url), var card = d.card else { return }
+        card.epochsTrained = state.epochsDone
+        card.trainingSeconds = state.elapsed
+        card.command = (state.commands ?? [command]).joined(separator: " && ")
+        d.card = card
+        try d.write(url)
     }
 
     /// Evaluates a saved model file (as saved: float16 weights) on `val`, plain and with flip TTA,

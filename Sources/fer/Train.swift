@@ -14,7 +14,7 @@ struct Train: ParsableCommand {
     @Argument(help: "FER2013: Kaggle CSV (.csv or .csv.gz) or an image-folder copy (train/<emotion>/*.jpg, test/...).")
     var data = Defaults.data
 
-    @Option(help: "Architecture: vgg (default), vgg48 and vgg64 (vgg with 48 or 64 first-stage filters), seed (the original project's), tiny.")
+    @Option(help: "Architecture: vgg48 (default; vgg with 48 first-stage filters), vgg (32), vgg64 (64), seed (the original project's), tiny.")
     var arch = Architecture.defaultName
     @Option(help: "Epochs (default 40; with --resume: the new total, default the recorded one).") var epochs: Int?
     @Option(help: "Batch size.") var batchSize = 64

@@ -28,6 +28,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(r.state.history.map(\.valAccuracy), a.state.history.map(\.valAccuracy))
         XCTAssertEqual(r.network.exportTensors().map(\.values), a.network.exportTensors().map(\.values))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r.json").path))
+        // the best model's card counts every epoch of the run, whichever was best
+        let card = try XCTUnwrap(ModelDescription.load(dir.appendingPathComponent("r.json")).card)
+        XCTAssertEqual(card.epochsTrained, 2)
+        XCTAssertEqual(card.bestEpoch, r.state.bestEpoch)
         // resuming on other faces (another --limit) is refused, naming both counts
         XCTAssertThrowsError(try Trainer(config: c, train: take(train, 300), val: va, directory: dir, name: "r", resume: true)) { error in
             XCTAssertTrue("\(error)".contains("trains on 256 Training faces, this data has 300"), "\(error)")
