@@ -413,7 +413,7 @@ public final class Trainer {
                              perClass: ev.confusion.perClass, date: df.string(from: Date()),
                              command: (state.commands ?? [command]).joined(separator: " && "),
                              epochsTrained: state.epochsDone, bestEpoch: state.bestEpoch, trainingSeconds: state.elapsed,
-                             notes: "float16 weights; figures measured on the saved file")
+                             notes: "figures measured on the saved file")
         let url = try FacialExpressionModel.save(network: network, name: name, directory: directory, labels: FERDataset.labels,
                                                  normalization: state.normalization, training: recipe(), card: card, storage: .float16)
         _ = try Trainer.recordFigures(of: url, card: card, on: val)

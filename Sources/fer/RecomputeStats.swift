@@ -73,9 +73,7 @@ struct RecomputeStats: ParsableCommand {
         if var c = card {
             c.command = (madeBy + [command]).joined(separator: " && ")
             c.date = ISO8601DateFormatter().string(from: Date())
-            // the trainer's note names its file's float16 storage; an int8 file says so in `note`
-            let earlier = c.notes.map { weights == .int8 ? $0.replacingOccurrences(of: "float16 weights; ", with: "") : $0 }
-            c.notes = [earlier, note].compactMap { $0 }.joined(separator: "; ")
+            c.notes = [c.notes, note].compactMap { $0 }.joined(separator: "; ")
             card = c
         }
         let url = try FacialExpressionModel.save(network: m.network, name: name ?? d.name, directory: out, labels: m.labels,

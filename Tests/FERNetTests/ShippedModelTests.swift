@@ -6,7 +6,9 @@ final class ShippedModelTests: XCTestCase {
     /// Loading the shipped files and classifying the 3,589 PublicTest faces gives the accuracy the
     /// card records, plain and with flip test-time augmentation (the card is what users read and
     /// what `fer train` is asked to reproduce, so it must be the model's real figure). Allowed
-    /// slack: two faces, for float sums that differ between CPUs' BLAS kernels.
+    /// slack: two faces, for float sums that differ between CPUs' BLAS kernels. It classifies with
+    /// `predict(faces:flipTTA:)`, the inference plan ferfilter runs, not `evaluate` (the network's
+    /// own forward, which made the card's figures), so it also checks that the two agree.
     func testShippedModelScoresWhatItsCardSays() throws {
         let url = packageRoot.appendingPathComponent("Models/fernet.json")
         let model = try FacialExpressionModel(contentsOf: url)
