@@ -9,15 +9,34 @@ import Glibc
 /// worker threads. (OpenBLAS's own pool spin-yields against FERNet's parallel loops and lost a
 /// quarter of the time to `sched_yield` when both were on.)
 public enum BLAS {
-    /// C[M×N] = alpha · op(A) · op(B) + beta · C, row-major, split over columns of C.
+    /// C[M×N] = alpha · op(A) · op(B) + beta · C, row-major, split over columns of C (rows where C
+    /// is taller than wide).
     @inline(__always)
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                      b: UnsafePointer<Float>, ldb: Int,
                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let work = m * n * k
-        let parts = work < 1 << 18 ? 1 : Swift.min(Parallelism.threads, Swift.max(1, n / 16))
         let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+        // Each part packs the whole of the operand it does not split. With C wider than tall,
+        // splitting columns shares out B and repeats A; with C taller than wide (one face's
+        // convolutions at 6x6: 384 rows, 36 columns) splitting rows shares out A, the weights.
+        let shared = work >= 1 << 18 && Parallelism.threads > 1 && !Parallelism.isSerialHere
+        if shared && m > n && m >= 32 {
+            let parts = Swift.min(Parallelism.threads, m / 16)
+            parallelFor(parts) { r in
+                for part in r {
+                    // row block [lo, hi), kept a multiple of 16 tall for the kernel
+                    let lo = (m * part / parts) & ~15, hi = part == parts - 1 ? m : (m * (part + 1) / parts) & ~15
+                    if hi <= lo { continue }
+                    let aOff = transA ? lo : lo * lda
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha, a + aOff, Int32(lda),
+                                b, Int32(ldb), beta, c + lo * ldc, Int32(ldc))
+                }
+            }
+            return
+        }
+        let parts = shared ? Swift.min(Parallelism.threads, Swift.max(1, n / 16)) : 1
         if parts <= 1 {
             cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
             return

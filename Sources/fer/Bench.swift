@@ -16,35 +16,59 @@ struct Bench: ParsableCommand {
     var layers = false
     @OptionGroup var threads: ThreadOption
 
+    @Option(help: "Rounds of FERNet then PyTorch taking turns; the ratios' medians are printed (this machine's speed drifts by 10-30% over minutes).")
+    var rounds = 3
+
     func run() throws {
         threads.apply()
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         if layers { try Bench.layerProfile(arch: arch, batch: batchSize, steps: steps) }
-        let ours = try Bench.measure(arch: arch, batch: batchSize, steps: steps, reps: reps)
-        print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads, OpenBLAS kernels \(BLAS.coreName)" + (BLAS.kernelsSwitchedTo != nil ? " (switched from its fallback for an unknown CPU)" : ""))
-        print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize); "
-              + "with every convolution as im2col and products instead of Winograd: \(fmt(ours.im2colIPS, 1)))")
-        print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")
-        print("  (inference with every convolution as im2col and one product instead of Winograd: "
-              + "\(fmt(ours.im2col1 * 1000, 2)) ms, \(fmt(ours.im2col8 * 1000, 2)) ms)")
-        guard !noTorch else { return }
+        var ratios: [[Double]] = []
+        for round in 1...rounds {
+            if rounds > 1 { print("round \(round) of \(rounds):") }
+            let ours = try Bench.measure(arch: arch, batch: batchSize, steps: steps, reps: reps)
+            print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads, OpenBLAS kernels \(BLAS.coreName)" + (BLAS.kernelsSwitchedTo != nil ? " (switched from its fallback for an unknown CPU)" : ""))
+            print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize); "
+                  + "with every convolution as im2col and products instead of Winograd: \(fmt(ours.im2colIPS, 1)))")
+            print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")
+            print("  (inference with every convolution as im2col and one product instead of Winograd: "
+                  + "\(fmt(ours.im2col1 * 1000, 2)) ms, \(fmt(ours.im2col8 * 1000, 2)) ms)")
+            guard !noTorch else { continue }
+            guard let torch = try torchFigures() else { return }
+            print("PyTorch \(arch) (float32, same threads):")
+            print("  training:  \(fmt(torch.trainIPS, 1)) images/s")
+            print("  inference: \(fmt(torch.lat1 * 1000, 2)) ms for 1 face, \(fmt(torch.lat8 * 1000, 2)) ms for a batch of 8")
+            let r = [ours.trainIPS / torch.trainIPS, ours.lat1 / torch.lat1, ours.lat8 / torch.lat8]
+            ratios.append(r)
+            print("ratios (FERNet / PyTorch; >1 is better for throughput, <1 better for latency):")
+            print("  training throughput \(fmt(r[0], 2))x, latency 1 face \(fmt(r[1], 2))x, batch 8 \(fmt(r[2], 2))x")
+        }
+        if ratios.count > 1 {
+            let median = { (i: Int) -> String in
+                let v = ratios.map { $0[i] }.sorted()
+                return fmt(v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2, 2) + "x"
+            }
+            print("median ratios of \(ratios.count) rounds: training throughput \(median(0)), latency 1 face \(median(1)), batch 8 \(median(2))")
+        }
+    }
+
+    /// PyTorch's figures from tools/bench_torch.py, or nil (said why) where it cannot run.
+    func torchFigures() throws -> (trainIPS: Double, lat1: Double, lat8: Double)? {
         let script = URL(fileURLWithPath: "tools/bench_torch.py")
-        guard FileManager.default.fileExists(atPath: script.path) else { print("PyTorch: tools/bench_torch.py not found"); return }
+        guard FileManager.default.fileExists(atPath: script.path) else { print("PyTorch: tools/bench_torch.py not found"); return nil }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", script.path, "--arch", arch, "--batch-size", "\(batchSize)", "--steps", "\(steps)",
                        "--reps", "\(reps)", "--threads", "\(Parallelism.threads)"]
         let pipe = Pipe(); p.standardOutput = pipe
-        try p.run(); p.waitUntilExit()
+        try p.run()
         let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
         guard p.terminationStatus == 0, let j = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Double],
               let tips = j["train_ips"], let l1 = j["lat1"], let l8 = j["lat8"] else {
-            print("PyTorch: not available (python3 with torch needed)"); return
+            print("PyTorch: not available (python3 with torch needed)"); return nil
         }
-        print("PyTorch \(arch) (float32, same threads):")
-        print("  training:  \(fmt(tips, 1)) images/s")
-        print("  inference: \(fmt(l1 * 1000, 2)) ms for 1 face, \(fmt(l8 * 1000, 2)) ms for a batch of 8")
-        print("ratios (FERNet / PyTorch; >1 is better for throughput, <1 better for latency):")
-        print("  training throughput \(fmt(ours.trainIPS / tips, 2))x, latency 1 face \(fmt(ours.lat1 / l1, 2))x, batch 8 \(fmt(ours.lat8 / l8, 2))x")
+        return (tips, l1, l8)
     }
 
     /// The network, a seeded random batch, its labels and an optimizer the timings train with.

@@ -26,4 +26,30 @@ final class BLASTests: XCTestCase {
             XCTAssertEqual(c[i * n + j], s, accuracy: 1e-3)
         } }
     }
+
+    /// Products big enough to be shared between threads are split by columns of C where it is
+    /// wider than tall and by rows where it is taller (one face's 6x6 convolutions): both ways,
+    /// with either operand transposed and odd sizes, equal a plain loop.
+    func testSplitProductsEqualAPlainLoop() {
+        var rng = SeededGenerator(seed: 9)
+        for (m, n, k) in [(100, 36, 300), (37, 230, 120), (384, 9, 200)] {
+            XCTAssertGreaterThanOrEqual(m * n * k, 1 << 18, "large enough to be split")
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = (0..<(m * k)).map { _ in rng.normal() }, b = (0..<(k * n)).map { _ in rng.normal() }
+                let lda = ta ? m : k, ldb = tb ? k : n
+                var c = [Float](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                              beta: 0, c: cp.baseAddress!, ldc: n)
+                } } }
+                var worst: Float = 0
+                for i in 0..<m { for j in 0..<n {
+                    var s: Float = 0
+                    for p in 0..<k { s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]) }
+                    worst = max(worst, abs(c[i * n + j] - s))
+                } }
+                XCTAssertLessThan(worst, 2e-3, "\(m)x\(n)x\(k) transA \(ta) transB \(tb)")
+            }
+        }
+    }
 }
