@@ -75,6 +75,9 @@ public struct TrainingRecipe: Codable, Sendable {
     public var averagedFromEpoch: Int? = nil
     /// Targets blended (1-w)·FER2013 label + w·FER+ vote distribution; this is w.
     public var ferPlusWeight: Float? = nil
+    /// A run begun from another model's weights (`fer train --init-from`): that model, its
+    /// recipe and score, in one line.
+    public var startedFrom: String? = nil
 }
 
 /// `Models/<name>.json`: the architecture as JSON beside the weights, with labels, input size,

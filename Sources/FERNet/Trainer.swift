@@ -57,6 +57,8 @@ public struct TrainState: Codable, Sendable {
     public var commands: [String]? = nil
     /// The model file whose weights this run started from, if any.
     public var initialModel: String? = nil
+    /// That model in one line (path, recipe, score), for the saved model's recipe.
+    public var startedFrom: String? = nil
     /// How many epochs' weights the weight average holds (its tensors are in the checkpoint).
     public var averagedEpochs: Int? = nil
     /// How many Training faces the run trains on (a resume must see the same ones).
@@ -190,6 +192,11 @@ public final class Trainer {
             initial = m
             state.normalization = m.description.normalization
             state.initialModel = initialModel.path
+            state.startedFrom = initialModel.path + (m.description.training.map { t in
+                ": \(t.architecture), \(t.optimizer) peak learning rate \(t.learningRate), \(t.schedule), \(t.epochs) epochs, seed \(t.seed)"
+            } ?? "") + (m.description.card.map { c in
+                "; best epoch \(c.bestEpoch), PublicTest " + String(format: "%.4f", c.accuracy)
+            } ?? "")
             if let made = m.description.card?.command, !made.isEmpty { state.commands = [made] }
         }
         guard let specs = Architecture.all[cfg.architecture] else {
@@ -355,7 +362,8 @@ public final class Trainer {
                               learningRate: c.learningRate, weightDecay: c.weightDecay,
                               schedule: c.schedule == "cosine" ? "cosine, \(c.warmupEpochs) warm-up epochs" : c.schedule,
                               labelSmoothing: c.labelSmoothing, augmentation: c.augmentation, seed: c.seed, data: dataDescription,
-                              averagedFromEpoch: c.swaStart, ferPlusWeight: votes == nil ? nil : c.ferPlusWeight)
+                              averagedFromEpoch: c.swaStart, ferPlusWeight: votes == nil ? nil : c.ferPlusWeight,
+                              startedFrom: state.startedFrom)
     }
 
     /// The first `faces` faces of `data` (no augmentation), normalised, in whole batches of

@@ -21,7 +21,7 @@ public struct Settings: Sendable {
     public var messageMode = MessageMode.everyFrame
     public var maxFaces = 20
     public var cropScale = 1.0
-    public var flipTTA = false
+    public var flipTTA = true
     public var smoothing = 0.4
     public var hysteresis = 0.12
     public var trackHold = 0.7
@@ -101,7 +101,8 @@ enum Property: UInt32, CaseIterable {
         case .messageMode: return "When to post the 'ferfilter' element message with the faces on the bus"
         case .maxFaces: return "Most faces to classify per frame, largest first (0: no limit)"
         case .cropScale: return "Size of the face crop given to the model relative to the detected box"
-        case .flipTTA: return "Average each face with its mirror image (steadier, twice the classification work)"
+        case .flipTTA: return "Average each face with its mirror image (the shipped model scores 0.7005 on FER2013 PublicTest "
+            + "with it, 0.6849 without; twice the classification work, in one batch)"
         case .smoothing: return "Time constant in seconds of the per-face smoothing of emotion probabilities (0: none, "
             + "the label is the latest classification's)"
         case .hysteresis: return "How far (in smoothed probability) another emotion must lead the shown one before a face's "

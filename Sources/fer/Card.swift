@@ -23,6 +23,7 @@ struct Card: ParsableCommand {
             print("- \(t.optimizer), peak learning rate \(t.learningRate), weight decay \(t.weightDecay), \(t.schedule), "
                   + "label smoothing \(t.labelSmoothing), batch \(t.batchSize), \(t.epochs) epochs, seed \(t.seed)"
                   + (t.averagedFromEpoch.map { "; weights averaged over the ends of epoch \($0) on (SWA), batch-norm statistics recomputed" } ?? ""))
+            if let s = t.startedFrom { print("- Started from the weights of \(s)") }
             if let w = t.ferPlusWeight {
                 print("- Targets: \(fmt(Double(1 - w), 2)) · FER2013 label + \(fmt(Double(w), 2)) · FER+ vote distribution (fer2013new.csv) over the seven emotions")
             }

@@ -55,7 +55,8 @@ final class TrainingTests: XCTestCase {
 
     /// A run started from a model's weights (`fer train --init-from`) begins with exactly those
     /// weights and a fresh schedule, and its model card's command begins with the commands that
-    /// made that model; a model of another architecture is refused by name.
+    /// made that model and its recipe names that model; a model of another architecture is
+    /// refused by name.
     func testStartingFromAModelKeepsItsWeightsAndItsRecipe() throws {
         let all = try SharedData.load()
         let train = all.subset([.training]), val = all.subset([.publicTest])
@@ -76,6 +77,10 @@ final class TrainingTests: XCTestCase {
         let modelB = try b.run()
         let card = try XCTUnwrap(FacialExpressionModel(contentsOf: modelB).description.card)
         XCTAssertEqual(card.command, "fer train first && fer train second")
+        // its recipe names the model it started from, with that model's recipe and score
+        let from = try XCTUnwrap(FacialExpressionModel(contentsOf: modelB).description.training?.startedFrom)
+        XCTAssertTrue(from.hasPrefix(modelA.path + ": tiny, adamw peak learning rate 0.003"), from)
+        XCTAssertTrue(from.hasSuffix("; best epoch 1, PublicTest " + String(format: "%.4f", saved.description.card!.accuracy)), from)
         XCTAssertNotEqual(b.network.exportTensors().map(\.values), saved.network.exportTensors().map(\.values), "it trained")
 
         c.architecture = "seed"

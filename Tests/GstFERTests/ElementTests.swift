@@ -13,7 +13,8 @@ final class ElementTests: XCTestCase {
     override func setUp() { XCTAssertTrue(Gst.ready) }
 
     /// On GRAY8 the element reports each face the standalone detector finds, and each label and
-    /// probability vector equals what FacialExpressionModel gives for the same crop.
+    /// probability vector equals what FacialExpressionModel gives for the same crop (with the
+    /// element's default flip TTA, the crop and its mirror image averaged).
     func testFacesAndLabelsMatchTheStandaloneModel() throws {
         let grey = try faceScene(faces: 6, size: 120)
         let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
@@ -31,7 +32,7 @@ final class ElementTests: XCTestCase {
             XCTAssertEqual(r.type, "face")
             XCTAssertTrue(expected.contains { $0.x == r.x && $0.y == r.y && $0.width == r.w && $0.height == r.h }, "box \(r)")
             let crop = FaceCrop.crop(grey: grey, width: 640, height: 480, box: (r.x, r.y, r.w, r.h), side: 48)
-            let p = model.predict(face: crop)
+            let p = model.predict(face: crop, flipTTA: Settings().flipTTA)
             let k = argmax(p[...])
             XCTAssertEqual(r.label, model.labels[k])
             XCTAssertEqual(Int(r.labelID), k)

@@ -181,7 +181,8 @@ final class TrackingTests: XCTestCase {
             let boxes = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
             guard boxes.count == 1 else { continue }
             let b = boxes[0]
-            let p = model.predict(face: FaceCrop.crop(grey: img, width: 320, height: 240, box: (b.x, b.y, b.width, b.height), side: 48))
+            let p = model.predict(face: FaceCrop.crop(grey: img, width: 320, height: 240, box: (b.x, b.y, b.width, b.height), side: 48),
+                                  flipTTA: Settings().flipTTA)
             let k = argmax(p[...])
             if p[k] > 0.8 && !picks.contains(where: { $0.label == k }) { picks.append((row, k)) }
         }
