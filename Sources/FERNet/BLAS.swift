@@ -16,39 +16,30 @@ public enum BLAS {
                      alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                      b: UnsafePointer<Float>, ldb: Int,
                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let work = m * n * k
         let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
         // Each part packs the whole of the operand it does not split. With C wider than tall,
         // splitting columns shares out B and repeats A; with C taller than wide (one face's
         // convolutions at 6x6: 384 rows, 36 columns) splitting rows shares out A, the weights.
-        let shared = work >= 1 << 18 && Parallelism.threads > 1 && !Parallelism.isSerialHere
-        if shared && m > n && m >= 32 {
-            let parts = Swift.min(Parallelism.threads, m / 16)
-            parallelFor(parts) { r in
-                for part in r {
-                    // row block [lo, hi), kept a multiple of 16 tall for the kernel
-                    let lo = (m * part / parts) & ~15, hi = part == parts - 1 ? m : (m * (part + 1) / parts) & ~15
-                    if hi <= lo { continue }
-                    let aOff = transA ? lo : lo * lda
-                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha, a + aOff, Int32(lda),
-                                b, Int32(ldb), beta, c + lo * ldc, Int32(ldc))
-                }
-            }
-            return
-        }
-        let parts = shared ? Swift.min(Parallelism.threads, Swift.max(1, n / 16)) : 1
+        let shared = m * n * k >= 1 << 18 && Parallelism.threads > 1 && !Parallelism.isSerialHere
+        let byRows = shared && m > n && m >= 32
+        let extent = byRows ? m : n
+        let parts = shared ? Swift.min(Parallelism.threads, Swift.max(1, extent / 16)) : 1
         if parts <= 1 {
             cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
             return
         }
         parallelFor(parts) { r in
             for part in r {
-                // column block [lo, hi), kept a multiple of 16 wide for the kernel
-                let lo = (n * part / parts) & ~15, hi = part == parts - 1 ? n : (n * (part + 1) / parts) & ~15
+                // block [lo, hi) of rows or columns, kept a multiple of 16 for the kernel
+                let lo = (extent * part / parts) & ~15, hi = part == parts - 1 ? extent : (extent * (part + 1) / parts) & ~15
                 if hi <= lo { continue }
-                let bOff = transB ? lo * ldb : lo
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(hi - lo), Int32(k), alpha, a, Int32(lda),
-                            b + bOff, Int32(ldb), beta, c + lo, Int32(ldc))
+                if byRows {
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha, a + (transA ? lo : lo * lda), Int32(lda),
+                                b, Int32(ldb), beta, c + lo * ldc, Int32(ldc))
+                } else {
+                    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(hi - lo), Int32(k), alpha, a, Int32(lda),
+                                b + (transB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(ldc))
+                }
             }
         }
     }
