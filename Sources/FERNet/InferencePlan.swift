@@ -103,13 +103,15 @@ public final class InferencePlan: @unchecked Sendable {
     /// Multiply-adds per face of the network the plan was made from.
     public let macsPerSample: Int
 
-    /// A forward pass over fewer faces than this many multiply-adds runs on one thread: waking
-    /// the other core for each of its 30-odd parallel loops costs more than it saves. For one face
-    /// of `vgg` (118 M) that is 2.1-2.4 ms on one thread against 2.6-3.8 ms on two (`fer bench`);
-    /// a batch of eight runs on both (11-12.5 ms against 16-16.5 on one).
-    /// `FERNET_PARALLEL_MINIMUM_WORK` sets it, for measuring.
+    /// A forward pass over fewer faces than this many multiply-adds runs on one thread. With
+    /// `WorkerPool`'s spinning helpers, handing a loop to the other core costs about a microsecond,
+    /// so only tiny networks stay on one: one face of `tiny` (0.9 M) took 0.05-0.07 ms either way,
+    /// while one face of `vgg` (118 M) took 1.2-2.2 ms on two threads against 2.8-3.8 ms on one,
+    /// and of `vgg48` (264 M) 3.7-4.9 against 5.6-7.6 (`fer bench`). (Before the pool, woken
+    /// through Dispatch, one thread was faster up to 200 M.) `FERNET_PARALLEL_MINIMUM_WORK` sets
+    /// it, for measuring.
     public static let parallelMinimumWork: Int = {
-        Int(ProcessInfo.processInfo.environment["FERNET_PARALLEL_MINIMUM_WORK"] ?? "") ?? 200_000_000
+        Int(ProcessInfo.processInfo.environment["FERNET_PARALLEL_MINIMUM_WORK"] ?? "") ?? 4_000_000
     }()
 
     static func run(_ s: Step, _ input: Tensor) -> Tensor {

@@ -85,17 +85,20 @@ public final class Buffer {
     }
 }
 
-/// Splits `0..<count` into contiguous chunks run concurrently on all cores.
+/// Splits `0..<count` into contiguous chunks run concurrently on all cores (`WorkerPool`, or
+/// Dispatch while another thread holds the pool). A loop inside a chunk runs in one piece.
 @inline(__always)
 public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     if count <= 0 { return }
     let workers = Swift.min(Parallelism.threads, Swift.max(1, count / Swift.max(1, minChunk)))
     if workers <= 1 || Parallelism.isSerialHere { body(0..<count); return }
     let chunks = workers
-    DispatchQueue.concurrentPerform(iterations: chunks) { k in
+    func chunk(_ k: Int) {
         let lo = count * k / chunks, hi = count * (k + 1) / chunks
         if lo < hi { body(lo..<hi) }
     }
+    if chunks <= WorkerPool.shared.helpers + 1 && WorkerPool.shared.run(chunks: chunks, chunk) { return }
+    DispatchQueue.concurrentPerform(iterations: chunks) { k in Parallelism.serial { chunk(k) } }
 }
 
 /// Marks a thread as running `Parallelism.serial`: a pthread key whose value is non-nil there.
