@@ -72,7 +72,7 @@ public enum BLAS {
         guard getenv("OPENBLAS_CORETYPE") == nil else { return nil }
         guard legacyCores.contains(coreName.lowercased()), gstfer_cpu_has_avx2_fma() != 0 else { return nil }
         // dynamic-arch builds only (Debian's are): the entry points that pick the kernels again
-        guard let handle = dlopen(nil, RTLD_NOW),
+        guard let handle = openBLASHandle(),
               let quit = dlsym(handle, "gotoblas_dynamic_quit"), let initialise = dlsym(handle, "gotoblas_dynamic_init") else { return nil }
         typealias Entry = @convention(c) () -> Void
         let target = gstfer_cpu_has_avx512() != 0 ? "SkylakeX" : "Haswell"
@@ -82,6 +82,27 @@ public enum BLAS {
         unsetenv("OPENBLAS_CORETYPE")
         return coreName
     }()
+
+    /// A handle on the loaded OpenBLAS library itself, by its soname (`RTLD_NOLOAD`: only if it is
+    /// loaded already). `dlopen(nil)` is not enough: in `gst-launch-1.0` the plugin, and OpenBLAS
+    /// with it, is loaded with local symbols, which the program's global scope does not see (there
+    /// the element ran Prescott's kernels while `fer` ran SkylakeX's).
+    static func openBLASHandle() -> UnsafeMutableRawPointer? {
+        for name in ["libopenblas.so.0", "libopenblasp.so.0", "libopenblas.so", "libopenblas64_.so.0"] {
+            if let handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD), dlsym(handle, "gotoblas_dynamic_init") != nil { return handle }
+        }
+        return dlopen(nil, RTLD_NOW)
+    }
+
+    /// Whether the CPU has AVX2 and FMA, where OpenBLAS should never run a legacy core.
+    public static var cpuHasAVX2FMA: Bool { gstfer_cpu_has_avx2_fma() != 0 }
+
+    /// What the element logs once: "OpenBLAS kernels SkylakeX (switched from its fallback for an
+    /// unknown CPU)".
+    public static var kernelsDescription: String {
+        let switched = kernelsSwitchedTo != nil   // first: this makes the switch if it is due
+        return "OpenBLAS kernels \(coreName)" + (switched ? " (switched from its fallback for an unknown CPU)" : "")
+    }
 
     /// Keeps large buffers in the heap instead of fresh mmaps, so per-batch allocations reuse
     /// memory rather than page-faulting it in each time.

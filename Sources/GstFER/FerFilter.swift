@@ -100,7 +100,8 @@ final class FerFilter {
             if model == nil || mpath != loadedModelPath {
                 model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: mpath))
                 loadedModelPath = mpath
-                log(GST_LEVEL_INFO, "loaded model \(mpath): \(model!.description.name), \(model!.network.parameterCount) parameters")
+                log(GST_LEVEL_INFO, "loaded model \(mpath): \(model!.description.name), \(model!.network.parameterCount) parameters, "
+                    + BLAS.kernelsDescription)
             }
         } catch {
             let missing = (error as? ModelFileError).map { if case .missing = $0 { return true } else { return false } } ?? false

@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
         for round in 1...rounds {
             if rounds > 1 { print("round \(round) of \(rounds):") }
             let ours = try Bench.measure(arch: arch, batch: batchSize, steps: steps, reps: reps)
-            print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads, OpenBLAS kernels \(BLAS.coreName)" + (BLAS.kernelsSwitchedTo != nil ? " (switched from its fallback for an unknown CPU)" : ""))
+            print("FERNet \(arch): \(ours.params) parameters, \(ours.macs / 1_000_000) M MACs/face, \(Parallelism.threads) threads, \(BLAS.kernelsDescription)")
             print("  training:  \(fmt(ours.trainIPS, 1)) images/s (batch \(batchSize); "
                   + "with every convolution as im2col and products instead of Winograd: \(fmt(ours.im2colIPS, 1)))")
             print("  inference: \(fmt(ours.lat1 * 1000, 2)) ms for 1 face, \(fmt(ours.lat8 * 1000, 2)) ms for a batch of 8")

@@ -88,4 +88,37 @@ final class PipelineTests: XCTestCase {
             }
         }
     }
+
+    /// In gst-launch-1.0, where the plugin and OpenBLAS with it are loaded with local symbols, the
+    /// element still gets the CPU's own OpenBLAS kernels, not the fallback for an unknown CPU (it
+    /// ran Prescott's SSE3 kernels there until 2026-12-02, while `fer` and these tests had
+    /// SkylakeX's). The element logs its kernels when it loads the model.
+    func testElementInGstLaunchRunsTheCPUsOpenBLASKernels() throws {
+        let pluginDir = packageRoot.appendingPathComponent(".build/gst-plugins")
+        guard FileManager.default.fileExists(atPath: pluginDir.appendingPathComponent("libgstfer.so").path) else {
+            throw XCTSkip("plugin not built into \(pluginDir.path): run `make test` (it runs plugin/meson-free-build.sh --dest .build/gst-plugins)")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-kernels-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var env = ProcessInfo.processInfo.environment
+        env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
+        env["GST_REGISTRY_1_0"] = dir.appendingPathComponent("registry.bin").path
+        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = systemPluginDirectory()
+        env["GSTFER_MODEL"] = packageRoot.appendingPathComponent("Models/fernet.json").path
+        env["GST_DEBUG"] = "ferfilter:4"
+        env["GST_DEBUG_NO_COLOR"] = "1"
+        env.removeValue(forKey: "OPENBLAS_CORETYPE")
+        let (status, output) = try run("gst-launch-1.0 -q videotestsrc num-buffers=3 ! video/x-raw,width=320,height=240 ! ferfilter ! fakesink",
+                                       in: dir, env: env)
+        XCTAssertEqual(status, 0, output.suffix(2000).description)
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("OpenBLAS kernels ") }) else {
+            return XCTFail("the element logged no kernels at GST_DEBUG=ferfilter:4:\n\(output.suffix(2000))")
+        }
+        let core = line.components(separatedBy: "OpenBLAS kernels ")[1].split(separator: " ").first.map(String.init) ?? ""
+        XCTAssertFalse(core.isEmpty)
+        if BLAS.cpuHasAVX2FMA {
+            XCTAssertFalse(BLAS.legacyCores.contains(core.lowercased()), "the element runs \(core) kernels on a CPU with AVX2 and FMA: \(line)")
+        }
+    }
 }
