@@ -68,19 +68,38 @@ public final class FacialExpressionModel: @unchecked Sendable {
     /// Probabilities for each face, in label order. With `flipTTA` the prediction averages the
     /// face and its mirror image (both in one batch).
     public func predict(faces: [[UInt8]], flipTTA: Bool = false) -> [[Float]] {
-        if faces.isEmpty { return [] }
-        let k = labels.count, n = faces.count
-        var x = inputTensor(faces)
-        if flipTTA {
-            let mirrored = inputTensor(faces, flip: true)
-            x = Tensor(shape: [1, 2 * n, x.shape[2], x.shape[3]], data: x.data + mirrored.data)
-        }
-        var probs = SoftmaxCrossEntropy.softmax(plan.forward(x).data, classes: k)
-        if flipTTA {
-            for i in 0..<(n * k) { probs[i] = 0.5 * (probs[i] + probs[n * k + i]) }
-        }
-        return (0..<n).map { Array(probs[($0 * k)..<(($0 + 1) * k)]) }
+        predict(faces: faces, views: [FaceView](repeating: flipTTA ? .both : .asSeen, count: faces.count))
     }
+
+    /// How `predict(faces:views:)` looks at a face.
+    public enum FaceView: Sendable { case asSeen, mirrored, both }
+
+    /// Probabilities for each face, each as seen, mirrored, or the mean of both (flip TTA).
+    public func predict(faces: [[UInt8]], views: [FaceView]) -> [[Float]] {
+        predictViews(faces: faces, views: views).map { v in
+            if let s = v.asSeen, let m = v.mirrored { return FacialExpressionModel.mean(s, m) }
+            return v.asSeen ?? v.mirrored!
+        }
+    }
+
+    /// Each face's probabilities for the views asked for (nil for the other); all in one batch:
+    /// the faces as seen, then the mirror images.
+    public func predictViews(faces: [[UInt8]], views: [FaceView]) -> [(asSeen: [Float]?, mirrored: [Float]?)] {
+        precondition(views.count == faces.count, "\(views.count) views for \(faces.count) faces")
+        if faces.isEmpty { return [] }
+        let k = labels.count
+        let seen = faces.indices.filter { views[$0] != .mirrored }, mirrored = faces.indices.filter { views[$0] != .asSeen }
+        let a = inputTensor(seen.map { faces[$0] }), b = inputTensor(mirrored.map { faces[$0] }, flip: true)
+        let x = Tensor(shape: [1, seen.count + mirrored.count, a.shape[2], a.shape[3]], data: a.data + b.data)
+        let probs = SoftmaxCrossEntropy.softmax(plan.forward(x).data, classes: k)
+        var out = [(asSeen: [Float]?, mirrored: [Float]?)](repeating: (nil, nil), count: faces.count)
+        for (row, i) in seen.enumerated() { out[i].asSeen = Array(probs[(row * k)..<((row + 1) * k)]) }
+        for (row, i) in mirrored.enumerated() { out[i].mirrored = Array(probs[((seen.count + row) * k)..<((seen.count + row + 1) * k)]) }
+        return out
+    }
+
+    /// Flip TTA's combination: (as seen + mirrored) / 2, element by element.
+    public static func mean(_ asSeen: [Float], _ mirrored: [Float]) -> [Float] { zip(asSeen, mirrored).map { 0.5 * ($0 + $1) } }
 
     /// Probabilities for one face.
     public func predict(face: [UInt8], flipTTA: Bool = false) -> [Float] {

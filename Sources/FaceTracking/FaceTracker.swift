@@ -32,7 +32,14 @@ public struct TrackBox: Equatable, Sendable {
 public struct TrackDetection: Sendable {
     public var box: TrackBox
     public var probabilities: [Float]
-    public init(box: TrackBox, probabilities: [Float]) { self.box = box; self.probabilities = probabilities }
+    /// Where the classifier looks at a face in two ways (ferfilter: as seen, 0, and mirrored, 1)
+    /// and `probabilities` are their mean: the views this classification looked at. With one
+    /// view, the track folds the mean of it and its latest of the other view, so that views taken
+    /// in turns average as if both were taken each time. Empty: `probabilities` stand alone.
+    public var views: [Int: [Float]]
+    public init(box: TrackBox, probabilities: [Float], views: [Int: [Float]] = [:]) {
+        self.box = box; self.probabilities = probabilities; self.views = views
+    }
 }
 
 /// How tracks are kept and their labels smoothed.
@@ -63,6 +70,10 @@ public struct Track: Sendable {
     public var classifiedAt: Double
     /// Detection passes that found this face.
     public var hits = 1
+    /// Classifications folded into `probabilities` so far (1 when the track begins).
+    public var classifications = 1
+    /// The latest probabilities of each view (see `TrackDetection.views`).
+    public var views: [Int: [Float]] = [:]
     /// Whether the latest detection pass found this face (false: the box is a prediction).
     public var detected = true
     /// The latest classification, and the smoothed probabilities the label comes from.
@@ -169,13 +180,13 @@ public final class FaceTracker {
                                    tr.velocity.width + a * (m.w - tr.velocity.width), tr.velocity.height + a * (m.h - tr.velocity.height))
                 }
                 tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.detected = true
-                if let ch = classify(&tr, det.probabilities, dt: t - tr.classifiedAt) { changes.append(ch) }
+                if let ch = classify(&tr, det, dt: t - tr.classifiedAt) { changes.append(ch) }
                 if !det.probabilities.isEmpty { tr.classifiedAt = t }
                 tracks[k] = tr
             } else if !det.probabilities.isEmpty {
                 let p = det.probabilities
                 tracks.append(Track(id: nextID, box: det.box, detectedBox: det.box, firstSeen: t, lastSeen: t, lastUpdate: t,
-                                    classifiedAt: t, rawProbabilities: p, probabilities: p, label: FaceTracker.argmax(p)))
+                                    classifiedAt: t, views: det.views, rawProbabilities: p, probabilities: p, label: FaceTracker.argmax(p)))
                 nextID += 1
             }
         }
@@ -188,9 +199,19 @@ public final class FaceTracker {
 
     /// Folds a new classification into a track: exponential smoothing over time, and a label that
     /// moves only when another emotion leads by the hysteresis margin.
-    func classify(_ tr: inout Track, _ p: [Float], dt: Double) -> LabelChange? {
+    func classify(_ tr: inout Track, _ det: TrackDetection, dt: Double) -> LabelChange? {
+        var p = det.probabilities
         guard !p.isEmpty else { return nil }
+        if det.views.isEmpty {
+            tr.views = [:]
+        } else {
+            tr.views.merge(det.views) { _, new in new }
+            if det.views.count == 1, let a = tr.views[0], let b = tr.views[1], a.count == p.count, b.count == p.count {
+                p = zip(a, b).map { 0.5 * ($0 + $1) }   // the same sum, in the same order, as a classification of both
+            }
+        }
         tr.rawProbabilities = p
+        tr.classifications += 1
         let old = tr.label
         if configuration.smoothing <= 0 || tr.probabilities.count != p.count {
             tr.probabilities = p

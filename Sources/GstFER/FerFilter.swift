@@ -238,9 +238,10 @@ final class FerFilter {
         let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
         let expected = decision == .analyse ? tracker.expectedBoxes(at: t) : []
         let settled = decision == .analyse ? settledFaces(expected, s) : []
+        let views = decision == .analyse ? alternateViews(expected, s) : []
         let plan = decision == .analyse ? scanPlan(expected, s) : nil
         if decision == .analyse && !async {
-            changes += tracker.update(analyse(view, s, model, cascade, plan: plan, settled: settled), at: t)
+            changes += tracker.update(analyse(view, s, model, cascade, plan: plan, settled: settled, views: views), at: t)
         } else {
             if decision == .analyse {
                 let (luma, stride) = view.luma(into: &lumaScratch)
@@ -251,7 +252,7 @@ final class FerFilter {
                 }
                 worker.submit(time: t) {
                     copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade,
-                                                                   plan: plan, settled: settled) }
+                                                                   plan: plan, settled: settled, views: views) }
                 }
             } else if decision == .late {
                 log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed")
@@ -349,21 +350,33 @@ final class FerFilter {
         }
     }
 
+    /// With flip-tta and flip-alternate (and smoothing on), how each tracked face is to be looked
+    /// at if it is classified on this analysis: mirrored after an odd number of classifications,
+    /// as seen after an even one; the tracker folds the mean of that view and the track's latest
+    /// of the other, so a steady face gets exactly flip TTA's probabilities at half the work.
+    /// `expected`: the tracks' expected boxes, in track order.
+    func alternateViews(_ expected: [TrackBox], _ s: Settings) -> [(box: TrackBox, view: FacialExpressionModel.FaceView)] {
+        guard s.flipTTA && s.flipAlternate && s.smoothing > 0 else { return [] }
+        return zip(tracker.tracks, expected).map { tr, box in (box, tr.classifications % 2 == 1 ? .mirrored : .asSeen) }
+    }
+
     /// Detects faces on the luma plane, crops them as FER2013 frames faces, classifies all of a
     /// frame's faces in one batch.
     func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan?,
-                 settled: [TrackBox] = []) -> [TrackDetection] {
+                 settled: [TrackBox] = [], views: [(box: TrackBox, view: FacialExpressionModel.FaceView)] = []) -> [TrackDetection] {
         let (luma, stride) = view.luma(into: &lumaScratch)
         return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade,
-                                 plan: plan, settled: settled)
+                                 plan: plan, settled: settled, views: views)
     }
 
     /// One analysis of a grey plane (on any thread). A face found where a `settled` box is expected
     /// (intersection over union at least 0.5, one face per box) is not classified: its detection
-    /// has empty probabilities and its track keeps its own.
+    /// has empty probabilities and its track keeps its own. A face classified where a box of
+    /// `views` is expected (the same matching) is looked at as that says; any other with flip-tta
+    /// both as seen and mirrored.
     static func analyse(luma: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, _ s: Settings,
                         _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan? = nil,
-                        settled: [TrackBox] = []) -> [TrackDetection] {
+                        settled: [TrackBox] = [], views: [(box: TrackBox, view: FacialExpressionModel.FaceView)] = []) -> [TrackDetection] {
         var p = DetectionParameters()
         p.plan = plan
         p.minSize = s.minFaceSize(forHeight: height); p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.threads = s.threads
@@ -373,24 +386,39 @@ final class FerFilter {
         if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }
         guard !boxes.isEmpty else { return [] }
         let found = boxes.map { TrackBox(x: Double($0.x), y: Double($0.y), width: Double($0.width), height: Double($0.height)) }
-        var taken = [Bool](repeating: false, count: settled.count)
-        let classify = found.map { box -> Bool in
+        /// the index of the box of `expected` that `box` matches (intersection over union at least
+        /// 0.5, the best not yet taken), marking it taken
+        func match(_ box: TrackBox, _ expected: [TrackBox], _ taken: inout [Bool]) -> Int? {
             var best = -1, bestOverlap = 0.5
-            for (k, sb) in settled.enumerated() where !taken[k] {
+            for (k, sb) in expected.enumerated() where !taken[k] {
                 let o = box.iou(sb)
                 if o >= bestOverlap { best = k; bestOverlap = o }
             }
             if best >= 0 { taken[best] = true }
-            return best < 0
+            return best >= 0 ? best : nil
+        }
+        var taken = [Bool](repeating: false, count: settled.count)
+        let classify = found.map { match($0, settled, &taken) == nil }
+        var viewTaken = [Bool](repeating: false, count: views.count)
+        let faceViews = found.indices.filter { classify[$0] }.map { i -> FacialExpressionModel.FaceView in
+            match(found[i], views.map(\.box), &viewTaken).map { views[$0].view } ?? (s.flipTTA ? .both : .asSeen)
         }
         let side = model.inputSize.width
         let crops = boxes.indices.filter { classify[$0] }.map { i in
             FaceCrop.crop(grey: luma, width: width, height: height, stride: stride,
                           box: (boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height), side: side, scale: s.cropScale)
         }
-        var probs = crops.isEmpty ? [] : model.predict(faces: crops, flipTTA: s.flipTTA)[...]
+        // with flip TTA each classification carries its views (0: as seen, 1: mirrored), so that a
+        // track classified one view at a time folds the mean of its latest two
+        var results = crops.isEmpty ? [] : model.predictViews(faces: crops, views: faceViews)[...]
         return found.indices.map { i in
-            TrackDetection(box: found[i], probabilities: classify[i] ? probs.removeFirst() : [])
+            guard classify[i] else { return TrackDetection(box: found[i], probabilities: []) }
+            let r = results.removeFirst()
+            if !s.flipTTA { return TrackDetection(box: found[i], probabilities: r.asSeen!) }
+            var views: [Int: [Float]] = [:]
+            views[0] = r.asSeen; views[1] = r.mirrored
+            let p = r.asSeen.flatMap { a in r.mirrored.map { FacialExpressionModel.mean(a, $0) } } ?? r.asSeen ?? r.mirrored!
+            return TrackDetection(box: found[i], probabilities: p, views: views)
         }
     }
 

@@ -66,6 +66,29 @@ final class FaceTrackerTests: XCTestCase {
         XCTAssertEqual(tr.tracks[0].probabilities[0], before[0] + a * (0.9 - before[0]), accuracy: 1e-5)
     }
 
+    /// A classification of one view is folded as the mean of it and the track's latest of the
+    /// other view (views taken in turns average like both taken at once); a classification
+    /// without views stands alone and clears the ones kept.
+    func testOneViewIsPairedWithTheLatestOfTheOther() {
+        var c = TrackerConfiguration(); c.smoothing = 0   // the label and probabilities are the latest fold
+        let tr = FaceTracker(configuration: c)
+        let seen = peaked(3, 0.9), mirrored = peaked(3, 0.5), mirrored2 = peaked(5, 0.8), seen2 = peaked(5, 0.6)
+        func mean(_ a: [Float], _ b: [Float]) -> [Float] { zip(a, b).map { 0.5 * ($0 + $1) } }
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: mean(seen, mirrored), views: [0: seen, 1: mirrored])], at: 0)
+        XCTAssertEqual(tr.tracks[0].probabilities, mean(seen, mirrored))
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: mirrored2, views: [1: mirrored2])], at: 0.1)
+        XCTAssertEqual(tr.tracks[0].probabilities, mean(seen, mirrored2), "the new mirror view with the kept as-seen one")
+        XCTAssertEqual(tr.tracks[0].classifications, 2)
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: seen2, views: [0: seen2])], at: 0.2)
+        XCTAssertEqual(tr.tracks[0].probabilities, mean(seen2, mirrored2))
+        XCTAssertEqual(tr.tracks[0].label, 5)
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: seen)], at: 0.3)
+        XCTAssertEqual(tr.tracks[0].probabilities, seen, "no views: the probabilities alone")
+        XCTAssertTrue(tr.tracks[0].views.isEmpty)
+        tr.update([TrackDetection(box: box(100, 100, 80), probabilities: mirrored, views: [1: mirrored])], at: 0.4)
+        XCTAssertEqual(tr.tracks[0].probabilities, mirrored, "nothing of the other view to pair with")
+    }
+
     /// Two faces crossing paths (one passing just above the other) come out with their own ids.
     func testCrossingFacesKeepTheirIds() {
         let tr = FaceTracker()

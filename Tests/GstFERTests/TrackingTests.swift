@@ -3,7 +3,8 @@ import CGstCheck
 import FaceDetect
 import FERNet
 import Foundation
-import GstFER
+@testable import GstFER
+import FaceTracking
 import XCTest
 
 /// Tracks, smoothing and the frames between detections, through the element on real faces.
@@ -66,7 +67,9 @@ final class TrackingTests: XCTestCase {
         var rng = SeededGenerator(seed: 7)
         let clip = (0..<24).map { _ in base.map { UInt8(clamping: Int($0) + Int.random(in: -6...6, using: &rng)) } }
         func run(_ interval: Int) throws -> [[Int32: ROI]] {
-            let h = FerHarness(["draw": false, "classify-interval": interval], caps: caps)
+            // each classification both ways: with flip-alternate the two intervals would see a face
+            // mirrored on different frames (testFlipAlternateAveragesTheTwoViews covers that)
+            let h = FerHarness(["draw": false, "classify-interval": interval, "flip-alternate": false], caps: caps)
             var frames: [[Int32: ROI]] = []
             for (t, f) in clip.enumerated() {
                 let out = try XCTUnwrap(h.process(RawFrame(bytes: f, caps: caps), pts: UInt64(t) * 33_333_333))
@@ -118,6 +121,79 @@ final class TrackingTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(same), 0.75 * Double(total), "labels mostly the same")
         XCTAssertGreaterThan(clear, 0, "some faces have a clear leader")
         XCTAssertLessThan(worst, 0.08, "smoothed probabilities stay close to every-frame classification's")
+    }
+
+    /// flip-alternate (the default): a steady face is classified as seen and mirrored on
+    /// alternate turns, each paired with the track's latest of the other view, so its
+    /// probabilities are flip TTA's mean of the two, as with flip-alternate=false, which takes
+    /// both each time. Six still FER2013 faces, 30 frames, classify-interval 2.
+    func testFlipAlternateAveragesTheTwoViews() throws {
+        let caps = "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1"
+        let grey = try faceScene(faces: 6, size: 120)
+        let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
+        func last(_ props: [String: Any]) throws -> [ROI] {
+            let h = FerHarness(props.merging(["draw": false]) { a, _ in a }, caps: caps)
+            var found: [ROI] = []
+            for t in 0..<30 {
+                let out = try XCTUnwrap(h.process(RawFrame(bytes: grey, caps: caps), pts: UInt64(t) * 33_333_333))
+                found = rois(of: out)
+                gst_buffer_unref(out)
+            }
+            for m in h.messages() { gst_message_unref(m) }
+            return found
+        }
+        let alternating = try last([:]), both = try last(["flip-alternate": false])
+        XCTAssertGreaterThanOrEqual(alternating.count, 4, "the scene's faces are found")
+        var apart = 0
+        for r in alternating {
+            let crop = FaceCrop.crop(grey: grey, width: 640, height: 480, box: (r.x, r.y, r.w, r.h), side: 48)
+            let v = model.predict(faces: [crop, crop], views: [.asSeen, .mirrored])
+            let mean = zip(v[0], v[1]).map { Double(0.5 * ($0 + $1)) }
+            let spread = zip(v[0], v[1]).map { Double(abs($0 - $1)) }.max()!
+            let off = zip(r.probabilities, mean).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(off, 1e-4, "face \(r.id): \(off) from the mean of views \(spread) apart")
+            if spread > 0.05 { apart += 1 }
+            let b = try XCTUnwrap(both.first { $0.x == r.x && $0.y == r.y }, "face \(r.id) with flip-alternate=false")
+            XCTAssertLessThan(zip(b.probabilities, mean).map { abs($0 - $1) }.max()!, 1e-4, "flip-alternate=false: the mean itself")
+        }
+        XCTAssertGreaterThan(apart, 0, "some faces look different mirrored (else the test shows nothing)")
+    }
+
+    /// One analysis with flip-alternate's views: a face expected to be looked at mirrored (or as
+    /// seen) is classified that way only, and carries that one view; a face with no expectation
+    /// (a new one) is classified both ways; with flip-tta=false, as seen and without views.
+    func testAnalysisLooksAtEachFaceAsAsked() throws {
+        let grey = try faceScene(faces: 4, size: 144)
+        let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
+        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        func analyse(_ s: Settings, _ views: [(box: TrackBox, view: FacialExpressionModel.FaceView)]) -> [TrackDetection] {
+            grey.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: 640, height: 480, stride: 640, s, model, cascade, views: views) }
+        }
+        let all = analyse(Settings(), [])
+        XCTAssertGreaterThanOrEqual(all.count, 3, "the scene's faces are found")
+        for d in all { XCTAssertEqual(Set(d.views.keys), [0, 1], "a new face: both views") }
+        let asked: [FacialExpressionModel.FaceView] = [.mirrored, .asSeen]   // the others: no expectation
+        let views = zip(all, asked).map { (box: $0.box, view: $1) }
+        let some = analyse(Settings(), views)
+        XCTAssertEqual(some.count, all.count)
+        // the same crop in another batch: equal up to the products' rounding
+        func close(_ a: [Float]?, _ b: [Float], _ what: String) {
+            XCTAssertLessThan(zip(a ?? [], b).map { abs($0 - $1) }.max() ?? 1, 1e-5, what); XCTAssertEqual(a?.count, b.count, what)
+        }
+        for d in some {
+            let k = all.firstIndex { $0.box == d.box }!
+            let crop = FaceCrop.crop(grey: grey, width: 640, height: 480, box: (Int(d.box.x), Int(d.box.y), Int(d.box.width), Int(d.box.height)), side: 48)
+            switch k < asked.count ? asked[k] : .both {
+            case .mirrored:
+                XCTAssertEqual(Set(d.views.keys), [1]); close(d.views[1], model.predict(faces: [crop], views: [.mirrored])[0], "mirrored")
+            case .asSeen:
+                XCTAssertEqual(Set(d.views.keys), [0]); close(d.views[0], model.predict(faces: [crop], views: [.asSeen])[0], "as seen")
+            case .both:
+                XCTAssertEqual(Set(d.views.keys), [0, 1]); close(d.probabilities, model.predict(face: crop, flipTTA: true), "both")
+            }
+        }
+        var off = Settings(); off.flipTTA = false
+        for d in analyse(off, []) { XCTAssertTrue(d.views.isEmpty); XCTAssertEqual(d.probabilities.count, 7) }
     }
 
     /// A steady face under camera noise: without smoothing its label flickers from frame to frame;
