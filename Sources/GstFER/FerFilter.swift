@@ -400,8 +400,9 @@ final class FerFilter {
         var taken = [Bool](repeating: false, count: settled.count)
         let classify = found.map { match($0, settled, &taken) == nil }
         var viewTaken = [Bool](repeating: false, count: views.count)
+        let viewBoxes = views.map(\.box)
         let faceViews = found.indices.filter { classify[$0] }.map { i -> FacialExpressionModel.FaceView in
-            match(found[i], views.map(\.box), &viewTaken).map { views[$0].view } ?? (s.flipTTA ? .both : .asSeen)
+            match(found[i], viewBoxes, &viewTaken).map { views[$0].view } ?? (s.flipTTA ? .both : .asSeen)
         }
         let side = model.inputSize.width
         let crops = boxes.indices.filter { classify[$0] }.map { i in
