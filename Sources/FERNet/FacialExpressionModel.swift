@@ -76,10 +76,7 @@ public final class FacialExpressionModel: @unchecked Sendable {
 
     /// Probabilities for each face, each as seen, mirrored, or the mean of both (flip TTA).
     public func predict(faces: [[UInt8]], views: [FaceView]) -> [[Float]] {
-        predictViews(faces: faces, views: views).map { v in
-            if let s = v.asSeen, let m = v.mirrored { return FacialExpressionModel.mean(s, m) }
-            return v.asSeen ?? v.mirrored!
-        }
+        predictViews(faces: faces, views: views).map(FacialExpressionModel.combined)
     }
 
     /// Each face's probabilities for the views asked for (nil for the other); all in one batch:
@@ -100,6 +97,13 @@ public final class FacialExpressionModel: @unchecked Sendable {
 
     /// Flip TTA's combination: (as seen + mirrored) / 2, element by element.
     public static func mean(_ asSeen: [Float], _ mirrored: [Float]) -> [Float] { zip(asSeen, mirrored).map { 0.5 * ($0 + $1) } }
+
+    /// One face's probabilities from `predictViews`: the mean of both views where there are two,
+    /// else the one view.
+    public static func combined(_ v: (asSeen: [Float]?, mirrored: [Float]?)) -> [Float] {
+        if let s = v.asSeen, let m = v.mirrored { return mean(s, m) }
+        return v.asSeen ?? v.mirrored!
+    }
 
     /// Probabilities for one face.
     public func predict(face: [UInt8], flipTTA: Bool = false) -> [Float] {

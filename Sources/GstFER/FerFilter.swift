@@ -418,8 +418,7 @@ final class FerFilter {
             if !s.flipTTA { return TrackDetection(box: found[i], probabilities: r.asSeen!) }
             var views: [Int: [Float]] = [:]
             views[0] = r.asSeen; views[1] = r.mirrored
-            let p = r.asSeen.flatMap { a in r.mirrored.map { FacialExpressionModel.mean(a, $0) } } ?? r.asSeen ?? r.mirrored!
-            return TrackDetection(box: found[i], probabilities: p, views: views)
+            return TrackDetection(box: found[i], probabilities: FacialExpressionModel.combined(r), views: views)
         }
     }
 

@@ -29,6 +29,25 @@ final class PipelineTests: XCTestCase {
         return out
     }
 
+    /// The plugin `make test` builds into .build/gst-plugins; skips the test when it is not there.
+    static let pluginDir = packageRoot.appendingPathComponent(".build/gst-plugins")
+    static func requirePlugin() throws {
+        guard FileManager.default.fileExists(atPath: pluginDir.appendingPathComponent("libgstfer.so").path) else {
+            throw XCTSkip("plugin not built into \(pluginDir.path): run `make test` (it runs plugin/meson-free-build.sh --dest .build/gst-plugins)")
+        }
+    }
+
+    /// This process's environment with GStreamer finding that plugin (a registry of its own in
+    /// `dir`) and the shipped model.
+    static func pluginEnvironment(registryIn dir: URL) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
+        env["GST_REGISTRY_1_0"] = dir.appendingPathComponent("registry.bin").path
+        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = systemPluginDirectory()
+        env["GSTFER_MODEL"] = packageRoot.appendingPathComponent("Models/fernet.json").path
+        return env
+    }
+
     func run(_ script: String, in dir: URL, env: [String: String]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -44,10 +63,7 @@ final class PipelineTests: XCTestCase {
     }
 
     func testRecipesInPipelinesMarkdownRun() throws {
-        let pluginDir = packageRoot.appendingPathComponent(".build/gst-plugins")
-        guard FileManager.default.fileExists(atPath: pluginDir.appendingPathComponent("libgstfer.so").path) else {
-            throw XCTSkip("plugin not built into \(pluginDir.path): run `make test` (it runs plugin/meson-free-build.sh --dest .build/gst-plugins)")
-        }
+        try PipelineTests.requirePlugin()
         let ferBin = packageRoot.appendingPathComponent(".build/release")
         guard FileManager.default.fileExists(atPath: ferBin.appendingPathComponent("fer").path) else { throw XCTSkip("fer not built in .build/release") }
         _ = try fer2013()   // the clip is made of FER2013 faces
@@ -58,12 +74,8 @@ final class PipelineTests: XCTestCase {
         // `fer scene` reads FER2013 from ../shared beside the checkout by default; give it the path
         let data = FERDataset.sharedCopy(beside: packageRoot)!
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("fer").path, withDestinationPath: ferBin.appendingPathComponent("fer").path)
-        var env = ProcessInfo.processInfo.environment
+        var env = PipelineTests.pluginEnvironment(registryIn: dir)
         env["PATH"] = dir.path + ":" + ferBin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
-        env["GST_REGISTRY_1_0"] = dir.appendingPathComponent("registry.bin").path
-        env["GSTFER_MODEL"] = packageRoot.appendingPathComponent("Models/fernet.json").path
-        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = systemPluginDirectory()
         for r in recipes {
             let script = r.script.replacingOccurrences(of: "fer scene ", with: "fer scene \(data) ")
             let (status, output) = try run(script, in: dir, env: env)
@@ -94,18 +106,11 @@ final class PipelineTests: XCTestCase {
     /// ran Prescott's SSE3 kernels there until 2026-12-02, while `fer` and these tests had
     /// SkylakeX's). The element logs its kernels when it loads the model.
     func testElementInGstLaunchRunsTheCPUsOpenBLASKernels() throws {
-        let pluginDir = packageRoot.appendingPathComponent(".build/gst-plugins")
-        guard FileManager.default.fileExists(atPath: pluginDir.appendingPathComponent("libgstfer.so").path) else {
-            throw XCTSkip("plugin not built into \(pluginDir.path): run `make test` (it runs plugin/meson-free-build.sh --dest .build/gst-plugins)")
-        }
+        try PipelineTests.requirePlugin()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-kernels-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        var env = ProcessInfo.processInfo.environment
-        env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
-        env["GST_REGISTRY_1_0"] = dir.appendingPathComponent("registry.bin").path
-        env["GST_PLUGIN_SYSTEM_PATH_1_0"] = systemPluginDirectory()
-        env["GSTFER_MODEL"] = packageRoot.appendingPathComponent("Models/fernet.json").path
+        var env = PipelineTests.pluginEnvironment(registryIn: dir)
         env["GST_DEBUG"] = "ferfilter:4"
         env["GST_DEBUG_NO_COLOR"] = "1"
         env.removeValue(forKey: "OPENBLAS_CORETYPE")
