@@ -145,10 +145,14 @@ public final class Trainer {
     /// cosine schedule then spans the new total from the next step on). A new run may start from
     /// the weights of `initialModel` (same architecture) with a fresh optimizer and schedule: a
     /// fine-tune, or another cosine cycle after a finished one. `votes`, when the caller has read
-    /// `config.ferPlusFile` already, saves reading it again.
+    /// `config.ferPlusFile` already, saves reading it again. A new run refuses a directory that
+    /// holds another run's checkpoint (hours of training a rerun of the same command would
+    /// replace), unless `overwrite` says to start again there.
     public init(config: TrainConfig, train: FERDataset, val: FERDataset, directory: URL, name: String, resume: Bool,
-                resumeEpochs: Int? = nil, initialModel: URL? = nil, votes preloaded: FERPlusVotes? = nil) throws {
+                resumeEpochs: Int? = nil, initialModel: URL? = nil, votes preloaded: FERPlusVotes? = nil,
+                overwrite: Bool = false) throws {
         self.directory = directory; self.name = name; self.train = train; self.val = val
+        if !resume && !overwrite { try Trainer.refuseNewRun(in: directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var cfg = config
         if resume {
@@ -302,6 +306,27 @@ public final class Trainer {
     /// Runs the remaining epochs (or stops after epoch `until`, as an interrupted run would).
     /// Returns the URL of the best model's JSON.
     @discardableResult
+    /// What the checkpoint in `directory` holds ("vgg48, 6 of 40 epochs done, best PublicTest
+    /// 0.5879 at epoch 6"), or nil when there is none. A checkpoint that cannot be read is still
+    /// somebody's run: it is described as such rather than ignored.
+    public static func existingRun(in directory: URL) -> String? {
+        let file = directory.appendingPathComponent("checkpoint.json")
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        guard let data = try? Data(contentsOf: file), let s = try? JSONDecoder().decode(TrainState.self, from: data) else {
+            return "\(file.lastPathComponent) (unreadable)"
+        }
+        return "\(s.config.architecture), \(s.epochsDone) of \(s.config.epochs) epochs done"
+            + (s.bestEpoch > 0 ? ", best PublicTest " + String(format: "%.4f", s.bestAccuracy) + " at epoch \(s.bestEpoch)" : "")
+    }
+
+    /// Throws, saying what it holds, when `directory` holds a run's checkpoint: where a new run
+    /// would replace it.
+    public static func refuseNewRun(in directory: URL) throws {
+        guard let earlier = existingRun(in: directory) else { return }
+        throw ShapeError("\(directory.path) holds the checkpoint of a run: \(earlier); continue it with --resume, "
+                         + "or start again with --overwrite (which replaces it and the model saved there)")
+    }
+
     public func run(until: Int? = nil) throws -> URL {
         let c = state.config
         let labels = FERDataset.labels

@@ -30,6 +30,8 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output directory.") var output = "runs/fernet"
     @Option(help: "Model name (file stem).") var name = "fernet"
     @Flag(help: "Continue the checkpoint in --output.") var resume = false
+    @Flag(help: "Start a new run even where --output holds another run's checkpoint (replacing it and its saved model).")
+    var overwrite = false
     @Option(help: ArgumentHelp("Start from this model's weights (same --arch) with a fresh optimizer and schedule: a fine-tune or another cosine cycle. The model card's command then begins with the commands that made it.", valueName: "model.json"))
     var initFrom: String?
     @Option(help: ArgumentHelp("Stochastic weight averaging: from this epoch on, the model evaluated, chosen and saved is the average of the weights at the end of each epoch, batch-norm statistics recomputed on 4096 Training faces. Use after a finished run (--init-from) with --schedule constant.", valueName: "epoch"))
@@ -44,6 +46,12 @@ struct Train: ParsableCommand {
     func run() throws {
         threads.apply()
         if resume && initFrom != nil { throw ValidationError("--init-from starts a new run; --resume continues one: pass one of them") }
+        if resume && overwrite { throw ValidationError("--overwrite starts a new run; --resume continues one: pass one of them") }
+        let directory = URL(fileURLWithPath: output)
+        if resume && Trainer.existingRun(in: directory) == nil {
+            throw ValidationError("\(output) holds no checkpoint to resume; start the run without --resume")
+        }
+        if !resume && !overwrite { try Trainer.refuseNewRun(in: directory) }   // before the data is read
         let all = try loadData(data)
         var train = all.subset([.training])
         if let limit { train = FERDataset(images: Array(train.images.prefix(limit * FERDataset.pixels)),
@@ -74,9 +82,9 @@ struct Train: ParsableCommand {
             c.ferPlusFile = ferplus; c.ferPlusWeight = ferplusWeight
             votes = v
         }
-        let t = try Trainer(config: c, train: train, val: val, directory: URL(fileURLWithPath: output), name: name, resume: resume,
+        let t = try Trainer(config: c, train: train, val: val, directory: directory, name: name, resume: resume,
                             resumeEpochs: resume ? epochs : nil,
-                            initialModel: initFrom.map { URL(fileURLWithPath: $0) }, votes: votes)
+                            initialModel: initFrom.map { URL(fileURLWithPath: $0) }, votes: votes, overwrite: overwrite)
         t.command = "fer " + CommandLine.arguments.dropFirst().joined(separator: " ")
         t.dataDescription = "FER2013 Training \(train.count) faces; model chosen on PublicTest \(val.count)"
         let cfg = t.state.config
@@ -84,18 +92,23 @@ struct Train: ParsableCommand {
                + "on \(train.count) faces, \(cfg.epochs) epochs, batch \(cfg.batchSize), \(cfg.optimizer) lr \(cfg.learningRate), "
                + "\(Parallelism.threads) threads" + (resume ? ", resumed after epoch \(t.state.epochsDone)" : "")
                + (initFrom.map { ", starting from \($0)" } ?? ""))
-        var lastDraw = Date.distantPast
+        // On a terminal the bar is redrawn in place twice a second; into a file or a pipe (nohup,
+        // a CI log) it is a line of its own every 30 s, so the log stays readable.
+        let terminal = isatty(STDERR_FILENO) != 0, every: TimeInterval = terminal ? 0.5 : 30
+        var lastDraw = Date(), drawn = false
         t.onProgress = { p in
-            guard p.batch == p.batches || Date().timeIntervalSince(lastDraw) > 0.5 else { return }
-            lastDraw = Date()
+            guard (terminal && p.batch == p.batches) || Date().timeIntervalSince(lastDraw) > every else { return }
+            lastDraw = Date(); drawn = true
             let frac = Double(p.batch) / Double(p.batches), width = 30
             let bar = String(repeating: "█", count: Int(frac * Double(width))) + String(repeating: "·", count: width - Int(frac * Double(width)))
             let eta = p.elapsed / max(frac, 1e-9) - p.elapsed
-            stderr("\repoch \(p.epoch)/\(p.epochs) \(bar) \(p.batch)/\(p.batches) loss \(fmt(p.loss)) acc \(fmt(p.accuracy)) "
-                   + "\(Int(p.imagesPerSecond)) img/s ETA \(hms(eta))  ", terminator: "")
+            let line = "epoch \(p.epoch)/\(p.epochs) \(bar) \(p.batch)/\(p.batches) loss \(fmt(p.loss)) acc \(fmt(p.accuracy)) "
+                + "\(Int(p.imagesPerSecond)) img/s ETA \(hms(eta))"
+            if terminal { stderr("\r" + line + "  ", terminator: "") } else { stderr(line) }
         }
         t.onEpoch = { r, s in
-            stderr("")
+            if terminal && drawn { stderr("") }
+            lastDraw = Date(); drawn = false
             print("epoch \(r.epoch): train loss \(fmt(r.trainLoss)) acc \(fmt(r.trainAccuracy)) | PublicTest loss \(fmt(r.valLoss)) "
                   + "acc \(fmt(r.valAccuracy))" + (r.lastWeightsValAccuracy.map { " (average; last weights \(fmt($0)))" } ?? "") + " | lr \(String(format: "%.2e", r.learningRate)) | \(Int(r.seconds)) s"
                   + (s.bestEpoch == r.epoch ? " | best, saved" : " | best \(fmt(s.bestAccuracy)) at epoch \(s.bestEpoch)"))

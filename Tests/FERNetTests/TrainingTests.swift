@@ -39,6 +39,47 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("curves.svg").path))
     }
 
+    /// Rerunning the command that started a long run must not throw the run away: a new run in a
+    /// directory holding a checkpoint is refused, saying what the checkpoint holds and leaving
+    /// every file as it was; `overwrite` starts again there, and `resume` continues.
+    func testANewRunDoesNotReplaceAnotherRunsCheckpoint() throws {
+        let all = try SharedData.load()
+        let tr = take(all.subset([.training]), 96), va = take(all.subset([.publicTest]), 64)
+        var c = TrainConfig(); c.architecture = "tiny"; c.epochs = 3; c.batchSize = 32; c.seed = 5
+        let dir = tempDir()
+        XCTAssertNil(Trainer.existingRun(in: dir))
+        let first = try Trainer(config: c, train: tr, val: va, directory: dir, name: "m", resume: false)
+        try first.run(until: 1)
+        func files() throws -> [String: Data] {
+            let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            return try Dictionary(uniqueKeysWithValues: names.map { ($0, try Data(contentsOf: dir.appendingPathComponent($0))) })
+        }
+        let before = try files()
+        XCTAssertTrue(before.keys.contains("checkpoint.weights") && before.keys.contains("m.json"), "\(before.keys)")
+        var again = c; again.seed = 6
+        XCTAssertThrowsError(try Trainer(config: again, train: tr, val: va, directory: dir, name: "m", resume: false)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains(dir.path) && text.contains("tiny, 1 of 3 epochs done")
+                          && text.contains("best PublicTest") && text.contains("--resume") && text.contains("--overwrite"), text)
+        }
+        XCTAssertEqual(try files(), before, "a refused run changed the directory")
+        // the run continues where it stopped
+        let resumed = try Trainer(config: again, train: tr, val: va, directory: dir, name: "m", resume: true)
+        XCTAssertEqual(resumed.state.epochsDone, 1)
+        XCTAssertEqual(resumed.state.config.seed, 5)
+        // a checkpoint that cannot be read still stops a new run
+        try Data("{".utf8).write(to: dir.appendingPathComponent("checkpoint.json"))
+        XCTAssertThrowsError(try Trainer(config: again, train: tr, val: va, directory: dir, name: "m", resume: false)) { error in
+            XCTAssertTrue("\(error)".contains("unreadable"), "\(error)")
+        }
+        // overwrite starts again from epoch 0 with the new recipe
+        let fresh = try Trainer(config: again, train: tr, val: va, directory: dir, name: "m", resume: false, overwrite: true)
+        XCTAssertEqual(fresh.state.epochsDone, 0)
+        try fresh.run(until: 1)
+        XCTAssertEqual(Trainer.existingRun(in: dir).map { $0.hasPrefix("tiny, 1 of 3 epochs done") }, true)
+        XCTAssertNotEqual(try Data(contentsOf: dir.appendingPathComponent("checkpoint.weights")), before["checkpoint.weights"])
+    }
+
     /// The tiny network learns: PublicTest accuracy after two epochs on 4,000 faces beats the
     /// majority class (happy, 24.9%).
     func testTinyNetworkLearns() throws {
