@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The element benchmark: raw RGB clips of real FER2013 faces (1, 4 and 10 faces at 640x480,
 # 1280x720 and 1920x1080) through
-#   (a) ferfilter, detection every frame: with the defaults (scan-spread=2: tracked faces
-#       re-detected every frame, the search for new faces spread over 2 frames; classify-interval=2:
-#       each tracked face classified every other frame, the tracks taking turns), with
+#   (a) ferfilter, detection every frame: with the defaults (automatic at the clips' 30 fps:
+#       tracked faces re-detected every frame, the search for new faces spread over 4 frames; each
+#       tracked face classified every other frame, the tracks taking turns), with
 #       classify-interval=1 (every face classified on every frame) and with scan-spread=1 (the
 #       whole frame searched every frame)
 #   (b) ferfilter detect-interval=3 (tracks carry the boxes between)

@@ -188,6 +188,10 @@ final class FerFilter {
         worker.reset(); tracker.reset()   // boxes from another size mean nothing now
         lumaScratch = []
         if info.pointee.fps_n > 0 && info.pointee.fps_d > 0 { frameDuration = Double(info.pointee.fps_d) / Double(info.pointee.fps_n) }
+        lock.lock(); let s = settings; lock.unlock()
+        log(GST_LEVEL_INFO, "at \(String(format: "%.2f", 1 / frameDuration)) fps: the search for new faces spread over "
+            + "\(s.scanSpread(frameDuration: frameDuration)) analysed frames, a tracked face classified on one in "
+            + "\(s.classifyInterval(frameDuration: frameDuration))")
         return true
     }
 
@@ -334,9 +338,10 @@ final class FerFilter {
     /// everything.
     func scanPlan(_ expected: [TrackBox], _ s: Settings) -> ScanPlan? {
         defer { analysisCount += 1 }
-        guard s.scanSpread > 1, !expected.isEmpty else { return nil }
+        let spread = s.scanSpread(frameDuration: frameDuration)
+        guard spread > 1, !expected.isEmpty else { return nil }
         let regions = expected.map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
-        return ScanPlan(period: s.scanSpread, phase: analysisCount % s.scanSpread, regions: regions)
+        return ScanPlan(period: spread, phase: analysisCount % spread, regions: regions)
     }
 
     /// Where the tracked faces that need no classification on this analysis are expected: with
@@ -344,9 +349,10 @@ final class FerFilter {
     /// of N, so the tracks take turns; one that was missed on the last analysis is classified too.
     /// `expected`: the tracks' expected boxes, in track order.
     func settledFaces(_ expected: [TrackBox], _ s: Settings) -> [TrackBox] {
-        guard s.classifyInterval > 1 else { return [] }
+        let interval = s.classifyInterval(frameDuration: frameDuration)
+        guard interval > 1 else { return [] }
         return zip(tracker.tracks, expected).compactMap { tr, box in
-            tr.detected && (analysisCount + tr.id) % s.classifyInterval != 0 ? box : nil
+            tr.detected && (analysisCount + tr.id) % interval != 0 ? box : nil
         }
     }
 

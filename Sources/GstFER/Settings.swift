@@ -33,11 +33,13 @@ public struct Settings: Sendable {
     public var threads = 0
     public var results: String? = nil
     /// The full-frame search for new faces is spread over this many analysed frames; tracked faces
-    /// are searched for around their expected boxes on every one (1: the whole pyramid each time).
-    public var scanSpread = 2
+    /// are searched for around their expected boxes on every one (1: the whole pyramid each time;
+    /// 0: automatic, `scanSpread(frameDuration:)`).
+    public var scanSpread = 0
     /// A tracked face is classified again on every Nth analysed frame (tracks take turns, so each
-    /// frame classifies about 1/N of them); a new face, or one found again after a miss, at once.
-    public var classifyInterval = 2
+    /// frame classifies about 1/N of them); a new face, or one found again after a miss, at once
+    /// (0: automatic, `classifyInterval(frameDuration:)`).
+    public var classifyInterval = 0
     /// Coarse-to-fine face search (`DetectionParameters.coarseStages`): windows between those of
     /// a coarser grid are evaluated only next to one that passes this many cascade stages; 0:
     /// every window, as OpenCV.
@@ -48,6 +50,38 @@ public struct Settings: Sendable {
     /// and each smaller pyramid level costs more than all the larger ones together.
     public func minFaceSize(forHeight height: Int) -> Int {
         minFaceSize > 0 ? minFaceSize : max(30, height / 16)
+    }
+
+    /// Automatic classify-interval: each tracked face is classified at least this many times per
+    /// second of stream. With the default smoothing (0.4 s) the labels are those of classifying
+    /// every face on every frame (tested); the work no longer grows with the frame rate.
+    public static let automaticClassificationsPerSecond = 12.0
+    /// Automatic scan-spread: the whole frame is searched for new faces at least once in this many
+    /// seconds of stream (four frames at 30 fps, nine at 60).
+    public static let automaticScanSeconds = 0.15
+
+    /// Analyses per second of stream at frames `frameDuration` seconds apart: one every
+    /// detect-interval frames, at most max-analysis-rate.
+    public func analysesPerSecond(frameDuration: Double) -> Double {
+        let r = 1 / max(frameDuration, 1e-3) / Double(max(detectInterval, 1))
+        return maxAnalysisRate > 0 ? min(r, maxAnalysisRate) : r
+    }
+
+    /// classify-interval, or when it is 0 the largest that still classifies each tracked face
+    /// `automaticClassificationsPerSecond` times a second (2 at 25 and 30 fps, 4 at 50, 5 at 60; 1
+    /// with detect-interval 3 at 30 fps).
+    public func classifyInterval(frameDuration: Double) -> Int {
+        guard classifyInterval == 0 else { return classifyInterval }
+        let n = (analysesPerSecond(frameDuration: frameDuration) / Settings.automaticClassificationsPerSecond).rounded(.down)
+        return Int(min(100, max(1, n)))
+    }
+
+    /// scan-spread, or when it is 0 the most analysed frames that fit in `automaticScanSeconds`
+    /// (4 at 30 fps, 3 at 25, 7 at 50, 9 at 60; 1 with detect-interval 3 at 30 fps).
+    public func scanSpread(frameDuration: Double) -> Int {
+        guard scanSpread == 0 else { return scanSpread }
+        let n = (analysesPerSecond(frameDuration: frameDuration) * Settings.automaticScanSeconds + 1e-9).rounded(.down)
+        return Int(min(16, max(1, n)))
     }
 
     public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
@@ -122,10 +156,12 @@ enum Property: UInt32, CaseIterable {
         case .threads: return "Threads for detection and classification (0: one per CPU core)"
         case .scanSpread: return "Spread the search for new faces over N analysed frames (each searches one of N bands of "
             + "window rows at every scale); faces already tracked are searched for near their boxes on every analysed frame. 1: the whole "
-            + "frame at every scale each time. A face that appears is found within N analysed frames"
+            + "frame at every scale each time. A face that appears is found within N analysed frames. 0: automatic, the whole "
+            + "frame within every 0.15 s of stream (4 frames at 30 fps, 9 at 60)"
         case .classifyInterval: return "Classify a tracked face on every Nth analysed frame, tracks taking turns (each "
             + "frame classifies about 1/N of the faces; between, a face keeps its smoothed probabilities). New faces and "
-            + "faces found again after a miss are classified at once. 1: every face on every analysed frame"
+            + "faces found again after a miss are classified at once. 1: every face on every analysed frame. 0: automatic, "
+            + "each face at least 12 times per second of stream (every 2nd frame at 25 and 30 fps, every 5th at 60)"
         case .coarseStages: return "Coarse-to-fine face search at the scales searched at every pixel (windows over twice the "
             + "cascade's 24 px): windows on even rows and columns first, those between only next to one that passes this many "
             + "cascade stages (faster; may miss a face the full search finds now and then). 0: every window, as OpenCV's detectMultiScale"
@@ -162,8 +198,8 @@ extension Property {
             case .skipLate: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.skipLate ? 1 : 0, flags)
             case .threads: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 256, Int32(d.threads), flags)
             case .results: spec = g_param_spec_string(p.name, p.name, p.blurb, nil, flags)
-            case .scanSpread: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 16, Int32(d.scanSpread), flags)
-            case .classifyInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 1, 100, Int32(d.classifyInterval), flags)
+            case .scanSpread: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 16, Int32(d.scanSpread), flags)
+            case .classifyInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.classifyInterval), flags)
             case .coarseStages: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.coarseStages), flags)
             case .flipAlternate: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.flipAlternate ? 1 : 0, flags)
             }

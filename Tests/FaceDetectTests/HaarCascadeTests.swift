@@ -142,7 +142,7 @@ final class HaarCascadeTests: XCTestCase {
         let fullRaw = img.withUnsafeBufferPointer { c.detectRaw(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: p) }
         let full = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 1280, height: 720, stride: 1280, parameters: p) }
         XCTAssertGreaterThanOrEqual(full.count, 5)
-        for period in [2, 3, 4] {
+        for period in [2, 3, 4, 9] {
             var union: [DetectedBox] = []
             for phase in 0..<period {
                 var q = p

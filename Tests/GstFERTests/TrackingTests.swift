@@ -58,18 +58,21 @@ final class TrackingTests: XCTestCase {
 
     /// classify-interval: four steady faces under camera noise (a classification of a noisy crop
     /// never repeats bit for bit, so a face's probabilities change exactly on the frames it is
-    /// classified). With 1, every face changes on every frame; with 2, each face on every other
-    /// frame and about half the faces on each frame (tracks take turns), with the same ids and
-    /// labels, and smoothed probabilities close to every-frame classification's.
+    /// classified). With 1, every face changes on every frame; with N, each face on every Nth
+    /// frame and about 1/N of the faces on each frame (tracks take turns), with the same ids and
+    /// labels, and smoothed probabilities close to every-frame classification's. The automatic
+    /// default (0) at 30 fps is exactly 2.
     func testClassifyIntervalTakesTurnsAndKeepsTheLabels() throws {
         let caps = "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1"
         let base = try faceScene(faces: 4, size: 144)
         var rng = SeededGenerator(seed: 7)
         let clip = (0..<24).map { _ in base.map { UInt8(clamping: Int($0) + Int.random(in: -6...6, using: &rng)) } }
-        func run(_ interval: Int) throws -> [[Int32: ROI]] {
+        func run(_ interval: Int?) throws -> [[Int32: ROI]] {
             // each classification both ways: with flip-alternate the two intervals would see a face
             // mirrored on different frames (testFlipAlternateAveragesTheTwoViews covers that)
-            let h = FerHarness(["draw": false, "classify-interval": interval, "flip-alternate": false], caps: caps)
+            var props: [String: Any] = ["draw": false, "flip-alternate": false]
+            if let interval { props["classify-interval"] = interval }
+            let h = FerHarness(props, caps: caps)
             var frames: [[Int32: ROI]] = []
             for (t, f) in clip.enumerated() {
                 let out = try XCTUnwrap(h.process(RawFrame(bytes: f, caps: caps), pts: UInt64(t) * 33_333_333))
@@ -88,39 +91,118 @@ final class TrackingTests: XCTestCase {
             }
             return (perFace, perFrame)
         }
-        let every = try run(1), turns = try run(2)
+        let every = try run(1)
         let ids = Set(every[0].keys)
         XCTAssertGreaterThanOrEqual(ids.count, 3, "the scene's faces are found")
-        for (t, f) in turns.enumerated() { XCTAssertEqual(Set(f.keys), ids, "frame \(t): the same faces and ids") }
-        let u1 = updates(every), u2 = updates(turns)
-        print("classify-interval 1: updates per face \(u1.perFace); 2: \(u2.perFace), per frame \(u2.perFrame)")
-        for id in ids {
-            XCTAssertEqual(u1.perFace[id], clip.count - 1, "interval 1: face \(id) classified on every frame")
-            let n = u2.perFace[id] ?? 0
-            XCTAssertTrue((clip.count / 2 - 1)...(clip.count / 2) ~= n, "interval 2: face \(id) classified on \(n) of \(clip.count - 1) frames")
-        }
-        XCTAssertLessThanOrEqual(u2.perFrame.max() ?? 0, (ids.count + 1) / 2 + 1, "tracks take turns: \(u2.perFrame)")
-        XCTAssertGreaterThanOrEqual(u2.perFrame.min() ?? 0, ids.count / 2 - 1, "tracks take turns: \(u2.perFrame)")
-        // Labels agree wherever one emotion clearly leads (by 0.2 in the every-frame run); a face
-        // torn between two emotions may show either under hysteresis, so it is counted, not asserted.
-        var worst = 0.0, clear = 0, same = 0, total = 0
-        for (a, b) in zip(every, turns) {
-            for (id, r) in a {
-                let q = try XCTUnwrap(b[id])
-                let sorted = r.probabilities.sorted(by: >)
-                total += 1
-                if q.label == r.label { same += 1 }
-                if sorted.count > 1 && sorted[0] - sorted[1] >= 0.2 {
-                    clear += 1
-                    XCTAssertEqual(q.label, r.label, "face \(id): a clear leader")
+        let u1 = updates(every)
+        for id in ids { XCTAssertEqual(u1.perFace[id], clip.count - 1, "interval 1: face \(id) classified on every frame") }
+        var byInterval: [Int: [[Int32: ROI]]] = [:]
+        for n in [2, 3] {
+            let turns = try run(n)
+            byInterval[n] = turns
+            for (t, f) in turns.enumerated() { XCTAssertEqual(Set(f.keys), ids, "interval \(n) frame \(t): the same faces and ids") }
+            let u = updates(turns), steps = clip.count - 1
+            print("classify-interval \(n): updates per face \(u.perFace), per frame \(u.perFrame)")
+            for id in ids {
+                let k = u.perFace[id] ?? 0
+                XCTAssertTrue((steps / n - 1)...((steps + n - 1) / n) ~= k, "interval \(n): face \(id) classified on \(k) of \(steps) frames")
+            }
+            XCTAssertLessThanOrEqual(u.perFrame.max() ?? 0, (ids.count + n - 1) / n + 1, "interval \(n): tracks take turns: \(u.perFrame)")
+            XCTAssertGreaterThanOrEqual(u.perFrame.min() ?? 0, ids.count / n - 1, "interval \(n): tracks take turns: \(u.perFrame)")
+            // Labels agree wherever one emotion clearly leads (by 0.2 in the every-frame run); a face
+            // torn between two emotions may show either under hysteresis, so it is counted, not asserted.
+            var worst = 0.0, clear = 0, same = 0, total = 0
+            for (a, b) in zip(every, turns) {
+                for (id, r) in a {
+                    let q = try XCTUnwrap(b[id])
+                    let sorted = r.probabilities.sorted(by: >)
+                    total += 1
+                    if q.label == r.label { same += 1 }
+                    if sorted.count > 1 && sorted[0] - sorted[1] >= 0.2 {
+                        clear += 1
+                        XCTAssertEqual(q.label, r.label, "interval \(n) face \(id): a clear leader")
+                    }
+                    worst = max(worst, zip(r.probabilities, q.probabilities).map { abs($0 - $1) }.max() ?? 0)
                 }
-                worst = max(worst, zip(r.probabilities, q.probabilities).map { abs($0 - $1) }.max() ?? 0)
+            }
+            print("interval \(n): labels \(same) of \(total) face-frames the same as interval 1's, \(clear) with a clear leader; "
+                  + "largest probability difference \(worst)")
+            XCTAssertGreaterThanOrEqual(Double(same), 0.75 * Double(total), "interval \(n): labels mostly the same")
+            XCTAssertGreaterThan(clear, 0, "some faces have a clear leader")
+            XCTAssertLessThan(worst, 0.08, "interval \(n): smoothed probabilities stay close to every-frame classification's")
+        }
+        // the default, automatic at 30 fps, is interval 2 frame for frame
+        let automatic = try run(nil), two = try XCTUnwrap(byInterval[2])
+        for (t, (a, b)) in zip(automatic, two).enumerated() {
+            XCTAssertEqual(a.mapValues(\.probabilities), b.mapValues(\.probabilities), "frame \(t): automatic = interval 2 at 30 fps")
+        }
+    }
+
+    /// The automatic classify-interval and scan-spread (the defaults, 0) follow the analyses per
+    /// second of stream: each face classified at least 12 times a second, the whole frame searched
+    /// for new faces at least once in 0.15 s, whatever the frame rate, detect-interval or
+    /// max-analysis-rate; set values are kept as they are.
+    func testAutomaticIntervalsFollowTheAnalysisRate() {
+        var s = Settings()
+        XCTAssertEqual(s.classifyInterval, 0); XCTAssertEqual(s.scanSpread, 0)
+        for (fps, classify, spread) in [(30.0, 2, 4), (30000.0 / 1001, 2, 4), (25, 2, 3), (50, 4, 7), (60, 5, 9), (15, 1, 2), (5, 1, 1)] {
+            let d = 1 / fps
+            XCTAssertEqual(s.classifyInterval(frameDuration: d), classify, "\(fps) fps")
+            XCTAssertEqual(s.scanSpread(frameDuration: d), spread, "\(fps) fps")
+            let n = Double(s.classifyInterval(frameDuration: d))
+            XCTAssertGreaterThanOrEqual(fps / n, min(fps, Settings.automaticClassificationsPerSecond), "\(fps) fps: classifications per second")
+            XCTAssertLessThanOrEqual(Double(s.scanSpread(frameDuration: d)) / fps, max(Settings.automaticScanSeconds, 1 / fps) + 1e-9)
+        }
+        s.detectInterval = 3
+        XCTAssertEqual(s.classifyInterval(frameDuration: 1 / 30.0), 1)
+        XCTAssertEqual(s.scanSpread(frameDuration: 1 / 60.0), 3)
+        s.detectInterval = 1; s.maxAnalysisRate = 10
+        XCTAssertEqual(s.classifyInterval(frameDuration: 1 / 60.0), 1)
+        XCTAssertEqual(s.scanSpread(frameDuration: 1 / 60.0), 1)
+        s.classifyInterval = 5; s.scanSpread = 2
+        XCTAssertEqual(s.classifyInterval(frameDuration: 1 / 60.0), 5)
+        XCTAssertEqual(s.scanSpread(frameDuration: 1 / 60.0), 2)
+    }
+
+    /// With the automatic scan-spread, a face that walks into a scene whose other faces are
+    /// tracked (so the search for new faces is spread over frames) is found within 0.15 s of
+    /// stream: within 4 frames at 30 fps and 9 at 60, wherever it appears.
+    func testANewFaceIsFoundWithinTheAutomaticSpread() throws {
+        let d = try fer2013()
+        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        // faces the detector finds whole on their own (some FER2013 crops are too tight for Haar)
+        let rows = (0..<40).filter { row in
+            let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
+            let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
+            return b.count == 1 && b[0].width > 110
+        }.prefix(4)
+        XCTAssertEqual(rows.count, 4)
+        let all = FaceScene.grid(width: 640, height: 480, rows: Array(rows), size: 144)
+        for (fps, within) in [(30, 4), (60, 9)] {
+            let caps = "video/x-raw,format=GRAY8,width=640,height=480,framerate=\(fps)/1"
+            for newcomer in all.placements.indices {
+                var before = all
+                before.placements.remove(at: newcomer)
+                let h = FerHarness(["draw": false], caps: caps)
+                var foundAt: Int?
+                for t in 0..<(8 + within + 2) {
+                    let frame = (t < 8 ? before : all).render(d)
+                    let out = try XCTUnwrap(h.process(RawFrame(bytes: frame, caps: caps), pts: UInt64(t) * 1_000_000_000 / UInt64(fps)))
+                    let faces = rois(of: out)
+                    gst_buffer_unref(out)
+                    if t == 7 { XCTAssertEqual(faces.count, 3, "\(fps) fps: the first three faces are tracked") }
+                    let p = all.placements[newcomer]
+                    if t >= 8, foundAt == nil, faces.contains(where: { abs($0.x + $0.w / 2 - p.x - p.size / 2) < p.size / 4
+                                                                      && abs($0.y + $0.h / 2 - p.y - p.size / 2) < p.size / 4 }) {
+                        foundAt = t - 8
+                    }
+                }
+                for m in h.messages() { gst_message_unref(m) }
+                let at = try XCTUnwrap(foundAt, "\(fps) fps: face \(newcomer) never found")
+                XCTAssertLessThan(at, within, "\(fps) fps: face \(newcomer) found on its frame \(at + 1)")
+                print("\(fps) fps: face \(newcomer) found on its frame \(at + 1) (at most \(within))")
             }
         }
-        print("labels: \(same) of \(total) face-frames the same, \(clear) with a clear leader")
-        XCTAssertGreaterThanOrEqual(Double(same), 0.75 * Double(total), "labels mostly the same")
-        XCTAssertGreaterThan(clear, 0, "some faces have a clear leader")
-        XCTAssertLessThan(worst, 0.08, "smoothed probabilities stay close to every-frame classification's")
     }
 
     /// flip-alternate (the default): a steady face is classified as seen and mirrored on
