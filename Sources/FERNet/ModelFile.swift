@@ -75,6 +75,10 @@ public struct TrainingRecipe: Codable, Sendable {
     public var averagedFromEpoch: Int? = nil
     /// Targets blended (1-w)·FER2013 label + w·FER+ vote distribution; this is w.
     public var ferPlusWeight: Float? = nil
+    /// Knowledge distillation: the teacher model (its file and, from its card, what it is).
+    public var teacher: String? = nil
+    /// Targets blended (1-w)·FER2013 label + w·the teacher's probabilities; this is w.
+    public var teacherWeight: Float? = nil
     /// A run begun from another model's weights (`fer train --init-from`): that model, its
     /// recipe and score, in one line.
     public var startedFrom: String? = nil

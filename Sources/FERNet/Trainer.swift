@@ -23,6 +23,12 @@ public struct TrainConfig: Codable, Sendable {
     public var ferPlusFile: String? = nil
     /// w above.
     public var ferPlusWeight: Float? = nil
+    /// Knowledge distillation: each Training face learns (1-w)·its FER2013 label + w·this model's
+    /// probabilities for it (the mean of the face as seen and mirrored, as flip TTA takes it),
+    /// computed once when the run starts or resumes. nil: off.
+    public var teacherFile: String? = nil
+    /// w above.
+    public var teacherWeight: Float? = nil
     public init() {}
 }
 
@@ -59,6 +65,8 @@ public struct TrainState: Codable, Sendable {
     public var initialModel: String? = nil
     /// That model in one line (path, recipe, score), for the saved model's recipe.
     public var startedFrom: String? = nil
+    /// With a teacher: which model, in one line (for the recipe).
+    public var teacher: String? = nil
     /// How many epochs' weights the weight average holds (its tensors are in the checkpoint).
     public var averagedEpochs: Int? = nil
     /// How many Training faces the run trains on (a resume must see the same ones).
@@ -124,7 +132,8 @@ public final class Trainer {
     public let val: FERDataset
     public private(set) var state: TrainState
     public let network: Network
-    /// With `ferPlusWeight`: the FER+ vote distribution of each Training face (train.count·7).
+    /// With `ferPlusWeight`: the FER+ vote distribution of each Training face (train.count·7);
+    /// with `teacherWeight`: the teacher's probabilities for each.
     public let votes: [Float]?
     let optimizer: Optimizer
     /// With `swaStart`: the running average of the weights (by tensor name, statistics excluded).
@@ -181,6 +190,14 @@ public final class Trainer {
                 throw ShapeError("\(file) has votes for \(v.count(.training)) Training rows; training uses \(train.count)")
             }
             votes = v.distributions(.training, limit: train.count)
+        } else if let file = cfg.teacherFile, let w = cfg.teacherWeight, w > 0 {
+            let url = URL(fileURLWithPath: file)
+            votes = try Trainer.teacherTargets(url, faces: train)
+            if !resume, let d = try? ModelDescription.load(url) {
+                state.teacher = url.path + (d.training.map { ": \($0.architecture)" } ?? "") + (d.card.map { c in
+                    ", PublicTest " + String(format: "%.4f", c.accuracy) + (c.accuracyFlipTTA.map { String(format: " (flip TTA %.4f)", $0) } ?? "")
+                } ?? "")
+            }
         } else {
             votes = nil
         }
@@ -287,10 +304,11 @@ public final class Trainer {
     }
 
     /// The target distributions of dataset rows: one-hot labels, blended with their FER+ votes
-    /// when the run uses them (rows no annotator gave one of the seven emotions keep their label).
+    /// or their teacher's probabilities when the run uses them (rows no annotator gave one of the
+    /// seven emotions keep their label).
     func targets(rows: [Int], classes k: Int) -> [Float] {
         var t = [Float](repeating: 0, count: rows.count * k)
-        let w = state.config.ferPlusWeight ?? 0
+        let w = state.config.ferPlusWeight ?? state.config.teacherWeight ?? 0
         for (i, r) in rows.enumerated() {
             let label = Int(train.labels[r])
             if let votes, k == 7, votes[(r * 7)..<(r * 7 + 7)].contains(where: { $0 > 0 }) {
@@ -303,9 +321,25 @@ public final class Trainer {
         return t
     }
 
-    /// Runs the remaining epochs (or stops after epoch `until`, as an interrupted run would).
-    /// Returns the URL of the best model's JSON.
-    @discardableResult
+    /// A teacher's probabilities for each face of `faces` (faces.count·7): the mean of each face as
+    /// seen and mirrored, in batches of 256. The teacher must have FER2013's labels and 48x48 input.
+    public static func teacherTargets(_ url: URL, faces: FERDataset) throws -> [Float] {
+        let m = try FacialExpressionModel(contentsOf: url)
+        guard m.description.labels == FERDataset.labels else {
+            throw ShapeError("\(url.path) has labels \(m.description.labels), not FER2013's \(FERDataset.labels): it cannot teach this run")
+        }
+        guard m.inputSize.width == FERDataset.side, m.inputSize.height == FERDataset.side else {
+            throw ShapeError("\(url.path) takes \(m.inputSize.width)x\(m.inputSize.height) faces, not FER2013's 48x48")
+        }
+        var out: [Float] = []
+        out.reserveCapacity(faces.count * 7)
+        for start in stride(from: 0, to: faces.count, by: 256) {
+            let batch = (start..<min(faces.count, start + 256)).map { faces.image($0) }
+            for p in m.predict(faces: batch, flipTTA: true) { out += p }
+        }
+        return out
+    }
+
     /// What the checkpoint in `directory` holds ("vgg48, 6 of 40 epochs done, best PublicTest
     /// 0.5879 at epoch 6"), or nil when there is none. A checkpoint that cannot be read is still
     /// somebody's run: it is described as such rather than ignored.
@@ -327,6 +361,9 @@ public final class Trainer {
                          + "or start again with --overwrite (which replaces it and the model saved there)")
     }
 
+    /// Runs the remaining epochs (or stops after epoch `until`, as an interrupted run would).
+    /// Returns the URL of the best model's JSON.
+    @discardableResult
     public func run(until: Int? = nil) throws -> URL {
         let c = state.config
         let labels = FERDataset.labels
@@ -388,6 +425,7 @@ public final class Trainer {
                               schedule: c.schedule == "cosine" ? "cosine, \(c.warmupEpochs) warm-up epochs" : c.schedule,
                               labelSmoothing: c.labelSmoothing, augmentation: c.augmentation, seed: c.seed, data: dataDescription,
                               averagedFromEpoch: c.swaStart, ferPlusWeight: votes == nil ? nil : c.ferPlusWeight,
+                              teacher: votes == nil ? nil : state.teacher, teacherWeight: votes == nil ? nil : c.teacherWeight,
                               startedFrom: state.startedFrom)
     }
 

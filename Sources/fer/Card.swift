@@ -27,6 +27,9 @@ struct Card: ParsableCommand {
             if let w = t.ferPlusWeight {
                 print("- Targets: \(fmt(Double(1 - w), 2)) · FER2013 label + \(fmt(Double(w), 2)) · FER+ vote distribution (fer2013new.csv) over the seven emotions")
             }
+            if let w = t.teacherWeight, let teacher = t.teacher {
+                print("- Targets: \(fmt(Double(1 - w), 2)) · FER2013 label + \(fmt(Double(w), 2)) · the probabilities (flip TTA) of the teacher \(teacher)")
+            }
             let a = t.augmentation
             print("- Augmentation per batch: shift ±\(Int(a.maxShift * 100))%, rotation ±\(Int(a.maxRotation))°, scale \(a.scale.lowerBound)-\(a.scale.upperBound), "
                   + "flip \(a.flip), brightness ±\(a.brightness), contrast ±\(a.contrast), erasing p=\(a.eraseProbability)")

@@ -40,6 +40,10 @@ struct Train: ParsableCommand {
     var ferplus: String?
     @Option(help: ArgumentHelp("Each Training face learns (1-w)·its FER2013 label + w·its FER+ vote distribution over the seven emotions.", valueName: "w"))
     var ferplusWeight: Float = 0.3
+    @Option(help: ArgumentHelp("Knowledge distillation: a trained model (FER2013's labels, 48x48) whose probabilities for each Training face (as seen and mirrored, averaged) are blended into the targets with --teacher-weight.", valueName: "model.json"))
+    var teacher: String?
+    @Option(help: ArgumentHelp("Each Training face learns (1-w)·its FER2013 label + w·the teacher's probabilities.", valueName: "w"))
+    var teacherWeight: Float = 0.5
     @Option(help: "Stop after this epoch (the checkpoint stays resumable), e.g. to fit a time slot.") var stopAfter: Int?
     @OptionGroup var threads: ThreadOption
 
@@ -67,6 +71,13 @@ struct Train: ParsableCommand {
             c.swaStart = swaStart
         }
         if noAugment { c.augmentation = .none }
+        if let teacher, !resume {
+            guard ferplus == nil else { throw ValidationError("--teacher and --ferplus both set the soft targets: pass one of them") }
+            guard teacherWeight > 0, teacherWeight <= 1 else { throw ValidationError("--teacher-weight must be in (0, 1]") }
+            c.teacherFile = teacher; c.teacherWeight = teacherWeight
+            stderr("teacher \(teacher): targets \(fmt(Double(1 - teacherWeight), 2)) label + \(fmt(Double(teacherWeight), 2)) its probabilities "
+                   + "(computing them for \(train.count) Training faces)")
+        }
         var votes: FERPlusVotes?
         if let ferplus, !resume {
             guard ferplusWeight > 0, ferplusWeight <= 1 else { throw ValidationError("--ferplus-weight must be in (0, 1]") }

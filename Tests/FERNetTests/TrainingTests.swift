@@ -80,6 +80,51 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotEqual(try Data(contentsOf: dir.appendingPathComponent("checkpoint.weights")), before["checkpoint.weights"])
     }
 
+    /// Distillation: with a teacher (the shipped model), each Training face's target is
+    /// (1-w)·its label + w·the teacher's flip-TTA probabilities for that very face; the saved
+    /// model's recipe names the teacher and w, a resumed run computes the same targets, and a
+    /// teacher with other labels is refused.
+    func testATeacherBlendsItsProbabilitiesIntoTheTargets() throws {
+        let all = try SharedData.load()
+        let tr = take(all.subset([.training]), 64), va = take(all.subset([.publicTest]), 64)
+        let teacherURL = packageRoot.appendingPathComponent("Models/fernet.json")
+        let teacher = try FacialExpressionModel(contentsOf: teacherURL)
+        var c = TrainConfig(); c.architecture = "tiny"; c.epochs = 2; c.batchSize = 32; c.seed = 4
+        c.teacherFile = teacherURL.path; c.teacherWeight = 0.4
+        let dir = tempDir()
+        let t = try Trainer(config: c, train: tr, val: va, directory: dir, name: "s", resume: false)
+        let rows = [0, 5, 9, 63]
+        let targets = t.targets(rows: rows, classes: 7)
+        var agree = 0
+        for (i, r) in rows.enumerated() {
+            let p = teacher.predict(face: tr.image(r), flipTTA: true)   // one face at a time, not the batched path
+            var expected = p.map { 0.4 * $0 }
+            expected[Int(tr.labels[r])] += 0.6
+            assertClose(Array(targets[(i * 7)..<(i * 7 + 7)]), expected, atol: 1e-5, "row \(r)")
+            XCTAssertEqual(targets[(i * 7)..<(i * 7 + 7)].reduce(0, +), 1, accuracy: 1e-5)
+        }
+        // the teacher's probabilities belong to the right faces: it agrees with most labels
+        let votes = try XCTUnwrap(t.votes)
+        for r in 0..<tr.count where argmax(votes[(r * 7)..<(r * 7 + 7)]) == Int(tr.labels[r]) { agree += 1 }
+        XCTAssertGreaterThan(agree, 40, "the teacher agrees with \(agree) of 64 Training labels")
+        try t.run(until: 1)
+        let saved = try XCTUnwrap(ModelDescription.load(dir.appendingPathComponent("s.json")).training)
+        XCTAssertEqual(saved.teacherWeight, 0.4)
+        XCTAssertTrue(saved.teacher?.hasPrefix(teacherURL.path + ": vgg48, PublicTest 0.6849 (flip TTA 0.7005)") ?? false, "\(saved.teacher ?? "nil")")
+        let r = try Trainer(config: TrainConfig(), train: tr, val: va, directory: dir, name: "s", resume: true)
+        XCTAssertEqual(r.targets(rows: rows, classes: 7), targets)
+        // a teacher whose labels are in another order cannot teach
+        let other = tempDir()
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: teacherURL)) as! [String: Any]
+        json["labels"] = Array((json["labels"] as! [String]).reversed())
+        try JSONSerialization.data(withJSONObject: json).write(to: other.appendingPathComponent("fernet.json"))
+        try FileManager.default.copyItem(at: packageRoot.appendingPathComponent("Models/fernet.weights"), to: other.appendingPathComponent("fernet.weights"))
+        c.teacherFile = other.appendingPathComponent("fernet.json").path
+        XCTAssertThrowsError(try Trainer(config: c, train: tr, val: va, directory: tempDir(), name: "s", resume: false)) { error in
+            XCTAssertTrue("\(error)".contains("not FER2013's"), "\(error)")
+        }
+    }
+
     /// The tiny network learns: PublicTest accuracy after two epochs on 4,000 faces beats the
     /// majority class (happy, 24.9%).
     func testTinyNetworkLearns() throws {
