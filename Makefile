@@ -81,7 +81,7 @@ bench: EXTRA_PACKAGES = gstreamer1.0-opencv
 bench: build plugin
 	$(FER) bench
 	tools/compare-facedetect.sh 150
-	tools/bench-element.sh 120
+	tools/bench-element.sh 120 640x480 1280x720 1920x1080 1920x1080@60
 	tools/soak.sh 18000
 
 soak: build plugin

@@ -12,7 +12,9 @@
 # all in one run, one element at a time, no display (sync=false). Prints a Markdown table:
 # frames per second, the element's per-frame latency p50/p99 (GStreamer's latency tracer),
 # peak memory of the process, faces reported per frame, and fps as a ratio to facedetect.
-#   tools/bench-element.sh [frames] [sizes...]      e.g. tools/bench-element.sh 120 640x480
+#   tools/bench-element.sh [frames] [sizes...]      e.g. tools/bench-element.sh 120 640x480 1920x1080@60
+# (a size may carry a frame rate, 30 by default: ferfilter's automatic classify-interval and
+# scan-spread follow it)
 # Needs: the plugin installed (plugin/meson-free-build.sh), gstreamer1.0-opencv for facedetect,
 # python3 for the figures, .build/release/fer, FER2013 beside the checkout.
 set -euo pipefail
@@ -25,16 +27,18 @@ have_facedetect=1; gst-inspect-1.0 facedetect >/dev/null 2>&1 || have_facedetect
 echo "| clip | element | fps | latency p50 (ms) | latency p99 (ms) | peak RSS (MB) | faces/frame | fps vs facedetect |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for size in "${sizes[@]}"; do
+  rate=30; case $size in *@*) rate=${size#*@}; size=${size%@*};; esac
   w=${size%x*}; h=${size#*x}
+  label=$size; [ "$rate" = 30 ] || label="$size@$rate"
   for faces in 1 4 10; do
     case $faces in 1) cols=1; rows=1;; 4) cols=2; rows=2;; 10) cols=4; rows=3;; esac
     face=$(python3 -c "print(int(min($w / $cols, $h / $rows) * 0.6))")
     .build/release/fer scene --frames "$frames" --faces "$faces" --size "$face" --first 12 --width "$w" --height "$h" \
       --output "$tmp/clip.gray" >/dev/null 2>&1
-    gst-launch-1.0 -q filesrc location="$tmp/clip.gray" ! rawvideoparse format=gray8 width="$w" height="$h" framerate=30/1 \
+    gst-launch-1.0 -q filesrc location="$tmp/clip.gray" ! rawvideoparse format=gray8 width="$w" height="$h" framerate="$rate"/1 \
       ! videoconvert ! video/x-raw,format=RGB ! filesink location="$tmp/clip.rgb"
     rm -f "$tmp/clip.gray"
-    src="filesrc location=$tmp/clip.rgb blocksize=$((w * h * 3)) ! rawvideoparse format=rgb width=$w height=$h framerate=30/1"
+    src="filesrc location=$tmp/clip.rgb blocksize=$((w * h * 3)) ! rawvideoparse format=rgb width=$w height=$h framerate=$rate/1"
     fd_fps=""
     for variant in facedetect ferfilter ferfilter-classify1 ferfilter-spread1 ferfilter-interval3 identity; do
       case $variant in
@@ -50,7 +54,7 @@ for size in "${sizes[@]}"; do
         /usr/bin/time -f "%M" -o "$tmp/rss" gst-launch-1.0 -m $src ! $el name=dut ! fakesink sync=false \
         > "$tmp/out.txt" 2> "$tmp/trace.txt"
       end=$(date +%s%N)
-      python3 - "$size/$faces faces" "$name" "$frames" "$start" "$end" "$tmp/rss" "$tmp/out.txt" "$tmp/trace.txt" "$fd_fps" \
+      python3 - "$label/$faces faces" "$name" "$frames" "$start" "$end" "$tmp/rss" "$tmp/out.txt" "$tmp/trace.txt" "$fd_fps" \
         > "$tmp/row" <<'PY'
 import re, sys
 clip, name, frames, start, end, rss, out, trace, fd = sys.argv[1:10]

@@ -53,11 +53,13 @@ public struct Settings: Sendable {
     }
 
     /// Automatic classify-interval: each tracked face is classified at least this many times per
-    /// second of stream. With the default smoothing (0.4 s) the labels are those of classifying
-    /// every face on every frame (tested); the work no longer grows with the frame rate.
+    /// second of stream (or on every other analysed frame where there are fewer than 24 a
+    /// second). With the default smoothing (0.4 s) the labels are those of classifying every face
+    /// on every frame (tested); the work no longer grows with the frame rate.
     public static let automaticClassificationsPerSecond = 12.0
     /// Automatic scan-spread: the whole frame is searched for new faces at least once in this many
-    /// seconds of stream (four frames at 30 fps, nine at 60).
+    /// seconds of stream (four frames at 30 fps, nine at 60), or over two analysed frames where
+    /// fewer fit.
     public static let automaticScanSeconds = 0.15
 
     /// Analyses per second of stream at frames `frameDuration` seconds apart: one every
@@ -68,20 +70,20 @@ public struct Settings: Sendable {
     }
 
     /// classify-interval, or when it is 0 the largest that still classifies each tracked face
-    /// `automaticClassificationsPerSecond` times a second (2 at 25 and 30 fps, 4 at 50, 5 at 60; 1
-    /// with detect-interval 3 at 30 fps).
+    /// `automaticClassificationsPerSecond` times a second, but at least 2 (every other analysed
+    /// frame: 2 at 25 and 30 fps and with detect-interval 3; 4 at 50 fps, 5 at 60).
     public func classifyInterval(frameDuration: Double) -> Int {
         guard classifyInterval == 0 else { return classifyInterval }
         let n = (analysesPerSecond(frameDuration: frameDuration) / Settings.automaticClassificationsPerSecond).rounded(.down)
-        return Int(min(100, max(1, n)))
+        return Int(min(100, max(2, n)))
     }
 
-    /// scan-spread, or when it is 0 the most analysed frames that fit in `automaticScanSeconds`
-    /// (4 at 30 fps, 3 at 25, 7 at 50, 9 at 60; 1 with detect-interval 3 at 30 fps).
+    /// scan-spread, or when it is 0 the most analysed frames that fit in `automaticScanSeconds`,
+    /// but at least 2 (4 at 30 fps, 3 at 25, 7 at 50, 9 at 60; 2 with detect-interval 3).
     public func scanSpread(frameDuration: Double) -> Int {
         guard scanSpread == 0 else { return scanSpread }
         let n = (analysesPerSecond(frameDuration: frameDuration) * Settings.automaticScanSeconds + 1e-9).rounded(.down)
-        return Int(min(16, max(1, n)))
+        return Int(min(16, max(2, n)))
     }
 
     public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
@@ -156,12 +158,13 @@ enum Property: UInt32, CaseIterable {
         case .threads: return "Threads for detection and classification (0: one per CPU core)"
         case .scanSpread: return "Spread the search for new faces over N analysed frames (each searches one of N bands of "
             + "window rows at every scale); faces already tracked are searched for near their boxes on every analysed frame. 1: the whole "
-            + "frame at every scale each time. A face that appears is found within N analysed frames. 0: automatic, the whole "
-            + "frame within every 0.15 s of stream (4 frames at 30 fps, 9 at 60)"
+            + "frame at every scale each time. A face that appears is found within N analysed frames. 0: automatic, as many "
+            + "analysed frames as fit in 0.15 s of stream, at least 2 (4 at 30 fps, 9 at 60)"
         case .classifyInterval: return "Classify a tracked face on every Nth analysed frame, tracks taking turns (each "
             + "frame classifies about 1/N of the faces; between, a face keeps its smoothed probabilities). New faces and "
             + "faces found again after a miss are classified at once. 1: every face on every analysed frame. 0: automatic, "
-            + "each face at least 12 times per second of stream (every 2nd frame at 25 and 30 fps, every 5th at 60)"
+            + "every Nth analysed frame where N, at least 2, keeps each face classified 12 times per second of stream (every "
+            + "2nd frame at 25 and 30 fps, every 5th at 60)"
         case .coarseStages: return "Coarse-to-fine face search at the scales searched at every pixel (windows over twice the "
             + "cascade's 24 px): windows on even rows and columns first, those between only next to one that passes this many "
             + "cascade stages (faster; may miss a face the full search finds now and then). 0: every window, as OpenCV's detectMultiScale"
