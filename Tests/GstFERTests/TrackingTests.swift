@@ -16,15 +16,8 @@ final class TrackingTests: XCTestCase {
     /// messages carry the same ids as the metas.
     func testIdsStayWithMovingFacesAndBoxesFollowBetweenDetections() throws {
         let d = try fer2013()
-        // faces the detector finds whole on their own (some FER2013 crops are too tight for Haar)
-        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
-        let rows = (0..<40).filter { row in
-            let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
-            let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
-            return b.count == 1 && b[0].width > 110
-        }.prefix(4)
-        XCTAssertEqual(rows.count, 4)
-        let scene = FaceScene.grid(width: 640, height: 480, rows: Array(rows), size: 144)
+        let rows = try wholeFaces(d, count: 4)
+        let scene = FaceScene.grid(width: 640, height: 480, rows: rows, size: 144)
         let h = FerHarness(["draw": false, "detect-interval": 3], caps: "video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1")
         var firstIDs: [Int32] = [], moves = 0
         var previous: [Int32: (Int, Int)] = [:]
@@ -171,15 +164,8 @@ final class TrackingTests: XCTestCase {
     /// stream: within 4 frames at 30 fps and 9 at 60, wherever it appears.
     func testANewFaceIsFoundWithinTheAutomaticSpread() throws {
         let d = try fer2013()
-        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
-        // faces the detector finds whole on their own (some FER2013 crops are too tight for Haar)
-        let rows = (0..<40).filter { row in
-            let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
-            let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
-            return b.count == 1 && b[0].width > 110
-        }.prefix(4)
-        XCTAssertEqual(rows.count, 4)
-        let all = FaceScene.grid(width: 640, height: 480, rows: Array(rows), size: 144)
+        let rows = try wholeFaces(d, count: 4)
+        let all = FaceScene.grid(width: 640, height: 480, rows: rows, size: 144)
         for (fps, within) in [(30, 4), (60, 9)] {
             let caps = "video/x-raw,format=GRAY8,width=640,height=480,framerate=\(fps)/1"
             for newcomer in all.placements.indices {
@@ -376,4 +362,17 @@ final class TrackingTests: XCTestCase {
         }
         for m in changes { gst_message_unref(m) }
     }
+}
+
+/// The first `count` PublicTest rows whose face the detector finds whole on its own in a 144 px
+/// placement (some FER2013 crops are too tight for Haar).
+private func wholeFaces(_ d: FERDataset, count: Int) throws -> [Int] {
+    let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+    let rows = (0..<40).filter { row in
+        let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
+        let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }
+        return b.count == 1 && b[0].width > 110
+    }.prefix(count)
+    XCTAssertEqual(rows.count, count)
+    return Array(rows)
 }
