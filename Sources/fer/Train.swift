@@ -112,9 +112,11 @@ struct Train: ParsableCommand {
             lastDraw = Date(); drawn = true
             let frac = Double(p.batch) / Double(p.batches), width = 30
             let bar = String(repeating: "█", count: Int(frac * Double(width))) + String(repeating: "·", count: width - Int(frac * Double(width)))
-            let eta = p.elapsed / max(frac, 1e-9) - p.elapsed
+            let epochTime = p.elapsed / max(frac, 1e-9), eta = epochTime - p.elapsed
+            // the rest of the run at this epoch's pace (PublicTest evaluations not counted)
+            let runETA = eta + Double(p.epochs - p.epoch) * epochTime
             let line = "epoch \(p.epoch)/\(p.epochs) \(bar) \(p.batch)/\(p.batches) loss \(fmt(p.loss)) acc \(fmt(p.accuracy)) "
-                + "\(Int(p.imagesPerSecond)) img/s ETA \(hms(eta))"
+                + "\(Int(p.imagesPerSecond)) img/s ETA \(hms(eta))" + (p.epoch < p.epochs ? ", run \(hms(runETA))" : "")
             if terminal { stderr("\r" + line + "  ", terminator: "") } else { stderr(line) }
         }
         t.onEpoch = { r, s in
