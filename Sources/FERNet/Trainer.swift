@@ -165,6 +165,7 @@ public final class Trainer {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var cfg = config
         if resume {
+            try Trainer.requireRun(in: directory)
             let data = try Data(contentsOf: directory.appendingPathComponent("checkpoint.json"))
             let saved = try JSONDecoder().decode(TrainState.self, from: data)
             cfg = saved.config
@@ -191,10 +192,11 @@ public final class Trainer {
             }
             votes = v.distributions(.training, limit: train.count)
         } else if let file = cfg.teacherFile, let w = cfg.teacherWeight, w > 0 {
-            let url = URL(fileURLWithPath: file)
-            votes = try Trainer.teacherTargets(url, faces: train)
-            if !resume, let d = try? ModelDescription.load(url) {
-                state.teacher = url.path + (d.training.map { ": \($0.architecture)" } ?? "") + (d.card.map { c in
+            let teacher = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: file))
+            votes = try Trainer.teacherTargets(teacher, faces: train)
+            if !resume {
+                let d = teacher.description
+                state.teacher = teacher.url.path + (d.training.map { ": \($0.architecture)" } ?? "") + (d.card.map { c in
                     ", PublicTest " + String(format: "%.4f", c.accuracy) + (c.accuracyFlipTTA.map { String(format: " (flip TTA %.4f)", $0) } ?? "")
                 } ?? "")
             }
@@ -323,8 +325,8 @@ public final class Trainer {
 
     /// A teacher's probabilities for each face of `faces` (faces.count·7): the mean of each face as
     /// seen and mirrored, in batches of 256. The teacher must have FER2013's labels and 48x48 input.
-    public static func teacherTargets(_ url: URL, faces: FERDataset) throws -> [Float] {
-        let m = try FacialExpressionModel(contentsOf: url)
+    public static func teacherTargets(_ m: FacialExpressionModel, faces: FERDataset) throws -> [Float] {
+        let url = m.url
         guard m.description.labels == FERDataset.labels else {
             throw ShapeError("\(url.path) has labels \(m.description.labels), not FER2013's \(FERDataset.labels): it cannot teach this run")
         }
@@ -351,6 +353,12 @@ public final class Trainer {
         }
         return "\(s.config.architecture), \(s.epochsDone) of \(s.config.epochs) epochs done"
             + (s.bestEpoch > 0 ? ", best PublicTest " + String(format: "%.4f", s.bestAccuracy) + " at epoch \(s.bestEpoch)" : "")
+    }
+
+    /// Throws, saying so, when `directory` holds no checkpoint to resume.
+    public static func requireRun(in directory: URL) throws {
+        guard existingRun(in: directory) == nil else { return }
+        throw ShapeError("\(directory.path) holds no checkpoint to resume; start the run without --resume")
     }
 
     /// Throws, saying what it holds, when `directory` holds a run's checkpoint: where a new run

@@ -52,10 +52,8 @@ struct Train: ParsableCommand {
         if resume && initFrom != nil { throw ValidationError("--init-from starts a new run; --resume continues one: pass one of them") }
         if resume && overwrite { throw ValidationError("--overwrite starts a new run; --resume continues one: pass one of them") }
         let directory = URL(fileURLWithPath: output)
-        if resume && Trainer.existingRun(in: directory) == nil {
-            throw ValidationError("\(output) holds no checkpoint to resume; start the run without --resume")
-        }
-        if !resume && !overwrite { try Trainer.refuseNewRun(in: directory) }   // before the data is read
+        // before the data is read (Trainer checks both again)
+        if resume { try Trainer.requireRun(in: directory) } else if !overwrite { try Trainer.refuseNewRun(in: directory) }
         let all = try loadData(data)
         var train = all.subset([.training])
         if let limit { train = FERDataset(images: Array(train.images.prefix(limit * FERDataset.pixels)),
