@@ -150,6 +150,20 @@ public final class FaceTracker {
         for (_, d, k) in near.sorted(by: { $0.0 < $1.0 }) where trackFor[d] == nil && !taken[k] {
             trackFor[d] = k; taken[k] = true
         }
+        // 2b. a larger detection holding most of a track's box: the track began on part of the face
+        //     (the cascade fires on parts of faces) and the whole face is found now. It continues
+        //     the track (same id, same smoothed probabilities); the jump in size is not motion.
+        var whole: [(Double, Int, Int)] = []
+        for (d, det) in detections.enumerated() where trackFor[d] == nil {
+            for (k, b) in boxes.enumerated() where !taken[k] && b.width < det.box.width {
+                let inside = b.fractionInside(det.box)
+                if inside > 0.6 { whole.append((inside, d, k)) }
+            }
+        }
+        var regrown = Set<Int>()
+        for (_, d, k) in whole.sorted(by: { $0.0 > $1.0 }) where trackFor[d] == nil && !taken[k] {
+            trackFor[d] = k; taken[k] = true; regrown.insert(d)
+        }
 
         // 3. a detection lying mostly inside a face already tracked is a part of that face (the
         //    cascade fires on parts of large faces): it keeps the track alive and starts nothing
@@ -171,7 +185,9 @@ public final class FaceTracker {
             if let k = trackFor[d] {
                 var tr = tracks[k]
                 let dt = t - tr.lastSeen
-                if dt > 0 {
+                if regrown.contains(d) {
+                    tr.velocity = (0, 0, 0, 0)
+                } else if dt > 0 {
                     let old = tr.detectedBox
                     let m = (x: (det.box.x - old.x) / dt, y: (det.box.y - old.y) / dt,
                              w: (det.box.width - old.width) / dt, h: (det.box.height - old.height) / dt)

@@ -2,9 +2,15 @@
 /// timeline of the emotions over the last minutes, the shares since start, and a picture upload to
 /// `/api/v1/analyze`). Plain HTML, CSS and JavaScript, no external files, so it works offline.
 ///
+/// "Use my camera" swaps the server's video for the browser's own camera: the page sends its
+/// frames (JPEG, at most 640 wide, the next when the answer to the last is in, at most 15 a second)
+/// to `POST /api/v1/camera?session=ID`, draws the tracked faces over its mirrored picture, and
+/// fills the panel from the answers instead of the server's feed.
+///
 /// For tests and monitoring the page keeps counters on `<body>`: `data-events` (frame events
 /// received), `data-faces` (faces in the last one), `data-video-updates` (times the shown video
-/// picture was seen to change) and `data-ticks` (timeline points).
+/// picture was seen to change), `data-ticks` (timeline points), `data-camera-frames` (camera
+/// frames answered) and `data-mode` (`server` or `camera`).
 enum ViewerPage {
     static let html = #"""
 <!doctype html>
@@ -24,9 +30,13 @@ enum ViewerPage {
   main { display: grid; grid-template-columns: minmax(320px, 1fr) 420px; gap: 16px; padding: 16px; }
   @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
   .video { position: relative; align-self: start; background: #000; border-radius: 6px; min-height: 240px; }
-  .video img { width: 100%; height: auto; display: block; border-radius: 6px; }
+  .video img, .video video { width: 100%; height: auto; display: block; border-radius: 6px; }
+  .video video { transform: scaleX(-1); }
+  #overlay { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
+  #camera { margin-left: auto; }
+  #videostate.bad { color: #ff7b72; }
   #novideo { color: var(--dim); padding: 40px; text-align: center; }
-  #videostate { position: absolute; left: 8px; top: 8px; background: #000a; padding: 2px 8px; border-radius: 4px; font-size: 12px; }
+  #videostate { position: absolute; left: 8px; top: 8px; max-width: calc(100% - 16px); z-index: 1; background: #000a; padding: 2px 8px; border-radius: 4px; font-size: 12px; }
   aside section { background: var(--panel); border-radius: 6px; padding: 10px 12px; margin-bottom: 12px; }
   aside h2 { font-size: 13px; margin: 0 0 8px; color: var(--dim); font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
   .face { border-top: 1px solid var(--line); padding: 6px 0; }
@@ -42,14 +52,17 @@ enum ViewerPage {
   .legend { display: flex; flex-wrap: wrap; gap: 8px; font-size: 12px; margin-top: 6px; }
   .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
   .muted { color: var(--dim); }
+  button { background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: 4px; padding: 4px 10px; cursor: pointer; }
   select, input { background: var(--bg); color: var(--text); border: 1px solid var(--line); border-radius: 4px; }
 </style>
 </head>
-<body data-events="0" data-faces="0" data-video-updates="0" data-ticks="0">
-<header><h1>GstFER live</h1><span id="status">connecting…</span></header>
+<body data-events="0" data-faces="0" data-video-updates="0" data-ticks="0" data-camera-frames="0" data-mode="server">
+<header><h1>GstFER live</h1><span id="status">connecting…</span><button id="camera" type="button">Use my camera</button></header>
 <main>
   <div class="video">
     <img id="video" alt="annotated video" hidden>
+    <video id="cam" playsinline muted hidden></video>
+    <canvas id="overlay" hidden></canvas>
     <div id="novideo" hidden></div>
     <div id="videostate">video: waiting</div>
   </div>
@@ -70,7 +83,7 @@ enum ViewerPage {
 "use strict";
 const COLORS = { angry: "#e5534b", disgust: "#46954a", fear: "#8e6dd8", happy: "#e3b341", sad: "#4c8ed9", surprise: "#e0823d", neutral: "#8b949e" };
 let labels = Object.keys(COLORS);
-let points = [];
+let serverPoints = [];
 const body = document.body;
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
@@ -91,7 +104,10 @@ function stack(probs) {
   }).join("") + `</div>`;
 }
 
+let lastStatus = null;
 function showStatus(s) {
+  lastStatus = s;
+  if (cam.on) return;
   const el = $("status");
   const size = s.width ? ` · ${s.width}x${s.height}` : "";
   el.textContent = s.state === "none" ? "no video source" : `${s.state}${size} · ${s.source || ""}` + (s.error ? ` · ${s.error}` : "");
@@ -105,6 +121,135 @@ function showStatus(s) {
     img.hidden = false; nv.hidden = true;
     img.src = "/video.mjpg";
   }
+}
+
+// ---- the browser's own camera ----
+const cam = { on: false, stream: null, session: null, points: [], current: null, counts: {}, faceFrames: 0, frames: 0, tracks: new Set(), since: 0 };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const grab = document.createElement("canvas");
+
+function newSession() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function camState(text, bad = false) { const el = $("videostate"); el.textContent = text; el.className = bad ? "bad" : ""; }
+
+async function startCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    camState(`camera: browsers give a page the camera only on http://localhost or over HTTPS; open http://localhost:${location.port || 80}/ on this machine (for a remote server: ssh -L ${location.port || 80}:localhost:${location.port || 80} server) or put the viewer behind an HTTPS proxy`, true);
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (e) {
+    camState(`camera: ${e.name === "NotAllowedError" ? "permission refused" : e.name === "NotFoundError" ? "no camera found" : (e.message || e.name)}`, true);
+    return;
+  }
+  Object.assign(cam, { on: true, stream, session: newSession(), points: [], current: null, counts: {}, faceFrames: 0, frames: 0, tracks: new Set(), since: Date.now() / 1000 });
+  const v = $("cam");
+  v.srcObject = stream;
+  v.hidden = false; $("overlay").hidden = false; $("video").hidden = true; $("novideo").hidden = true;
+  $("video").removeAttribute("src");   // stops the MJPEG download
+  $("camera").textContent = "Back to the server's video";
+  body.dataset.mode = "camera";
+  $("status").textContent = "your camera"; $("status").className = "";
+  $("faces").className = "muted"; $("faces").textContent = "no faces yet";
+  $("summary").className = "muted"; $("summary").textContent = "nothing yet";
+  try { await v.play(); } catch (e) {}
+  drawTimeline();
+  cameraLoop(cam.session);
+}
+
+function stopCamera() {
+  cam.on = false;
+  if (cam.stream) cam.stream.getTracks().forEach((t) => t.stop());
+  cam.stream = null;
+  endSession();
+  $("cam").hidden = true; $("overlay").hidden = true; $("videostate").className = "";
+  $("camera").textContent = "Use my camera";
+  body.dataset.mode = "server";
+  $("video").hidden = true;   // showStatus reopens the server's video
+  if (lastStatus) showStatus(lastStatus);
+  drawTimeline();
+  summary();
+}
+
+function endSession() {
+  if (!cam.session) return;
+  fetch(`/api/v1/camera?session=${cam.session}`, { method: "DELETE", keepalive: true }).catch(() => {});
+  cam.session = null;
+}
+
+async function cameraLoop(session) {
+  const v = $("cam");
+  while (cam.on && cam.session === session) {
+    const t0 = performance.now();
+    if (!v.videoWidth) { await sleep(50); continue; }
+    const scale = Math.min(1, 640 / v.videoWidth);
+    grab.width = Math.round(v.videoWidth * scale); grab.height = Math.round(v.videoHeight * scale);
+    grab.getContext("2d").drawImage(v, 0, 0, grab.width, grab.height);
+    const blob = await new Promise((r) => grab.toBlob(r, "image/jpeg", 0.85));
+    let j;
+    try {
+      const r = await fetch(`/api/v1/camera?session=${session}`, { method: "POST", body: blob, headers: { "Content-Type": "image/jpeg" } });
+      j = await r.json();
+      if (!r.ok) { camState(`camera: ${j.error}`, true); await sleep(r.status === 503 ? 3000 : 1000); continue; }
+    } catch (e) { camState("camera: the server does not answer", true); await sleep(1000); continue; }
+    if (!cam.on || cam.session !== session) break;
+    count("cameraFrames");
+    body.dataset.faces = String(j.faces.length);
+    drawOverlay(j);
+    renderFaces(j);
+    tally(j);
+    const dt = performance.now() - t0;
+    const wait = 1000 / 15 - dt;
+    camState(`camera: live · ${j.width}x${j.height} · ${j.elapsed_ms.toFixed(0)} ms a frame on the server`);
+    if (wait > 0) await sleep(wait);
+  }
+}
+
+// The tracked faces over the mirrored picture: boxes mirrored, their text not.
+function drawOverlay(j) {
+  const c = $("overlay"), v = $("cam"), dpr = window.devicePixelRatio || 1;
+  c.width = Math.round(v.clientWidth * dpr); c.height = Math.round(v.clientHeight * dpr);
+  const g = c.getContext("2d"), sx = c.width / j.width, sy = c.height / j.height;
+  g.clearRect(0, 0, c.width, c.height);
+  g.lineWidth = 2 * dpr; g.font = `${Math.round(14 * dpr)}px system-ui`; g.textBaseline = "bottom";
+  for (const f of j.faces) {
+    const x = c.width - (f.box.x + f.box.width) * sx, y = f.box.y * sy, w = f.box.width * sx, h = f.box.height * sy;
+    g.strokeStyle = color(f.emotion); g.strokeRect(x, y, w, h);
+    const text = `${f.emotion} ${(f.confidence * 100).toFixed(0)}%`;
+    const tw = g.measureText(text).width + 8 * dpr, th = 18 * dpr;
+    g.fillStyle = color(f.emotion); g.fillRect(x, Math.max(y - th, 0), tw, th);
+    g.fillStyle = "#000"; g.fillText(text, x + 4 * dpr, Math.max(y - th, 0) + th - 3 * dpr);
+  }
+}
+
+// The camera's timeline and totals, kept here as the server keeps its video's.
+function tally(j) {
+  const now = Math.floor(Date.now() / 1000);
+  if (cam.current && cam.current.time !== now) { closeSecond(); }
+  if (!cam.current) cam.current = { time: now, frames: 0, counts: labels.map(() => 0) };
+  cam.current.frames++; cam.frames++;
+  for (const f of j.faces) {
+    const k = labels.indexOf(f.emotion);
+    if (k < 0) continue;
+    cam.current.counts[k]++; cam.counts[f.emotion] = (cam.counts[f.emotion] || 0) + 1; cam.faceFrames++;
+    if (f.id != null) cam.tracks.add(f.id);
+  }
+  renderSummary({ frames: cam.frames, face_frames: cam.faceFrames, seconds: Date.now() / 1000 - cam.since, tracks: Array.from(cam.tracks),
+    overall: Object.fromEntries(labels.map((l) => [l, cam.faceFrames ? (cam.counts[l] || 0) / cam.faceFrames : 0])) });
+}
+
+function closeSecond() {
+  const c = cam.current, n = c.counts.reduce((a, b) => a + b, 0);
+  cam.points.push({ time: c.time, frames: c.frames, faces: n, shares: c.counts.map((k) => (n ? k / n : 0)) });
+  if (cam.points.length > 600) cam.points.shift();
+  cam.current = null;
+  count("ticks");
+  drawTimeline();
 }
 
 let pending = null;
@@ -133,6 +278,7 @@ function drawTimeline() {
     g.beginPath(); g.moveTo(padL, y); g.lineTo(W, y); g.stroke();
     g.fillText(`${100 - i * 25}%`, 0, Math.min(y + 10, H - padB));
   }
+  const points = cam.on ? cam.points : serverPoints;
   const now = points.length ? points[points.length - 1].time : Math.floor(Date.now() / 1000);
   const t0 = now - span;
   const x = (t) => padL + (W - padL) * (t - t0) / span;
@@ -154,12 +300,17 @@ function drawTimeline() {
   }
 }
 
+async function summary() {
+  if (cam.on) return;
+  try { const s = await (await fetch("/api/v1/summary")).json(); if (!cam.on) renderSummary(s); } catch (e) {}
+}
+
 function renderSummary(s) {
   if (!s.face_frames) return;
   const el = $("summary");
   el.className = "";
   const mins = (s.seconds / 60).toFixed(1);
-  el.innerHTML = `<div class="muted">${s.frames} frames, ${s.face_frames} face-frames, ${s.tracks.length} faces over ${mins} min</div>` + bars(s.overall);
+  el.innerHTML = `<div class="muted">${cam.on ? "your camera: " : ""}${s.frames} frames, ${s.face_frames} face-frames, ${s.tracks.length} faces over ${mins} min</div>` + bars(s.overall);
 }
 
 function legend() {
@@ -172,16 +323,21 @@ async function start() {
     labels = h.labels;
     showStatus(h.pipeline);
     const t = await (await fetch("/api/v1/timeline?seconds=600")).json();
-    points = t.points;
+    serverPoints = t.points;
   } catch (e) { $("status").textContent = "server unreachable"; $("status").className = "bad"; }
   legend(); drawTimeline();
   const es = new EventSource("/events");
-  es.addEventListener("frame", (e) => { const f = JSON.parse(e.data); count("events"); body.dataset.faces = String(f.faces.length); renderFaces(f); });
-  es.addEventListener("tick", (e) => { points.push(JSON.parse(e.data)); if (points.length > 600) points.shift(); count("ticks"); drawTimeline(); });
+  es.addEventListener("frame", (e) => {
+    const f = JSON.parse(e.data); count("events");
+    if (!cam.on) { body.dataset.faces = String(f.faces.length); renderFaces(f); }
+  });
+  es.addEventListener("tick", (e) => {
+    serverPoints.push(JSON.parse(e.data)); if (serverPoints.length > 600) serverPoints.shift();
+    if (!cam.on) { count("ticks"); drawTimeline(); }
+  });
   es.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
   es.onerror = () => { $("status").textContent = "reconnecting to the server…"; $("status").className = "bad"; };
   $("span").onchange = drawTimeline;
-  const summary = async () => { try { renderSummary(await (await fetch("/api/v1/summary")).json()); } catch (e) {} };
   summary(); setInterval(summary, 3000);
   watchVideo();
 }
@@ -193,7 +349,7 @@ function watchVideo() {
   const g = c.getContext("2d", { willReadFrequently: true });
   let last = null, still = 0;
   setInterval(() => {
-    if (img.hidden || !img.naturalWidth) return;
+    if (cam.on || img.hidden || !img.naturalWidth) return;
     g.drawImage(img, 0, 0, c.width, c.height);
     const d = g.getImageData(0, 0, c.width, c.height).data;
     let sig = 0;
@@ -219,6 +375,8 @@ $("upload").onchange = async (ev) => {
   } catch (e) { out.textContent = String(e); }
 };
 
+$("camera").onclick = () => (cam.on ? stopCamera() : startCamera());
+addEventListener("pagehide", endSession);
 start();
 </script>
 </body>

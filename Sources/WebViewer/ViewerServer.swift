@@ -11,15 +11,19 @@ import Logging
 /// | `GET /snapshot.jpg` | the newest annotated frame |
 /// | `GET /events` | Server-Sent Events: `frame` (each frame's faces), `tick` (each second's emotion shares), `status` |
 /// | `POST /api/v1/analyze` | a JPEG/PNG/PGM body; `?whole=true` takes it as one cropped face. Answers `{"faces": [...]}` |
+/// | `POST /api/v1/camera?session=ID` | one frame of the page's own camera (JPEG/PNG/PGM), through that session's ferfilter: tracked faces |
+/// | `DELETE /api/v1/camera?session=ID` | ends the session (idle sessions end on their own) |
 /// | `GET /api/v1/summary` | share of each emotion per track and overall since start |
 /// | `GET /api/v1/timeline?seconds=N` | the last N seconds (at most 600), one point per second |
 /// | `GET /api/v1/health` (also `/healthz`) | pipeline state, frames, fps, clients |
 ///
 /// Errors are JSON `{"error": "..."}` with a 4xx/5xx status: 400 not an image, 405 wrong method
-/// (with `Allow`), 413 too large, 415 unsupported image, 503 no video yet or too many clients.
+/// (with `Allow`), 413 too large, 415 unsupported image, 429 a camera session's previous frame still
+/// in progress, 503 no video yet or too many clients.
 public struct ViewerServer: Sendable {
     public let hub: LiveHub
     public let analyzer: ImageAnalyzer
+    public let cameras: CameraSessions
     public let modelName: String
     /// Largest request body accepted by `/api/v1/analyze`.
     public var maxUpload = 16 << 20
@@ -27,21 +31,21 @@ public struct ViewerServer: Sendable {
     public var maxStreams = 64
     let started = Date()
 
-    public init(hub: LiveHub, analyzer: ImageAnalyzer, modelName: String) {
-        self.hub = hub; self.analyzer = analyzer; self.modelName = modelName
+    public init(hub: LiveHub, analyzer: ImageAnalyzer, cameras: CameraSessions, modelName: String) {
+        self.hub = hub; self.analyzer = analyzer; self.cameras = cameras; self.modelName = modelName
     }
 
     /// Routes and their methods, for the 405 answers.
     static let routes: [String: [HTTPRequest.Method]] = [
         "/": [.get, .head], "/video.mjpg": [.get], "/snapshot.jpg": [.get, .head], "/events": [.get],
-        "/api/v1/analyze": [.post], "/api/v1/summary": [.get, .head], "/api/v1/timeline": [.get, .head],
+        "/api/v1/analyze": [.post], "/api/v1/camera": [.post, .delete], "/api/v1/summary": [.get, .head], "/api/v1/timeline": [.get, .head],
         "/api/v1/health": [.get, .head], "/healthz": [.get, .head],
     ]
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MethodGuard(routes: ViewerServer.routes))
-        let hub = self.hub, analyzer = self.analyzer, maxUpload = self.maxUpload, maxStreams = self.maxStreams
+        let hub = self.hub, analyzer = self.analyzer, cameras = self.cameras, maxUpload = self.maxUpload, maxStreams = self.maxStreams
 
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
@@ -84,27 +88,38 @@ public struct ViewerServer: Sendable {
         }
 
         router.post("/api/v1/analyze") { request, _ in
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUpload {
-                return jsonError(.contentTooLarge, "body of \(length) bytes is over the \(maxUpload)-byte limit")
+            let body: [UInt8]
+            switch await imageBody(request, limit: maxUpload) {
+            case .failure(let refusal): return refusal.response
+            case .success(let bytes): body = bytes
             }
-            let type = request.headers[.contentType]?.lowercased() ?? ""
-            let accepted = ["image/", "application/octet-stream"]
-            guard type.isEmpty || accepted.contains(where: { type.hasPrefix($0) }) else {
-                return jsonError(.unsupportedMediaType, "Content-Type \(type): POST a JPEG, PNG or PGM image as the body")
-            }
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: maxUpload)
-            } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
-                return jsonError(.contentTooLarge, "body over the \(maxUpload)-byte limit")
-            }
-            guard body.readableBytes > 0 else { return jsonError(.badRequest, "empty body: POST a JPEG, PNG or PGM image") }
             let whole = ["1", "true", "yes"].contains(request.uri.queryParameters.get("whole")?.lowercased() ?? "")
             do {
-                return jsonResponse(try await analyzer.analyzeQueued(Array(body.readableBytesView), wholeImage: whole))
+                return jsonResponse(try await analyzer.analyzeQueued(body, wholeImage: whole))
             } catch let e as AnalysisError {
                 return jsonError(HTTPResponse.Status(code: e.status), e.description)
             }
+        }
+
+        router.post("/api/v1/camera") { request, _ in
+            guard let id = request.uri.queryParameters.get("session") else {
+                return jsonError(.badRequest, "no session: POST /api/v1/camera?session=ID (an id the page makes, e.g. a random UUID)")
+            }
+            let body: [UInt8]
+            switch await imageBody(request, limit: maxUpload) {
+            case .failure(let refusal): return refusal.response
+            case .success(let bytes): body = bytes
+            }
+            do {
+                return jsonResponse(try await cameras.analyze(session: id, image: body))
+            } catch let e as CameraError {
+                return jsonError(HTTPResponse.Status(code: e.status), e.description)
+            }
+        }
+
+        router.delete("/api/v1/camera") { request, _ in
+            guard let id = request.uri.queryParameters.get("session") else { return jsonError(.badRequest, "no session: DELETE /api/v1/camera?session=ID") }
+            return cameras.end(id) ? jsonResponse(["ended": id]) : jsonError(.notFound, "no camera session \(id)")
         }
 
         router.get("/api/v1/summary") { _, _ in jsonResponse(hub.ledger.summary()) }
@@ -124,7 +139,7 @@ public struct ViewerServer: Sendable {
             return jsonResponse(Health(status: "ok", uptime: Date().timeIntervalSince(started), model: modelName,
                                        labels: hub.ledger.labels, pipeline: hub.currentStatus, frames: stats.frames,
                                        fps: (stats.fps * 10).rounded() / 10,
-                                       clients: ["video": hub.frames.count, "events": hub.events.count]))
+                                       clients: ["video": hub.frames.count, "events": hub.events.count, "camera": cameras.count]))
         }
         router.get("/api/v1/health", use: health)
         router.get("/healthz", use: health)
@@ -133,10 +148,13 @@ public struct ViewerServer: Sendable {
 
     /// Serves until the process ends. `onRunning` gets the bound port (useful with port 0).
     public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let hub = self.hub
+        let hub = self.hub, cameras = self.cameras
         let heartbeat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 15_000_000_000)
+                for _ in 0..<15 {
+                    try? await Task.sleep(nanoseconds: 1_000_000_000)
+                    cameras.reap()
+                }
                 hub.heartbeat()
             }
         }
@@ -147,6 +165,35 @@ public struct ViewerServer: Sendable {
                               onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) }, logger: logger)
         try await app.run()
     }
+}
+
+/// Why a request body is not taken as a picture, as the answer to send.
+struct Refusal: Error {
+    let response: Response
+    init(_ status: HTTPResponse.Status, _ message: String) { response = jsonError(status, message) }
+}
+
+/// A request's body as the bytes of a picture: refused when it is declared or found to be over
+/// `limit` bytes, has a Content-Type that is no image, or is empty.
+func imageBody(_ request: Request, limit: Int) async -> Result<[UInt8], Refusal> {
+    if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+        return .failure(Refusal(.contentTooLarge, "body of \(length) bytes is over the \(limit)-byte limit"))
+    }
+    let type = request.headers[.contentType]?.lowercased() ?? ""
+    let accepted = ["image/", "application/octet-stream"]
+    guard type.isEmpty || accepted.contains(where: { type.hasPrefix($0) }) else {
+        return .failure(Refusal(.unsupportedMediaType, "Content-Type \(type): POST a JPEG, PNG or PGM image as the body"))
+    }
+    let body: ByteBuffer
+    do {
+        body = try await request.body.collect(upTo: limit)
+    } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+        return .failure(Refusal(.contentTooLarge, "body over the \(limit)-byte limit"))
+    } catch {
+        return .failure(Refusal(.badRequest, "the body could not be read: \(error)"))
+    }
+    guard body.readableBytes > 0 else { return .failure(Refusal(.badRequest, "empty body: POST a JPEG, PNG or PGM image")) }
+    return .success(Array(body.readableBytesView))
 }
 
 struct TimelineAnswer: Codable { var labels: [String]; var points: [TimelinePoint] }

@@ -13,6 +13,9 @@ struct Serve: AsyncParsableCommand {
         per-face emotion bars and a timeline of the emotions (fed by Server-Sent Events at /events), and \
         POST /api/v1/analyze (a JPEG or PNG body), GET /api/v1/summary, /api/v1/timeline and /api/v1/health. \
         Without --source it uses the first webcam; with no webcam it serves the page and the API without video. \
+        The page can also use the camera of the browser's own machine ("Use my camera"): its frames go to \
+        POST /api/v1/camera, each page through a ferfilter of its own. Browsers allow that only on \
+        http://localhost or over HTTPS (for a remote server: ssh -L 8080:localhost:8080 HOST, or an HTTPS proxy). \
         Needs the plugin installed (plugin/meson-free-build.sh) for video. Stop with Ctrl-C.
         """)
 
@@ -26,10 +29,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "More ferfilter properties, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
     @Option(help: "FER2013 data, for --source test.") var data = Defaults.data
     @Option(help: "JPEG quality of the video stream (1-100).") var jpegQuality = 80
+    @Option(help: "Most browsers sending their own camera at once (\"Use my camera\"; 0: none).") var cameraSessions = 4
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard (1...100).contains(jpegQuality) else { throw ValidationError("--jpeg-quality must be 1...100") }
+        guard (0...64).contains(cameraSessions) else { throw ValidationError("--camera-sessions must be 0...64") }
     }
 
     func run() async throws {
@@ -40,8 +45,10 @@ struct Serve: AsyncParsableCommand {
         let analyzer = ImageAnalyzer(model: m, cascade: c)
         var pipeline: LivePipeline?
         var clip: String?
+        gst_init(nil, nil)
+        let elementProperties = "model=\"\(modelURL.path)\" cascade=\"\(cascade)\" \(ferfilter)"
+        let cameras = CameraSessions(labels: m.labels, ferfilterProperties: elementProperties, maxSessions: cameraSessions)
         if let spec = source ?? VideoSource.defaultCamera(), spec != "none" {
-            gst_init(nil, nil)
             guard let factory = gst_element_factory_find("ferfilter") else {
                 throw ValidationError("GStreamer does not find ferfilter: install the plugin with plugin/meson-free-build.sh")
             }
@@ -55,7 +62,7 @@ struct Serve: AsyncParsableCommand {
             } else {
                 video = try VideoSource.resolve(spec)
             }
-            let p = LivePipeline(source: video, ferfilterProperties: "model=\"\(modelURL.path)\" cascade=\"\(cascade)\" \(ferfilter)", hub: hub)
+            let p = LivePipeline(source: video, ferfilterProperties: elementProperties, hub: hub)
             try p.start()
             pipeline = p
             stderr("video: \(p.launchLine)")
@@ -65,10 +72,11 @@ struct Serve: AsyncParsableCommand {
         }
         Shutdown.install { [clip] in
             pipeline?.stop()
+            cameras.finish()
             hub.finish()
             if let clip { try? FileManager.default.removeItem(atPath: clip) }
         }
-        let server = ViewerServer(hub: hub, analyzer: analyzer, modelName: modelURL.deletingPathExtension().lastPathComponent)
+        let server = ViewerServer(hub: hub, analyzer: analyzer, cameras: cameras, modelName: modelURL.deletingPathExtension().lastPathComponent)
         let host = self.host
         try await server.run(host: host, port: port) { bound in
             print("serving http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(bound)/")

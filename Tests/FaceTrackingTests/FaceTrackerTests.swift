@@ -164,6 +164,31 @@ final class FaceTrackerTests: XCTestCase {
         }
     }
 
+    /// A face first found only in part (the cascade's box on its lower half) and then whole keeps
+    /// its id: the whole face continues the track begun on the part instead of starting another,
+    /// and the change of box is not taken for motion.
+    func testAFaceFoundInPartThenWholeKeepsItsId() {
+        let tr = FaceTracker()
+        let part = box(364, 210, 70), whole = box(320, 150, 150)
+        tr.update([TrackDetection(box: part, probabilities: peaked(3, 0.7))], at: 0)
+        tr.update([TrackDetection(box: part, probabilities: peaked(3, 0.7))], at: 0.5)
+        XCTAssertEqual(tr.tracks.map(\.id), [1])
+        tr.update([TrackDetection(box: whole, probabilities: peaked(3, 0.8))], at: 1.0)
+        XCTAssertEqual(tr.tracks.map(\.id), [1], "the whole face is the same face")
+        XCTAssertEqual(tr.tracks[0].box, whole)
+        XCTAssertEqual(tr.tracks[0].label, 3)
+        XCTAssertEqual(tr.tracks[0].classifications, 3, "the smoothing went on")
+        tr.predict(at: 1.3)
+        XCTAssertEqual(tr.tracks[0].box, whole, "no motion made up from the change of box")
+        // two faces side by side: a large box over one of them does not swallow the other's track
+        let tr2 = FaceTracker()
+        tr2.update([TrackDetection(box: box(100, 100, 80), probabilities: peaked(3, 0.7)),
+                    TrackDetection(box: box(300, 100, 80), probabilities: peaked(4, 0.7))], at: 0)
+        tr2.update([TrackDetection(box: box(90, 90, 100), probabilities: peaked(3, 0.7)),
+                    TrackDetection(box: box(300, 100, 80), probabilities: peaked(4, 0.7))], at: 0.1)
+        XCTAssertEqual(tr2.tracks.map(\.id).sorted(), [1, 2])
+    }
+
     func testIoU() {
         XCTAssertEqual(box(0, 0, 10).iou(box(0, 0, 10)), 1)
         XCTAssertEqual(box(0, 0, 10).iou(box(20, 20, 10)), 0)

@@ -12,12 +12,13 @@ final class HeadlessChromium {
         ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    init(executable: String, width: Int = 1400, height: Int = 900) throws {
+    /// `arguments` go before the first page (e.g. a fake camera).
+    init(executable: String, width: Int = 1400, height: Int = 900, arguments: [String] = []) throws {
         profile = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-chromium-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                             "--remote-debugging-port=0", "--user-data-dir=\(profile.path)", "--window-size=\(width),\(height)", "about:blank"]
+                             "--remote-debugging-port=0", "--user-data-dir=\(profile.path)", "--window-size=\(width),\(height)"] + arguments + ["about:blank"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

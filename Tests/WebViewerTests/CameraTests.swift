@@ -1,0 +1,169 @@
+import FERNet
+import Foundation
+import XCTest
+
+/// "Use my camera": a browser's own frames through `POST /api/v1/camera`, each session a ferfilter
+/// of its own, tested on the real `fer serve` with the FER2013 clip's frames as the camera.
+final class CameraTests: XCTestCase {
+    typealias Server = ServeTests.Server
+
+    /// The moving six-face scene of the test clip at frame `t`, and where its faces are.
+    func frame(_ t: Int) throws -> (Image, FaceScene) {
+        let d = try publicTest()
+        let scene = FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130).moved(frame: t)
+        return (Image(width: 640, height: 480, channels: 1, pixels: scene.render(d, phase: t)), scene)
+    }
+
+    func post(_ server: Server, session: String?, _ body: [UInt8], type: String = "image/jpeg") throws -> (Int, [String: Any]) {
+        let path = "/api/v1/camera" + (session.map { "?session=\($0)" } ?? "")
+        let r = try HTTP.send(method: "POST", port: server.port, path: path, headers: ["Content-Type": type], body: body)
+        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:])
+    }
+
+    /// The placement whose square holds the centre of `box`, if any.
+    func placement(of box: [String: Int], in scene: FaceScene) -> Int? {
+        let cx = box["x"]! + box["width"]! / 2, cy = box["y"]! + box["height"]! / 2
+        return scene.placements.firstIndex { cx >= $0.x && cx < $0.x + $0.size && cy >= $0.y && cy < $0.y + $0.size }
+    }
+
+    func testCameraSessionsTrackFacesAcrossFramesAndRefuseBadInput() throws {
+        _ = try fer2013Path()
+        let server = try Server(["--source", "none", "--camera-sessions", "2"])
+        defer { server.stop() }
+
+        // 40 frames of the moving scene, as a page sends them: each answer holds the tracked faces
+        var idsByPlacement: [Int: Set<Int>] = [:]
+        var placementsByID: [Int: Set<Int>] = [:]
+        var fullFrames = 0
+        let labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+        for t in 0..<40 {
+            let (img, scene) = try frame(t)
+            let (status, j) = try post(server, session: "page-a", [UInt8](try ImageCodec.encodeJPEG(img, quality: 85)))
+            XCTAssertEqual(status, 200, "frame \(t): \(j)")
+            XCTAssertEqual(j["frame"] as? Int, t + 1)
+            XCTAssertEqual(j["width"] as? Int, 640); XCTAssertEqual(j["height"] as? Int, 480)
+            let faces = j["faces"] as? [[String: Any]] ?? []
+            if faces.count == 6 { fullFrames += 1 }
+            for f in faces {
+                let box = try XCTUnwrap(f["box"] as? [String: Int])
+                let id = try XCTUnwrap(f["id"] as? Int)
+                let k = try XCTUnwrap(placement(of: box, in: scene), "frame \(t): a box on no face: \(box)")
+                idsByPlacement[k, default: []].insert(id)
+                placementsByID[id, default: []].insert(k)
+                let p = try XCTUnwrap(f["probabilities"] as? [String: Double])
+                XCTAssertEqual(Set(p.keys), Set(labels))
+                XCTAssertEqual(p.values.reduce(0, +), 1, accuracy: 0.01)
+                XCTAssertTrue(labels.contains(f["emotion"] as? String ?? ""))
+            }
+        }
+        print("camera session: \(fullFrames) of 40 frames with all 6 faces; ids per face \(idsByPlacement.sorted { $0.key < $1.key }.map { $0.value.sorted() })")
+        XCTAssertGreaterThanOrEqual(fullFrames, 34, "every face found on nearly every frame (each frame is searched in full; here the top middle face is first found on frame 5)")
+        XCTAssertEqual(idsByPlacement.count, 6)
+        XCTAssertTrue(placementsByID.values.allSatisfy { $0.count == 1 }, "a track never jumps to another face: \(placementsByID)")
+        XCTAssertTrue(idsByPlacement.values.allSatisfy { $0.count == 1 }, "each face keeps one id over the 40 frames: \(idsByPlacement)")
+        let idsBefore = Set(idsByPlacement.values.flatMap { $0 })
+
+        // a broken frame is refused and the session goes on as if it had not been sent
+        XCTAssertEqual(try post(server, session: "page-a", [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).0, 400, "a truncated JPEG")
+        XCTAssertEqual(try post(server, session: "page-a", Array("not a picture".utf8)).0, 415)
+        let (img40, scene40) = try frame(40)
+        let (status, j) = try post(server, session: "page-a", [UInt8](ImageCodec.encodePNG(img40)), type: "image/png")
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(j["frame"] as? Int, 41, "the refused frames did not count")
+        let after = (j["faces"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+        XCTAssertEqual(Set(after), idsBefore, "the same tracks after the refused frames")
+
+        // a frame of another, odd size (a camera switched): the session follows it
+        let small = Image(width: 333, height: 251, channels: 1,
+                          pixels: Image.resizeGrey(img40.pixels, width: 640, height: 480, to: 333, 251))
+        let (s2, j2) = try post(server, session: "page-a", [UInt8](try ImageCodec.encodeJPEG(small, quality: 90)))
+        XCTAssertEqual(s2, 200, "\(j2)")
+        XCTAssertEqual(j2["width"] as? Int, 333); XCTAssertEqual(j2["height"] as? Int, 251)
+        XCTAssertEqual((j2["faces"] as? [[String: Any]])?.count, 6, "all six faces (67 px) found in the smaller frame")
+        _ = scene40
+
+        // sessions: at most 2 here, ended by DELETE, bad ids refused
+        XCTAssertEqual(try post(server, session: "page-b", [UInt8](try ImageCodec.encodeJPEG(img40, quality: 85))).0, 200)
+        let health = try server.json("/api/v1/health")
+        XCTAssertEqual((health["clients"] as? [String: Int])?["camera"], 2)
+        let (full, fullAnswer) = try post(server, session: "page-c", [UInt8](try ImageCodec.encodeJPEG(img40, quality: 85)))
+        XCTAssertEqual(full, 503)
+        XCTAssertTrue((fullAnswer["error"] as? String ?? "").contains("camera sessions"), "\(fullAnswer)")
+        XCTAssertEqual(try HTTP.send(method: "DELETE", port: server.port, path: "/api/v1/camera?session=page-b").status, 200)
+        XCTAssertEqual(try HTTP.send(method: "DELETE", port: server.port, path: "/api/v1/camera?session=page-b").status, 404)
+        XCTAssertEqual(try post(server, session: "page-c", [UInt8](try ImageCodec.encodeJPEG(img40, quality: 85))).0, 200, "a place was free again")
+        XCTAssertEqual(try post(server, session: "../etc", [UInt8](try ImageCodec.encodeJPEG(img40, quality: 85))).0, 400)
+        XCTAssertEqual(try post(server, session: nil, [UInt8](try ImageCodec.encodeJPEG(img40, quality: 85))).0, 400)
+        let get = try server.get("/api/v1/camera")
+        XCTAssertEqual(get.status, 405)
+        XCTAssertEqual(get.headers["allow"], "POST, DELETE")
+
+        // idle sessions end on their own (10 s without a frame)
+        let deadline = Date().addingTimeInterval(20)
+        var open = 2
+        while Date() < deadline && open > 0 {
+            Thread.sleep(forTimeInterval: 0.5)
+            open = ((try server.json("/api/v1/health"))["clients"] as? [String: Int])?["camera"] ?? -1
+        }
+        XCTAssertEqual(open, 0, "idle camera sessions ended")
+        XCTAssertEqual(server.stop(), 0, "SIGTERM stops it cleanly with camera sessions started")
+    }
+
+    /// The page's "Use my camera" in a real browser whose camera is Chromium's fake device playing
+    /// the clip's frames: the page sends them, draws the tracked faces over its own picture, lists
+    /// them in the panel, and ends its session when switched back.
+    func testPageUsesTheBrowsersCameraInHeadlessChromium() throws {
+        guard let chromium = HeadlessChromium.find() else { throw XCTSkip("chromium not installed (make setup installs Debian's chromium)") }
+        _ = try fer2013Path()
+        // the fake camera: 45 frames of the moving scene as Y4M (4:2:0, grey chroma), looped by Chromium
+        let y4m = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-camera-\(getpid()).y4m")
+        defer { try? FileManager.default.removeItem(at: y4m) }
+        var video = Data("YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n".utf8)
+        let chroma = Data(repeating: 128, count: 2 * 320 * 240)
+        for t in 0..<45 {
+            video.append(Data("FRAME\n".utf8)); video.append(contentsOf: try frame(t).0.pixels); video.append(chroma)
+        }
+        try video.write(to: y4m)
+        let server = try Server(["--source", "none"])
+        defer { server.stop() }
+        let browser = try HeadlessChromium(executable: chromium, arguments: [
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--use-file-for-fake-video-capture=\(y4m.path)"])
+        defer { browser.close() }
+        let page = try browser.open("http://127.0.0.1:\(server.port)/")
+        XCTAssertTrue(try page.wait(for: "document.body !== null && document.getElementById('camera') !== null", timeout: 20))
+        _ = try page.evaluate("document.getElementById('camera').click()")
+        let ready = "document.body.dataset.mode === 'camera' && Number(document.body.dataset.cameraFrames) >= 20 "
+            + "&& document.querySelectorAll('#faces .face').length >= 5"
+        let ok = try page.wait(for: ready, timeout: 60)
+        let state = try page.evaluate("JSON.stringify(document.body.dataset) + ' ' + document.getElementById('videostate').textContent") as? String ?? ""
+        XCTAssertTrue(ok, "page state: \(state)")
+        let labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+        let emotions = try page.evaluate("Array.from(document.querySelectorAll('#faces .face')).map(e => e.dataset.emotion)") as? [String] ?? []
+        XCTAssertTrue(emotions.allSatisfy(labels.contains), "\(emotions)")
+        XCTAssertTrue((try page.evaluate("document.getElementById('videostate').textContent") as? String ?? "").hasPrefix("camera: live · 640x480"), state)
+        XCTAssertEqual(try page.evaluate("[document.getElementById('cam').videoWidth, document.getElementById('cam').videoHeight]") as? [Int], [640, 480])
+        // the overlay: a box in each face's colour, drawn where the (mirrored) faces are
+        let drawn = try page.evaluate("""
+            (() => { const c = document.getElementById('overlay'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                     let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()
+            """) as? Int ?? 0
+        XCTAssertGreaterThan(drawn, 5_000, "boxes and labels drawn on the overlay")
+        XCTAssertEqual((try server.json("/api/v1/health")["clients"] as? [String: Int])?["camera"], 1)
+        XCTAssertGreaterThan(Int(try page.evaluate("document.body.dataset.ticks") as? String ?? "0") ?? 0, 0, "the camera's timeline has points")
+        let png = try page.screenshot()
+        let out = packageRoot.appendingPathComponent(".build/test-artifacts")
+        try? FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try? png.write(to: out.appendingPathComponent("fer-serve-camera.png"))
+        // back to the server's video: the session ends at once
+        _ = try page.evaluate("document.getElementById('camera').click()")
+        XCTAssertTrue(try page.wait(for: "document.body.dataset.mode === 'server'", timeout: 5))
+        let deadline = Date().addingTimeInterval(5)
+        var open = 1
+        while Date() < deadline && open != 0 {
+            Thread.sleep(forTimeInterval: 0.2)
+            open = (try server.json("/api/v1/health")["clients"] as? [String: Int])?["camera"] ?? -1
+        }
+        XCTAssertEqual(open, 0, "the page ended its session")
+        print("camera page: \(state); faces \(emotions); screenshot .build/test-artifacts/fer-serve-camera.png")
+    }
+}
