@@ -211,7 +211,8 @@ final class ServeTests: XCTestCase {
     }
 
     /// Many clients at once over loopback, bounded in count and time: API readers, video watchers
-    /// that hang up, picture uploads beyond the queue, garbage and half-sent requests. Every
+    /// that hang up, picture uploads beyond the queue, pages sending their camera beyond the
+    /// session limit, garbage and half-sent requests. Every
     /// answer is a 2xx or a clear 503, and the server still answers quickly afterwards.
     func testLoadOfManyClients() throws {
         let data = try fer2013Path()
@@ -256,6 +257,12 @@ final class ServeTests: XCTestCase {
                 tally.add(r.map { "analyze \($0.status)" } ?? "analyze no answer")
             }
         }
+        for i in 0..<8 {   // 8 pages sending their camera, 4 sessions allowed; each page sends its frames in turn
+            worker {
+                let r = try? HTTP.send(method: "POST", port: port, path: "/api/v1/camera?session=load-\(i)", headers: ["Content-Type": "image/jpeg"], body: jpeg)
+                tally.add(r.map { "camera \($0.status)" } ?? "camera no answer")
+            }
+        }
         for i in 0..<8 {
             worker {
                 var junk = (0..<(1 + (i * 37) % 300)).map { _ in UInt8.random(in: 0...255) }
@@ -279,6 +286,10 @@ final class ServeTests: XCTestCase {
         XCTAssertGreaterThan(c["video ok"] ?? 0, 12, "video watchers got frames")
         XCTAssertGreaterThan(c["analyze 200"] ?? 0, 12, "pictures were analysed")
         XCTAssertEqual(c.keys.filter { $0.hasPrefix("analyze") && !["analyze 200", "analyze 503"].contains($0) }, [], "uploads answered 200 or 503 (queue full)")
+        XCTAssertGreaterThan(c["camera 200"] ?? 0, 8, "camera frames were analysed")
+        XCTAssertGreaterThan(c["camera 503"] ?? 0, 0, "pages beyond the 4 camera sessions were told so")
+        XCTAssertEqual(c.keys.filter { $0.hasPrefix("camera") && !["camera 200", "camera 503"].contains($0) }, [],
+                       "camera frames answered 200 or 503 (sessions in use)")
         XCTAssertEqual(c.keys.filter { $0.hasPrefix("junk 5") }, [], "garbage never causes a 5xx")
         let h = try server.json("/api/v1/health")
         XCTAssertEqual((h["clients"] as? [String: Int])?["video"], 0, "hung-up video clients are gone")
