@@ -88,7 +88,7 @@ public final class Flatten: Layer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         guard x.shape.count == 4 else { return x }
-        inShape = x.shape
+        if training { inShape = x.shape }   // inference writes nothing: a plan may run on several threads
         let c = x.shape[0], n = x.shape[1], plane = x.shape[2] * x.shape[3]
         var y = [Float](repeating: 0, count: x.count)
         x.data.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
@@ -121,7 +121,7 @@ public final class GlobalAvgPool: Layer {
     public init() {}
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        inShape = x.shape
+        if training { inShape = x.shape }
         let c = x.shape[0], n = x.shape[1], plane = x.shape[2] * x.shape[3]
         var y = [Float](repeating: 0, count: n * c)
         for ci in 0..<c { for ni in 0..<n {

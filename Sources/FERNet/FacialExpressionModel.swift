@@ -45,6 +45,49 @@ public final class FacialExpressionModel: @unchecked Sendable {
         self.plan = InferencePlan(net)
     }
 
+    /// The model at `url`, loaded once per process: while an instance loaded from the same
+    /// description and weights files (same path, size, modification time and inode) is alive, it
+    /// is returned again, so that many elements or sessions predicting with one model hold one
+    /// copy of it (about 50 MB for `vgg48`: the weights, and the plan's folded and transformed
+    /// ones). For prediction only: the network's gradients are freed, and the instance is shared,
+    /// so its `network` must not be changed. A file changed on disk is loaded anew.
+    public static func shared(contentsOf url: URL) throws -> FacialExpressionModel {
+        let path = url.standardizedFileURL.path
+        sharedLock.lock(); defer { sharedLock.unlock() }
+        if let entry = sharedModels[path], let m = entry.model, entry.json == FileIdentity(path),
+           entry.weights == FileIdentity(entry.weightsPath) {
+            return m
+        }
+        let m = try FacialExpressionModel(contentsOf: url)
+        m.network.releaseGradients()
+        let weightsPath = URL(fileURLWithPath: m.description.weights.file, relativeTo: url.deletingLastPathComponent()).standardizedFileURL.path
+        sharedModels = sharedModels.filter { $0.value.model != nil }
+        sharedModels[path] = SharedEntry(model: m, json: FileIdentity(path), weightsPath: weightsPath, weights: FileIdentity(weightsPath))
+        return m
+    }
+
+    /// What tells one version of a file from another without reading it.
+    struct FileIdentity: Equatable {
+        var size: Int64, modified: Int64, inode: UInt64
+        init?(_ path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            size = Int64(st.st_size); inode = UInt64(st.st_ino)
+            modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        }
+    }
+
+    final class SharedEntry {
+        weak var model: FacialExpressionModel?
+        let json: FileIdentity?, weightsPath: String, weights: FileIdentity?
+        init(model: FacialExpressionModel, json: FileIdentity?, weightsPath: String, weights: FileIdentity?) {
+            self.model = model; self.json = json; self.weightsPath = weightsPath; self.weights = weights
+        }
+    }
+
+    private static let sharedLock = NSLock()
+    nonisolated(unsafe) private static var sharedModels: [String: SharedEntry] = [:]
+
     public init(description: ModelDescription, network: Network, url: URL) {
         self.description = description; self.network = network; self.url = url
         self.plan = InferencePlan(network)

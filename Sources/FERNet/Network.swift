@@ -173,6 +173,10 @@ public final class Network {
 
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 
+    /// Frees every parameter's gradient (a network that only predicts); `zeroGrad` allocates them
+    /// again before training.
+    public func releaseGradients() { for p in parameters { p.releaseGradient() } }
+
     /// Every saved tensor by PyTorch-style name, in a stable order.
     public var namedTensors: [(name: String, shape: [Int], get: () -> [Float], set: ([Float]) -> Void)] {
         var out: [(String, [Int], () -> [Float], ([Float]) -> Void)] = []

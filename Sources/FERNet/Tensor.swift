@@ -68,11 +68,16 @@ public final class Parameter {
         self.decay = decay
     }
 
+    /// Zeroes the gradient (allocating it again after `releaseGradient`).
     public func zeroGrad() {
+        if grad.count != value.count { grad = [Float](repeating: 0, count: value.count); return }
         grad.withUnsafeMutableBufferPointer { g in
             for i in g.indices { g[i] = 0 }
         }
     }
+
+    /// Frees the gradient's memory (a model that only predicts); `zeroGrad` allocates it again.
+    public func releaseGradient() { grad = [] }
 }
 
 /// A non-trainable tensor saved with the model (batch-norm running statistics).

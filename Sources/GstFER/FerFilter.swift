@@ -98,7 +98,7 @@ final class FerFilter {
         let mpath = s.model ?? FerFilter.defaultModelPath()
         do {
             if model == nil || mpath != loadedModelPath {
-                model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: mpath))
+                model = try FacialExpressionModel.shared(contentsOf: URL(fileURLWithPath: mpath))
                 loadedModelPath = mpath
                 log(GST_LEVEL_INFO, "loaded model \(mpath): \(model!.description.name), \(model!.network.parameterCount) parameters, "
                     + BLAS.kernelsDescription)

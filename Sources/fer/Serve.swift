@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let modelURL = URL(fileURLWithPath: model)
-        let m = try FacialExpressionModel(contentsOf: modelURL)
+        let m = try FacialExpressionModel.shared(contentsOf: modelURL)
         let c = try HaarCascade(contentsOf: cascade)
         let hub = LiveHub(labels: m.labels, jpegQuality: jpegQuality)
         let analyzer = ImageAnalyzer(model: m, cascade: c)

@@ -24,6 +24,53 @@ final class ModelFileTests: XCTestCase {
         assertClose(batch[0], p, atol: 1e-5, "batch vs single")
     }
 
+    /// `shared` loads a model file once while an instance of it lives: the same instance again,
+    /// gradients freed, predictions as a plain load's; a file rewritten on disk is loaded anew;
+    /// the last user gone, the model is freed; a missing file still throws.
+    func testSharedModelsAreLoadedOncePerFile() throws {
+        let (url, _) = try savedTiny()
+        let face = (0..<2304).map { UInt8($0 % 253) }
+        let plain = try FacialExpressionModel(contentsOf: url)
+        var a: FacialExpressionModel? = try FacialExpressionModel.shared(contentsOf: url)
+        let b = try FacialExpressionModel.shared(contentsOf: URL(fileURLWithPath: url.deletingLastPathComponent().path + "/./t.json"))
+        XCTAssertTrue(a === b, "one instance for one file")
+        XCTAssertFalse(a === plain)
+        XCTAssertTrue(a!.network.parameters.allSatisfy { $0.grad.isEmpty }, "a shared model keeps no gradients")
+        XCTAssertFalse(plain.network.parameters.contains { $0.grad.isEmpty })
+        assertClose(a!.predict(face: face), plain.predict(face: face), atol: 0, "same predictions")
+        // the weights file rewritten (same bytes, a new file): loaded anew
+        let weights = url.deletingLastPathComponent().appendingPathComponent("t.weights")
+        let bytes = try Data(contentsOf: weights)
+        try FileManager.default.removeItem(at: weights)
+        try bytes.write(to: weights)
+        let c = try FacialExpressionModel.shared(contentsOf: url)
+        XCTAssertFalse(c === a, "a changed file is loaded again")
+        // freed when its users are gone
+        weak var gone = a
+        a = nil
+        XCTAssertNotNil(gone, "b still holds it")
+        _ = b
+        let id = ObjectIdentifier(c)
+        XCTAssertEqual(ObjectIdentifier(try FacialExpressionModel.shared(contentsOf: url)), id)
+        // gradients come back for training
+        let p = c.network.parameters[0]
+        p.zeroGrad()
+        XCTAssertEqual(p.grad.count, p.value.count)
+        try FileManager.default.removeItem(at: weights)
+        XCTAssertThrowsError(try FacialExpressionModel.shared(contentsOf: url), "a missing weights file is an error, not the cached model")
+    }
+
+    func testSharedModelIsFreedWithItsLastUser() throws {
+        let (url, _) = try savedTiny()
+        weak var gone: FacialExpressionModel?
+        do {
+            let m = try FacialExpressionModel.shared(contentsOf: url)
+            gone = m
+            XCTAssertNotNil(gone)
+        }
+        XCTAssertNil(gone, "the cache holds no strong reference")
+    }
+
     /// The inference plan (batch norm folded into the convolutions, ReLU fused) gives the
     /// network's own inference output, with running statistics far from the defaults.
     func testInferencePlanMatchesTheNetwork() throws {

@@ -52,6 +52,26 @@ final class ParallelismTests: XCTestCase {
         }
     }
 
+    /// One model serving several threads at once (ferfilter elements sharing a model file): every
+    /// architecture's plan (flatten, dense and unfused batch norm included) gives each thread the
+    /// numbers it gives alone. Under `make tsan` this is where a layer writing state during
+    /// inference would show.
+    func testOnePlanPredictsOnManyThreadsAtOnce() throws {
+        var rng = SeededGenerator(seed: 5)
+        for arch in [Architecture.tiny, Architecture.seed, Architecture.vgg] {
+            let plan = InferencePlan(try Network(specs: arch, input: (1, 48, 48), seed: 3))
+            let inputs = (0..<4).map { k in Tensor(shape: [1, 1 + k % 3, 48, 48], data: (0..<((1 + k % 3) * 2304)).map { _ in rng.normal() }) }
+            let alone = inputs.map { plan.forward($0).data }
+            final class Results: @unchecked Sendable { let lock = NSLock(); var wrong: [Int] = [] }
+            let results = Results()
+            DispatchQueue.concurrentPerform(iterations: 16) { i in
+                let k = i % inputs.count
+                if plan.forward(inputs[k]).data != alone[k] { results.lock.lock(); results.wrong.append(i); results.lock.unlock() }
+            }
+            XCTAssertEqual(results.wrong, [], "\(arch.first?.type ?? "?")...: runs that differ from the single-threaded numbers")
+        }
+    }
+
     /// The pool runs every chunk of every job exactly once, job after job with no gap (helpers
     /// spinning) and after pauses long enough for them to sleep; and its helpers really do run
     /// chunks: in each rendezvous job, chunk 0 waits for chunk 1 to start, which only another
