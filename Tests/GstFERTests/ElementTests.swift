@@ -225,6 +225,42 @@ final class ConcurrencyTests: XCTestCase {
         XCTAssertGreaterThan(shared.changes, 10, "properties changed while \(frames) frames flowed")
     }
 
+    /// Elements in one process share one copy of a model file (`FacialExpressionModel.shared`)
+    /// and run it at once: two elements analysing frames on two threads together get, frame by
+    /// frame, the faces and probabilities an element gets alone. (Under `make tsan`, where two
+    /// threads in one forward pass would show.)
+    func testElementsSharingAModelRunAtOnce() throws {
+        XCTAssertTrue(Gst.ready)
+        let frames = (0..<12).map { t -> RawFrame in
+            let d = try! fer2013()
+            let scene = FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130).moved(frame: t * 3)
+            return convert(scene.render(d, phase: t), width: 640, height: 480, to: "I420")
+        }
+        func run(_ h: FerHarness) -> [[ROI]] {
+            frames.enumerated().map { t, f in
+                guard let out = h.process(f, pts: UInt64(t) * 33_333_333) else { return [] }
+                defer { gst_buffer_unref(out) }
+                return rois(of: out)
+            }
+        }
+        let alone = run(FerHarness([:], caps: frames[0].caps))
+        XCTAssertGreaterThanOrEqual(alone.map(\.count).reduce(0, +), 50, "the six faces are found")
+        let a = FerHarness([:], caps: frames[0].caps), b = FerHarness([:], caps: frames[0].caps)
+        final class Out: @unchecked Sendable { var a: [[ROI]] = [], b: [[ROI]] = [] }
+        let out = Out()
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            if i == 0 { out.a = run(a) } else { out.b = run(b) }
+        }
+        for (name, got) in [("first", out.a), ("second", out.b)] {
+            XCTAssertEqual(got.count, alone.count)
+            for (t, (g, e)) in zip(got, alone).enumerated() {
+                XCTAssertEqual(g.map { [$0.x, $0.y, $0.w, $0.h] }, e.map { [$0.x, $0.y, $0.w, $0.h] }, "\(name) element, frame \(t): boxes")
+                XCTAssertEqual(g.map(\.label), e.map(\.label), "\(name) element, frame \(t): labels")
+                for (x, y) in zip(g, e) { XCTAssertEqual(x.probabilities, y.probabilities, "\(name) element, frame \(t)") }
+            }
+        }
+    }
+
     /// A bad model set while PLAYING posts a warning naming the file and the stream goes on with
     /// the model loaded before.
     func testBadModelWhilePlayingKeepsTheOldOne() throws {
