@@ -30,6 +30,14 @@ public final class InferencePlan: @unchecked Sendable {
     /// 256->256 at 6x6 took 0.51 against 0.66 and every layer at 12x12 (36 blocks) or larger was
     /// faster by Winograd.
     public static let winogradMinTiles = 16
+
+    /// Largest transformed buffer (each of V and M) of a Winograd pass in inference, in floats
+    /// (8 MB): a batch that needs more runs a group of faces at a time. Twelve crops through
+    /// `vgg48`'s 64->64 layer at 48x48 would need 28 MB each; three faces at a time fit.
+    /// `FERNET_WINOGRAD_WORKING_FLOATS` sets it, for measuring.
+    public static let winogradWorkingFloats: Int = {
+        Int(ProcessInfo.processInfo.environment["FERNET_WINOGRAD_WORKING_FLOATS"] ?? "") ?? 2 << 20
+    }()
     public static let winogradLargeWeights = 65_536
 
     public init(_ network: Network, winograd: Bool = true) {
@@ -125,7 +133,8 @@ public final class InferencePlan: @unchecked Sendable {
                 return InferencePlan.im2colConv(t, cin: cin, cout: cout, k: 3, stride: 1, padding: 1, weight: w, bias: b, relu: relu)
             }
             return Tensor(shape: [cout, n, h, wd],
-                          data: Winograd.forward(t.data, inChannels: cin, n: n, h: h, w: wd, u: u, bias: b, outChannels: cout, relu: relu))
+                          data: Winograd.forward(t.data, inChannels: cin, n: n, h: h, w: wd, u: u, bias: b, outChannels: cout, relu: relu,
+                                                 maxWorkingFloats: InferencePlan.winogradWorkingFloats))
         case let .conv(cin, cout, k, st, p, w, b, relu):
             return InferencePlan.im2colConv(t, cin: cin, cout: cout, k: k, stride: st, padding: p, weight: w, bias: b, relu: relu)
         }

@@ -59,22 +59,52 @@ public enum Winograd {
     /// The transforms take eight neighbouring blocks at a time (SIMD lanes) from zero-padded copies
     /// of the four input rows they need; the 16 planes of V and M are padded apart so that their
     /// streams do not fall on the same cache sets.
+    ///
+    /// `maxWorkingFloats` bounds each of the two transformed buffers (V and M, 16 planes of
+    /// channels × blocks): a batch whose buffers would be larger runs a group of images at a time
+    /// through the same buffers, written straight into place in y. Each output is the same sum
+    /// either way. Inference bounds it (`InferencePlan.winogradWorkingFloats`), so that an element
+    /// classifying a frame's faces does not keep 60 MB of buffers for the first layers.
     public static func forward(_ x: [Float], inChannels cin: Int, n: Int, h: Int, w: Int,
-                               u: [Float], bias: [Float], outChannels cout: Int, relu: Bool) -> [Float] {
+                               u: [Float], bias: [Float], outChannels cout: Int, relu: Bool,
+                               maxWorkingFloats: Int = .max) -> [Float] {
         precondition(x.count == cin * n * h * w && u.count == 16 * cout * cin && bias.count == cout)
-        let th = (h + 1) / 2, tw = (w + 1) / 2, tiles = n * th * tw
+        let th = (h + 1) / 2, tw = (w + 1) / 2
+        let perImage = 16 * Swift.max(cin, cout) * th * tw
+        let group = Swift.max(1, Swift.min(n, maxWorkingFloats / Swift.max(perImage, 1)))
+        var v = uninitializedFloats(16 * (cin * group * th * tw + 24))
+        var m = uninitializedFloats(16 * (cout * group * th * tw + 24))
+        var y = uninitializedFloats(cout * n * h * w)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            v.withUnsafeMutableBufferPointer { vp in m.withUnsafeMutableBufferPointer { mp in
+                var first = 0
+                while first < n {
+                    let images = first..<Swift.min(first + group, n)
+                    forward(xp.baseAddress!, inChannels: cin, n: n, images: images, h: h, w: w, u: u, bias: bias,
+                            outChannels: cout, relu: relu, v: vp.baseAddress!, m: mp.baseAddress!, into: yp.baseAddress!)
+                    first = images.upperBound
+                }
+            } }
+        } }
+        return y
+    }
+
+    /// One group of images (`images` of the batch of `n` in x) through the transforms, with V and
+    /// M buffers big enough for the group, into their places in y.
+    static func forward(_ xb: UnsafePointer<Float>, inChannels cin: Int, n: Int, images: Range<Int>, h: Int, w: Int,
+                        u: [Float], bias: [Float], outChannels cout: Int, relu: Bool,
+                        v vb: UnsafeMutablePointer<Float>, m mb: UnsafeMutablePointer<Float>, into yb: UnsafeMutablePointer<Float>) {
+        let th = (h + 1) / 2, tw = (w + 1) / 2, tiles = images.count * th * tw
         let vStride = cin * tiles + 24, mStride = cout * tiles + 24
-        var v = uninitializedFloats(16 * vStride)
         // input transform, a channel per task: V[ξ][c][tile] = (Bᵀ·d·B)[ξ], Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
-        x.withUnsafeBufferPointer { xp in v.withUnsafeMutableBufferPointer { vp in
-            let xb = xp.baseAddress!, vb = vp.baseAddress!
+        do {
             let padW = 2 * tw + 4
             parallelFor(cin) { range in
                 let rows = UnsafeMutablePointer<Float>.allocate(capacity: 4 * padW + 16)
                 defer { rows.deallocate() }
                 let scratch = rows + 4 * padW
                 for c in range {
-                    for img in 0..<n {
+                    for (slot, img) in images.enumerated() {
                         let plane = xb + (c * n + img) * h * w
                         for ty in 0..<th {
                             // rows[i][q] = x[2ty - 1 + i][q - 1], zero outside the image
@@ -84,7 +114,7 @@ public enum Winograd {
                                 if yy >= 0 && yy < h { (r + 1).update(from: plane + yy * w, count: w) }
                             }
                             let r0 = rows, r1 = rows + padW, r2 = rows + 2 * padW, r3 = rows + 3 * padW
-                            let out = vb + c * tiles + (img * th + ty) * tw
+                            let out = vb + c * tiles + (slot * th + ty) * tw
                             var tx = 0
                             while tx + 8 <= tw {
                                 let q = 2 * tx
@@ -128,11 +158,10 @@ public enum Winograd {
                     }
                 }
             }
-        } }
+        }
         // 16 products M[ξ] = U[ξ]·V[ξ], [Cout × tiles], shared out over the threads
-        var m = uninitializedFloats(16 * mStride)
-        u.withUnsafeBufferPointer { up in v.withUnsafeBufferPointer { vp in m.withUnsafeMutableBufferPointer { mp in
-            let ub = up.baseAddress!, vb = vp.baseAddress!, mb = mp.baseAddress!
+        u.withUnsafeBufferPointer { up in
+            let ub = up.baseAddress!
             parallelFor(16) { range in
                 for xi in range {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin), 1,
@@ -140,18 +169,16 @@ public enum Winograd {
                                 mb + xi * mStride, Int32(tiles))
                 }
             }
-        } } }
+        }
         // output transform, an output channel per task: y = Aᵀ·m·A + bias, Aᵀ = [1 1 1 0; 0 1 -1 -1]
-        var y = uninitializedFloats(cout * n * h * w)
-        m.withUnsafeBufferPointer { mp in y.withUnsafeMutableBufferPointer { yp in
-            let mb = mp.baseAddress!, yb = yp.baseAddress!
+        do {
             parallelFor(cout) { range in
                 for o in range {
                     let b = bias[o]
-                    for img in 0..<n {
+                    for (slot, img) in images.enumerated() {
                         let plane = yb + (o * n + img) * h * w
                         for ty in 0..<th {
-                            let src = mb + o * tiles + (img * th + ty) * tw
+                            let src = mb + o * tiles + (slot * th + ty) * tw
                             let line0 = plane + 2 * ty * w, second = 2 * ty + 1 < h
                             var tx = 0
                             while tx + 8 <= tw && 2 * tx + 16 <= w {
@@ -195,7 +222,6 @@ public enum Winograd {
                     }
                 }
             }
-        } }
-        return y
+        }
     }
 }

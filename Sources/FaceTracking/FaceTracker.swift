@@ -46,6 +46,10 @@ public struct TrackDetection: Sendable {
 public struct TrackerConfiguration: Sendable {
     /// Seconds a track lives on without being detected (it coasts on its last velocity).
     public var hold = 0.7
+    /// Detection passes in a row a track always lives through without its face, however long they
+    /// take: on a slow source (a few frames a second, or a browser's camera at the server's pace)
+    /// `hold` may be shorter than two frames, and one missed detection would end the track.
+    public var minMissedPasses = 2
     /// Time constant of the exponential smoothing of probabilities, in seconds; 0: no smoothing,
     /// the shown label is the latest classification's.
     public var smoothing = 0.4
@@ -76,6 +80,8 @@ public struct Track: Sendable {
     public var views: [Int: [Float]] = [:]
     /// Whether the latest detection pass found this face (false: the box is a prediction).
     public var detected = true
+    /// Detection passes in a row that have not found this face.
+    public var misses = 0
     /// The latest classification, and the smoothed probabilities the label comes from.
     public var rawProbabilities: [Float], probabilities: [Float]
     /// The label shown (index into the model's labels); changes only with hysteresis.
@@ -90,7 +96,7 @@ public struct LabelChange: Equatable, Sendable {
 
 /// Keeps face identities across frames: detections are matched to the tracks' predicted boxes
 /// (overlap first, then nearest centre), unmatched detections start tracks, tracks not seen for
-/// `hold` seconds end. Between detection passes `predict` moves boxes along their velocity.
+/// `hold` seconds (and at least `minMissedPasses` detection passes) end. Between detection passes `predict` moves boxes along their velocity.
 public final class FaceTracker {
     public var configuration: TrackerConfiguration
     public private(set) var tracks: [Track] = []
@@ -175,11 +181,11 @@ public final class FaceTracker {
         var changes: [LabelChange] = []
         for k in tracks.indices where !taken[k] && partOf.contains(k) {
             taken[k] = true
-            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].lastSeen = t; tracks[k].detected = true
+            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].lastSeen = t; tracks[k].detected = true; tracks[k].misses = 0
         }
         for k in tracks.indices where !taken[k] {
             // not found: coasts on at constant velocity until found again or `hold` runs out
-            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].detected = false
+            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].detected = false; tracks[k].misses += 1
         }
         for (d, det) in detections.enumerated() where partOf[d] == nil {
             if let k = trackFor[d] {
@@ -195,7 +201,7 @@ public final class FaceTracker {
                     tr.velocity = (tr.velocity.x + a * (m.x - tr.velocity.x), tr.velocity.y + a * (m.y - tr.velocity.y),
                                    tr.velocity.width + a * (m.w - tr.velocity.width), tr.velocity.height + a * (m.h - tr.velocity.height))
                 }
-                tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.detected = true
+                tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.detected = true; tr.misses = 0
                 if let ch = classify(&tr, det, dt: t - tr.classifiedAt) { changes.append(ch) }
                 if !det.probabilities.isEmpty { tr.classifiedAt = t }
                 tracks[k] = tr
@@ -206,7 +212,7 @@ public final class FaceTracker {
                 nextID += 1
             }
         }
-        tracks.removeAll { t - $0.lastSeen > configuration.hold }
+        tracks.removeAll { t - $0.lastSeen > configuration.hold && $0.misses > configuration.minMissedPasses }
         // a coasting track now mostly inside a detected face is the same face seen twice
         let found = tracks.filter(\.detected).map(\.box)
         tracks.removeAll { tr in !tr.detected && found.contains { tr.box.fractionInside($0) > 0.6 && tr.box != $0 } }

@@ -66,6 +66,14 @@ final class ReferenceTests: XCTestCase {
                                      u: Winograd.transformWeights(conv.weight.value, outChannels: o, inChannels: ch),
                                      bias: conv.bias.value, outChannels: o, relu: false)
             assertClose(y, want, "winograd \(n)x\(ch)x\(h)x\(w) -> \(o)")
+            // a few images at a time through buffers bounded for one, two or three: each output the same
+            let perImage = 16 * max(ch, o) * ((h + 1) / 2) * ((w + 1) / 2)
+            for group in 1...3 {
+                let grouped = Winograd.forward(x.data, inChannels: ch, n: n, h: h, w: w,
+                                               u: Winograd.transformWeights(conv.weight.value, outChannels: o, inChannels: ch),
+                                               bias: conv.bias.value, outChannels: o, relu: true, maxWorkingFloats: group * perImage)
+                assertClose(grouped, want.map { max($0, 0) }, "winograd \(n)x\(ch)x\(h)x\(w) -> \(o), \(group) image(s) at a time")
+            }
         }
     }
 

@@ -104,16 +104,38 @@ final class FaceTrackerTests: XCTestCase {
         XCTAssertEqual(tr.tracks.max { $0.box.x < $1.box.x }!.id, idOfLeftStarter)
     }
 
-    /// A face gone for longer than `hold` ends its track; a face that appears later gets a new id.
+    /// A face gone for longer than `hold` (and `minMissedPasses` detection passes) ends its track;
+    /// a face that appears later gets a new id.
     func testTracksEndAndIdsAreNotReused() {
         let tr = FaceTracker()
         tr.update([TrackDetection(box: box(10, 10, 50), probabilities: peaked(0, 0.9))], at: 0)
         tr.update([], at: 0.5)
         XCTAssertEqual(tr.tracks.count, 1, "still held")
         tr.update([], at: 0.8)
-        XCTAssertEqual(tr.tracks.count, 0, "gone after hold")
+        XCTAssertEqual(tr.tracks.count, 1, "past hold, but only the second pass without it")
+        tr.update([], at: 0.85)
+        XCTAssertEqual(tr.tracks.count, 0, "gone after hold and three passes")
         tr.update([TrackDetection(box: box(10, 10, 50), probabilities: peaked(0, 0.9))], at: 1.0)
         XCTAssertEqual(tr.tracks.map(\.id), [2])
+        // at 30 detection passes a second, `hold` decides: gone 0.7 s after the last sighting
+        let fast = FaceTracker()
+        fast.update([TrackDetection(box: box(10, 10, 50), probabilities: peaked(0, 0.9))], at: 0)
+        var end = 0.0
+        for f in 1...40 where !fast.tracks.isEmpty { end = Double(f) / 30; fast.update([], at: end) }
+        XCTAssertEqual(end, 22.0 / 30, accuracy: 1e-9, "the first pass more than 0.7 s after")
+    }
+
+    /// On a slow source (2 detection passes a second, where `hold` is under two frames) a face
+    /// missed on one or two passes in a row keeps its id; three in a row end it.
+    func testSlowSourcesKeepTracksThroughAMissedPass() {
+        let tr = FaceTracker()
+        let face = TrackDetection(box: box(100, 100, 80), probabilities: peaked(3, 0.8))
+        var t = 0.0
+        func pass(_ seen: Bool) { tr.update(seen ? [face] : [], at: t); t += 0.5 }
+        for seen in [true, false, true, false, false, true, true] { pass(seen) }
+        XCTAssertEqual(tr.tracks.map(\.id), [1], "one id through single and double misses 0.5 s apart")
+        for _ in 0..<3 { pass(false) }
+        XCTAssertTrue(tr.tracks.isEmpty, "three passes in a row and 1.5 s without the face end it")
     }
 
     /// Classifications that flicker between two close emotions leave the shown label steady; a
