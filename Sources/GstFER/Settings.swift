@@ -150,7 +150,7 @@ enum Property: UInt32, CaseIterable {
             + "the label is the latest classification's)"
         case .hysteresis: return "How far (in smoothed probability) another emotion must lead the shown one before a face's "
             + "label changes; each change posts a 'ferfilter-emotion-changed' message"
-        case .trackHold: return "Seconds a face keeps its track id and box while not detected (short misses, occlusion)"
+        case .trackHold: return "Seconds a face keeps its track id and box while not detected (short misses, occlusion); on a slow source at least two detection passes in a row"
         case .maxAnalysisRate: return "Most detection+classification passes per second (0: no limit); frames between "
             + "follow the tracks"
         case .skipLate: return "Keep live streams on time: skip analysis on a frame that downstream reports late (QoS) or "

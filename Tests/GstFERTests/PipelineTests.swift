@@ -96,6 +96,17 @@ final class PipelineTests: XCTestCase {
                 XCTAssertGreaterThan(lines.count, 100, "a line per frame")
                 XCTAssertTrue(lines.first?.contains("\"faces\"") ?? false)
                 XCTAssertTrue(lines.last?.hasPrefix("{\"summary\"") ?? false, "summary last: \(lines.last ?? "")")
+            case "two-streams":
+                // each element its own tracks and results, from one shared model: the same faces, mirrored
+                func summary(_ f: String) -> [String: Any] {
+                    let last = ((try? String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)) ?? "").split(separator: "\n").last ?? ""
+                    return ((try? JSONSerialization.jsonObject(with: Data(last.utf8))) as? [String: Any])?["summary"] as? [String: Any] ?? [:]
+                }
+                let one = summary("one.jsonl"), two = summary("two.jsonl")
+                XCTAssertGreaterThan(one["frames"] as? Int ?? 0, 100, "\(one)")
+                XCTAssertEqual(one["frames"] as? Int, two["frames"] as? Int)
+                XCTAssertGreaterThan((one["tracks"] as? [Any])?.count ?? 0, 0)
+                XCTAssertGreaterThan((two["tracks"] as? [Any])?.count ?? 0, 0)
             default: break
             }
         }
