@@ -19,13 +19,12 @@ public struct CameraFrameResult: Codable, Sendable {
 
 /// Why a camera frame was not analysed, with the HTTP status it deserves.
 public enum CameraError: Error, CustomStringConvertible {
-    case badRequest(String), unsupported(String), tooLarge(String), busy(String), full(Int), failed(String)
+    case badRequest(String), picture(AnalysisError), busy(String), full(Int), failed(String)
 
     public var status: Int {
         switch self {
         case .badRequest: return 400
-        case .unsupported: return 415
-        case .tooLarge: return 413
+        case .picture(let e): return e.status
         case .busy: return 429
         case .full: return 503
         case .failed: return 500
@@ -34,7 +33,8 @@ public enum CameraError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .badRequest(let s), .unsupported(let s), .tooLarge(let s), .busy(let s), .failed(let s): return s
+        case .badRequest(let s), .busy(let s), .failed(let s): return s
+        case .picture(let e): return e.description
         case .full(0): return "this server takes no camera sessions (fer serve --camera-sessions 0)"
         case .full(let n): return "all \(n) camera sessions are in use; try again when one ends (idle sessions end on their own)"
         }
@@ -88,15 +88,7 @@ public final class CameraSessions: @unchecked Sendable {
         }
         guard !bytes.isEmpty else { throw CameraError.badRequest("empty body: POST one camera frame as a JPEG, PNG or PGM picture") }
         let img: Image
-        do {
-            img = try ImageCodec.decode(bytes, name: "the frame", maxPixels: maxPixels)
-        } catch let e as ImageError {
-            switch e {
-            case .unsupported(_, let why) where why.contains("pixels"): throw CameraError.tooLarge("frame too large: \(e)")
-            case .unsupported: throw CameraError.unsupported("\(e)")
-            case .corrupt: throw CameraError.badRequest("\(e)")
-            }
-        }
+        do { img = try ImageAnalyzer.decode(bytes, name: "the frame", maxPixels: maxPixels) } catch let e as AnalysisError { throw CameraError.picture(e) }
         let session = try claim(id)
         defer { release(session) }
         let answer: (faces: [FaceReading], frame: Int)

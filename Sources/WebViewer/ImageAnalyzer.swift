@@ -45,13 +45,11 @@ public final class ImageAnalyzer: @unchecked Sendable {
         self.model = model; self.cascade = cascade; self.maxPixels = maxPixels; self.maxWaiting = maxWaiting; self.flipTTA = flipTTA
     }
 
-    /// Analyses JPEG/PNG/PGM bytes. With `wholeImage` the picture is taken as one face (already
-    /// cropped) and no detection runs.
-    public func analyze(_ bytes: [UInt8], wholeImage: Bool = false, maxFaces: Int = 64) throws -> AnalysisResult {
-        let t0 = Date()
-        let img: Image
+    /// Decodes an uploaded JPEG, PNG or PGM picture; what goes wrong is an `AnalysisError`, with
+    /// the HTTP status it deserves (413 over `maxPixels`, 415 no known format, 400 damaged).
+    static func decode(_ bytes: [UInt8], name: String, maxPixels: Int) throws -> Image {
         do {
-            img = try ImageCodec.decode(bytes, name: "the request body", maxPixels: maxPixels)
+            return try ImageCodec.decode(bytes, name: name, maxPixels: maxPixels)
         } catch let e as ImageError {
             switch e {
             case .unsupported(_, let why) where why.contains("pixels"): throw AnalysisError.tooLarge("image too large: \(e)")
@@ -59,6 +57,13 @@ public final class ImageAnalyzer: @unchecked Sendable {
             case .corrupt: throw AnalysisError.notAnImage("\(e)")
             }
         }
+    }
+
+    /// Analyses JPEG/PNG/PGM bytes. With `wholeImage` the picture is taken as one face (already
+    /// cropped) and no detection runs.
+    public func analyze(_ bytes: [UInt8], wholeImage: Bool = false, maxFaces: Int = 64) throws -> AnalysisResult {
+        let t0 = Date()
+        let img = try ImageAnalyzer.decode(bytes, name: "the request body", maxPixels: maxPixels)
         let grey = img.grey
         var boxes: [(x: Int, y: Int, w: Int, h: Int)]
         if wholeImage {
