@@ -8,6 +8,14 @@ enum PixelLayout: Equatable {
     case semiPlanar420(uFirst: Bool)                // NV12, NV21
     case packed422(y: Int, u: Int, v: Int)          // YUY2 (0, 1, 3), UYVY (1, 0, 2): byte offsets in a 4-byte pair
     case rgb(bytes: Int, r: Int, g: Int, b: Int)    // RGB, BGR, RGBx ... ABGR
+    /// 16-bit little-endian samples whose 8 most significant bits are `sample >> shift`:
+    /// I420_10LE (planes as I420, 10 bits in the low bits: shift 2) and P010_10LE (as NV12, 10
+    /// bits in the high bits: shift 8), what 10-bit decoders give.
+    case planar420x16(shift: Int)
+    case semiPlanar420x16(shift: Int)
+    /// v210, 10-bit 4:2:2 as SDI capture cards deliver it: six pixels in four little-endian 32-bit
+    /// words, three 10-bit samples each (Cb0 Y0 Cr0 | Y1 Cb2 Y2 | Cr2 Y3 Cb4 | Y4 Cr4 Y5).
+    case v210
 
     init?(_ f: GstVideoFormat) {
         switch f {
@@ -24,6 +32,9 @@ enum PixelLayout: Equatable {
         case GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_BGRA: self = .rgb(bytes: 4, r: 2, g: 1, b: 0)
         case GST_VIDEO_FORMAT_xRGB, GST_VIDEO_FORMAT_ARGB: self = .rgb(bytes: 4, r: 1, g: 2, b: 3)
         case GST_VIDEO_FORMAT_xBGR, GST_VIDEO_FORMAT_ABGR: self = .rgb(bytes: 4, r: 3, g: 2, b: 1)
+        case GST_VIDEO_FORMAT_I420_10LE: self = .planar420x16(shift: 2)
+        case GST_VIDEO_FORMAT_P010_10LE: self = .semiPlanar420x16(shift: 8)
+        case GST_VIDEO_FORMAT_v210: self = .v210
         default: return nil
         }
     }
@@ -80,6 +91,22 @@ struct FrameView {
                             let p = row + x * bytes
                             let rr: Int = 77 * Int(p[r]), gg: Int = 150 * Int(p[g]), bb: Int = 29 * Int(p[b])
                             dst[y * width + x] = UInt8((rr + gg + bb + 128) >> 8)
+                        }
+                    }
+                case .planar420x16(let shift), .semiPlanar420x16(let shift):
+                    for y in rows {
+                        let row = UnsafeRawPointer(src + y * stride)
+                        for x in 0..<width {
+                            let v = UInt16(littleEndian: row.loadUnaligned(fromByteOffset: 2 * x, as: UInt16.self))
+                            dst[y * width + x] = UInt8(truncatingIfNeeded: min(Int(v) >> shift, 255))
+                        }
+                    }
+                case .v210:
+                    for y in rows {
+                        let row = UnsafeRawPointer(src + y * stride)
+                        for x in 0..<width {
+                            let (word, bit) = V210.luma(x)
+                            dst[y * width + x] = UInt8(truncatingIfNeeded: V210.sample(row, word, bit) >> 2)
                         }
                     }
                 default: break
@@ -141,6 +168,27 @@ struct Painter {
                 let row = f.planes[0] + y * f.strides[0]
                 for x in xa..<xb { let p = row + x * bytes; p[r] = c.r; p[g] = c.g; p[b] = c.b }
             }
+        case .planar420x16(let shift):
+            func put(_ plane: Int, _ y: Int, _ x: Int, _ v: UInt8) {
+                UnsafeMutableRawPointer(f.planes[plane] + y * f.strides[plane]).storeBytes(of: (UInt16(v) << shift).littleEndian, toByteOffset: 2 * x, as: UInt16.self)
+            }
+            for y in ya..<yb { for x in xa..<xb { put(0, y, x, c.y) } }
+            for y in (ya / 2)..<((yb + 1) / 2) { for x in (xa / 2)..<((xb + 1) / 2) { put(1, y, x, c.u); put(2, y, x, c.v) } }
+        case .semiPlanar420x16(let shift):
+            func put(_ plane: Int, _ y: Int, _ i: Int, _ v: UInt8) {
+                UnsafeMutableRawPointer(f.planes[plane] + y * f.strides[plane]).storeBytes(of: (UInt16(v) << shift).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+            }
+            for y in ya..<yb { for x in xa..<xb { put(0, y, x, c.y) } }
+            for y in (ya / 2)..<((yb + 1) / 2) { for x in (xa / 2)..<((xb + 1) / 2) { put(1, y, 2 * x, c.u); put(1, y, 2 * x + 1, c.v) } }
+        case .v210:
+            for y in ya..<yb {
+                let row = UnsafeMutableRawPointer(f.planes[0] + y * f.strides[0])
+                for x in xa..<xb { let (w, b) = V210.luma(x); V210.set(row, w, b, UInt32(c.y) << 2) }
+                for pair in (xa / 2)..<((xb + 1) / 2) {
+                    let (cb, cr) = V210.chroma(pair)
+                    V210.set(row, cb.word, cb.bit, UInt32(c.u) << 2); V210.set(row, cr.word, cr.bit, UInt32(c.v) << 2)
+                }
+            }
         }
     }
 
@@ -194,4 +242,41 @@ enum Font {
         "#": [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A], "-": [0, 0, 0, 0x1F, 0, 0, 0],
         ":": [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0], " ": [0, 0, 0, 0, 0, 0, 0],
     ]
+}
+
+/// Where v210 keeps each sample: 16-byte groups of six pixels, each group four little-endian
+/// 32-bit words of three 10-bit samples (bits 0-9, 10-19, 20-29).
+enum V210 {
+    /// Word (from the row's start) and bit of pixel x's luma.
+    @inline(__always) static func luma(_ x: Int) -> (word: Int, bit: Int) {
+        let g = 4 * (x / 6)
+        switch x % 6 {
+        case 0: return (g, 10)
+        case 1: return (g + 1, 0)
+        case 2: return (g + 1, 20)
+        case 3: return (g + 2, 10)
+        case 4: return (g + 3, 0)
+        default: return (g + 3, 20)
+        }
+    }
+
+    /// Words and bits of the Cb and Cr shared by pixels 2·pair and 2·pair + 1.
+    static func chroma(_ pair: Int) -> (cb: (word: Int, bit: Int), cr: (word: Int, bit: Int)) {
+        let g = 4 * (pair / 3)
+        switch pair % 3 {
+        case 0: return ((g, 0), (g, 20))
+        case 1: return ((g + 1, 10), (g + 2, 0))
+        default: return ((g + 2, 20), (g + 3, 10))
+        }
+    }
+
+    @inline(__always) static func sample(_ row: UnsafeRawPointer, _ word: Int, _ bit: Int) -> UInt32 {
+        (UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * word, as: UInt32.self)) >> bit) & 0x3FF
+    }
+
+    @inline(__always) static func set(_ row: UnsafeMutableRawPointer, _ word: Int, _ bit: Int, _ value: UInt32) {
+        let old = UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * word, as: UInt32.self))
+        let new = (old & ~(0x3FF << bit)) | ((value & 0x3FF) << bit)
+        row.storeBytes(of: new.littleEndian, toByteOffset: 4 * word, as: UInt32.self)
+    }
 }

@@ -8,7 +8,7 @@ import XCTest
 
 final class ElementTests: XCTestCase {
     static let formats = ["GRAY8", "I420", "YV12", "NV12", "NV21", "YUY2", "UYVY", "RGB", "BGR", "RGBx", "BGRx", "xRGB",
-                          "xBGR", "RGBA", "BGRA", "ARGB", "ABGR"]
+                          "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420_10LE", "P010_10LE", "v210"]
 
     override func setUp() { XCTAssertTrue(Gst.ready) }
 
@@ -68,7 +68,7 @@ final class ElementTests: XCTestCase {
     /// draw=true changes the pixels, in the face boxes only, in every format.
     func testDrawingMarksTheFaces() throws {
         let grey = try faceScene(faces: 2, size: 150)
-        for format in ["GRAY8", "I420", "NV12", "YUY2", "RGB", "BGRx"] {
+        for format in ["GRAY8", "I420", "NV12", "YUY2", "RGB", "BGRx", "I420_10LE", "P010_10LE", "v210"] {
             let frame = convert(grey, width: 640, height: 480, to: format)
             let h = FerHarness(["draw": true, "draw-probabilities": true], caps: frame.caps)
             let out = try XCTUnwrap(h.process(frame))
@@ -81,12 +81,35 @@ final class ElementTests: XCTestCase {
         }
     }
 
+    /// The 10-bit formats (what 10-bit decoders and SDI capture give) are drawn as the 8-bit ones:
+    /// converted back to grey, a frame drawn in I420_10LE, P010_10LE or v210 matches the same frame
+    /// drawn in I420 (so every sample is in its place and scaled right), with the same boxes.
+    func testTenBitFormatsAreDrawnLikeEightBit() throws {
+        let grey = try faceScene(faces: 2, size: 150)
+        func drawnGrey(_ format: String) throws -> (grey: [UInt8], boxes: [[Int]]) {
+            let frame = convert(grey, width: 640, height: 480, to: format)
+            let h = FerHarness(["draw": true], caps: frame.caps)
+            let out = try XCTUnwrap(h.process(frame), format)
+            defer { gst_buffer_unref(out) }
+            return (toGrey(RawFrame(bytes: bytes(of: out), caps: frame.caps), width: 640, height: 480), rois(of: out).map { [$0.x, $0.y, $0.w, $0.h] })
+        }
+        let reference = try drawnGrey("I420")
+        let marked = zip(reference.grey, grey).filter { abs(Int($0) - Int($1)) > 24 }.count
+        XCTAssertGreaterThan(marked, 1000, "I420: the overlay is drawn")
+        for format in ["I420_10LE", "P010_10LE", "v210"] {
+            let got = try drawnGrey(format)
+            XCTAssertEqual(got.boxes, reference.boxes, format)
+            let differ = zip(got.grey, reference.grey).filter { abs(Int($0) - Int($1)) > 6 }.count
+            XCTAssertLessThan(differ, 200, "\(format): \(differ) pixels differ from the I420 drawing by more than 6 levels")
+        }
+    }
+
     /// Odd and tiny sizes in several formats pass through without harm.
     func testOddSizes() throws {
         for (w, h) in [(1, 1), (2, 2), (17, 13), (385, 289)] {
             var grey = [UInt8](repeating: 128, count: w * h)
             if w == 385 { grey = try faceScene(width: 385, height: 289, faces: 1, size: 150) }
-            for format in ["GRAY8", "I420", "NV21", "YUY2", "RGB", "ABGR"] {
+            for format in ["GRAY8", "I420", "NV21", "YUY2", "RGB", "ABGR", "P010_10LE", "v210"] {
                 let frame = convert(grey, width: w, height: h, to: format)
                 let harness = FerHarness([:], caps: frame.caps)
                 let out = try XCTUnwrap(harness.process(frame), "\(format) \(w)x\(h)")

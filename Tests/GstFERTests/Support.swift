@@ -99,6 +99,19 @@ func gray8Buffer(_ grey: [UInt8], width: Int, height: Int) -> [UInt8] {
     return out
 }
 
+/// A raw frame of any format back to packed grey (videoconvert to GRAY8, rows unpadded).
+func toGrey(_ frame: RawFrame, width: Int, height: Int) -> [UInt8] {
+    precondition(Gst.ready)
+    let h = gst_harness_new_parse("videoconvert ! capsfilter caps=\"video/x-raw,format=GRAY8,width=\(width),height=\(height)\"")!
+    defer { gst_harness_teardown(h) }
+    gst_harness_set_src_caps_str(h, frame.caps)
+    _ = gst_harness_push(h, makeBuffer(frame.bytes))
+    let out = gst_harness_pull(h)!
+    defer { gst_buffer_unref(out) }
+    let padded = bytes(of: out), stride = (width + 3) & ~3
+    return (0..<height).flatMap { y in padded[(y * stride)..<(y * stride + width)] }
+}
+
 /// Converts a GRAY8 frame to another raw format with videoconvert (through a harness).
 func convert(_ grey: [UInt8], width: Int, height: Int, to format: String) -> RawFrame {
     precondition(Gst.ready)
