@@ -8,7 +8,7 @@ import XCTest
 /// and a hundred faces.
 final class RobustnessTests: XCTestCase {
     static let formats = ["GRAY8", "I420", "YV12", "NV12", "NV21", "YUY2", "UYVY", "RGB", "BGR", "RGBx", "BGRx",
-                          "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR"]
+                          "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "I420_10LE", "P010_10LE", "v210"]
 
     func testEveryFormatAtEverySize() throws {
         let sizes = [(1, 1), (2, 2), (17, 13), (385, 289), (4096, 2160)]
