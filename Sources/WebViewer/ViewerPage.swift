@@ -166,7 +166,8 @@ function stopCamera() {
   cam.on = false;
   if (cam.stream) cam.stream.getTracks().forEach((t) => t.stop());
   cam.stream = null;
-  endSession();
+  // the loop ends the session once the frame it has in flight is answered (a DELETE sent now
+  // could reach the server before that frame, which would open the session again)
   $("cam").hidden = true; $("overlay").hidden = true; $("videostate").className = "";
   $("camera").textContent = "Use my camera";
   body.dataset.mode = "server";
@@ -176,28 +177,34 @@ function stopCamera() {
   summary();
 }
 
-function endSession() {
-  if (!cam.session) return;
-  fetch(`/api/v1/camera?session=${cam.session}`, { method: "DELETE", keepalive: true }).catch(() => {});
-  cam.session = null;
+function endSession(session = cam.session) {
+  if (!session) return;
+  fetch(`/api/v1/camera?session=${session}`, { method: "DELETE", keepalive: true }).catch(() => {});
+  if (cam.session === session) cam.session = null;
 }
 
 async function cameraLoop(session) {
+  try { await sendFrames(session); } finally { endSession(session); }
+}
+
+async function sendFrames(session) {
   const v = $("cam");
-  while (cam.on && cam.session === session) {
+  const live = () => cam.on && cam.session === session;
+  while (live()) {
     const t0 = performance.now();
     if (!v.videoWidth) { await sleep(50); continue; }
     const scale = Math.min(1, 640 / v.videoWidth);
     grab.width = Math.round(v.videoWidth * scale); grab.height = Math.round(v.videoHeight * scale);
     grab.getContext("2d").drawImage(v, 0, 0, grab.width, grab.height);
     const blob = await new Promise((r) => grab.toBlob(r, "image/jpeg", 0.85));
+    if (!live()) break;
     let j;
     try {
       const r = await fetch(`/api/v1/camera?session=${session}`, { method: "POST", body: blob, headers: { "Content-Type": "image/jpeg" } });
       j = await r.json();
       if (!r.ok) { camState(`camera: ${j.error}`, true); await sleep(r.status === 503 ? 3000 : 1000); continue; }
     } catch (e) { camState("camera: the server does not answer", true); await sleep(1000); continue; }
-    if (!cam.on || cam.session !== session) break;
+    if (!live()) break;
     count("cameraFrames");
     body.dataset.faces = String(j.faces.length);
     drawOverlay(j);
@@ -376,7 +383,7 @@ $("upload").onchange = async (ev) => {
 };
 
 $("camera").onclick = () => (cam.on ? stopCamera() : startCamera());
-addEventListener("pagehide", endSession);
+addEventListener("pagehide", () => endSession());
 start();
 </script>
 </body>
