@@ -182,10 +182,11 @@ final class CameraSession: @unchecked Sendable {
         self.id = id; self.labels = labels
         queue = DispatchQueue(label: "gstfer.camera.\(id)")
         // Every frame is analysed in full (the frames come at the pace the server answers, so
-        // there is no frame rate to spread the work over); the user's properties come after, to
-        // override.
-        launchLine = "appsrc name=camerasrc format=time is-live=false ! ferfilter name=fer draw=false message-mode=every-frame "
-            + "skip-late=false scan-spread=1 classify-interval=1 \(ferfilterProperties) ! fakesink sync=false async=false"
+        // there is no frame rate to spread the work over), unless the user's properties say
+        // otherwise; what the session needs to answer each frame comes last, so that nothing in
+        // them (message-mode=on-change, say) can leave a frame without its message.
+        launchLine = "appsrc name=camerasrc format=time is-live=false ! ferfilter name=fer scan-spread=1 classify-interval=1 "
+            + "\(ferfilterProperties) draw=false message-mode=every-frame skip-late=false ! fakesink sync=false async=false"
     }
 
     /// Builds and starts the pipeline (first frame).

@@ -28,7 +28,8 @@ final class CameraTests: XCTestCase {
 
     func testCameraSessionsTrackFacesAcrossFramesAndRefuseBadInput() throws {
         _ = try fer2013Path()
-        let server = try Server(["--source", "none", "--camera-sessions", "2"])
+        // message-mode=on-change (for the server's own video) must not leave camera frames unanswered
+        let server = try Server(["--source", "none", "--camera-sessions", "2", "--ferfilter", "message-mode=on-change draw-probabilities=true"])
         defer { server.stop() }
 
         // 40 frames of the moving scene, as a page sends them: each answer holds the tracked faces
