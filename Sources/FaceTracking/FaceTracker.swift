@@ -78,10 +78,10 @@ public struct Track: Sendable {
     public var classifications = 1
     /// The latest probabilities of each view (see `TrackDetection.views`).
     public var views: [Int: [Float]] = [:]
-    /// Whether the latest detection pass found this face (false: the box is a prediction).
-    public var detected = true
     /// Detection passes in a row that have not found this face.
     public var misses = 0
+    /// Whether the latest detection pass found this face (false: the box is a prediction).
+    public var detected: Bool { misses == 0 }
     /// The latest classification, and the smoothed probabilities the label comes from.
     public var rawProbabilities: [Float], probabilities: [Float]
     /// The label shown (index into the model's labels); changes only with hysteresis.
@@ -181,11 +181,11 @@ public final class FaceTracker {
         var changes: [LabelChange] = []
         for k in tracks.indices where !taken[k] && partOf.contains(k) {
             taken[k] = true
-            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].lastSeen = t; tracks[k].detected = true; tracks[k].misses = 0
+            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].lastSeen = t; tracks[k].misses = 0
         }
         for k in tracks.indices where !taken[k] {
             // not found: coasts on at constant velocity until found again or `hold` runs out
-            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].detected = false; tracks[k].misses += 1
+            tracks[k].box = boxes[k]; tracks[k].lastUpdate = t; tracks[k].misses += 1
         }
         for (d, det) in detections.enumerated() where partOf[d] == nil {
             if let k = trackFor[d] {
@@ -201,7 +201,7 @@ public final class FaceTracker {
                     tr.velocity = (tr.velocity.x + a * (m.x - tr.velocity.x), tr.velocity.y + a * (m.y - tr.velocity.y),
                                    tr.velocity.width + a * (m.w - tr.velocity.width), tr.velocity.height + a * (m.h - tr.velocity.height))
                 }
-                tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.detected = true; tr.misses = 0
+                tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.misses = 0
                 if let ch = classify(&tr, det, dt: t - tr.classifiedAt) { changes.append(ch) }
                 if !det.probabilities.isEmpty { tr.classifiedAt = t }
                 tracks[k] = tr

@@ -102,11 +102,17 @@ struct FrameView {
                         }
                     }
                 case .v210:
+                    // six pixels from each group of four words (rows hold whole groups)
                     for y in rows {
-                        let row = UnsafeRawPointer(src + y * stride)
-                        for x in 0..<width {
-                            let (word, bit) = V210.luma(x)
-                            dst[y * width + x] = UInt8(truncatingIfNeeded: V210.sample(row, word, bit) >> 2)
+                        let row = UnsafeRawPointer(src + y * stride), out = dst + y * width
+                        var x = 0
+                        while x < width {
+                            let k = 4 * (x / 6)
+                            let w1 = V210.word(row, k + 1), w3 = V210.word(row, k + 3)
+                            let six = (SIMD8<UInt32>(V210.word(row, k) >> 10, w1, w1 >> 20, V210.word(row, k + 2) >> 10, w3, w3 >> 20, 0, 0)
+                                       & 0x3FF) &>> 2
+                            for i in 0..<min(6, width - x) { out[x + i] = UInt8(truncatingIfNeeded: six[i]) }
+                            x += 6
                         }
                     }
                 default: break
@@ -169,17 +175,11 @@ struct Painter {
                 for x in xa..<xb { let p = row + x * bytes; p[r] = c.r; p[g] = c.g; p[b] = c.b }
             }
         case .planar420x16(let shift):
-            func put(_ plane: Int, _ y: Int, _ x: Int, _ v: UInt8) {
-                UnsafeMutableRawPointer(f.planes[plane] + y * f.strides[plane]).storeBytes(of: (UInt16(v) << shift).littleEndian, toByteOffset: 2 * x, as: UInt16.self)
-            }
-            for y in ya..<yb { for x in xa..<xb { put(0, y, x, c.y) } }
-            for y in (ya / 2)..<((yb + 1) / 2) { for x in (xa / 2)..<((xb + 1) / 2) { put(1, y, x, c.u); put(2, y, x, c.v) } }
+            for y in ya..<yb { for x in xa..<xb { put16(0, y, x, c.y, shift) } }
+            for y in (ya / 2)..<((yb + 1) / 2) { for x in (xa / 2)..<((xb + 1) / 2) { put16(1, y, x, c.u, shift); put16(2, y, x, c.v, shift) } }
         case .semiPlanar420x16(let shift):
-            func put(_ plane: Int, _ y: Int, _ i: Int, _ v: UInt8) {
-                UnsafeMutableRawPointer(f.planes[plane] + y * f.strides[plane]).storeBytes(of: (UInt16(v) << shift).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-            }
-            for y in ya..<yb { for x in xa..<xb { put(0, y, x, c.y) } }
-            for y in (ya / 2)..<((yb + 1) / 2) { for x in (xa / 2)..<((xb + 1) / 2) { put(1, y, 2 * x, c.u); put(1, y, 2 * x + 1, c.v) } }
+            for y in ya..<yb { for x in xa..<xb { put16(0, y, x, c.y, shift) } }
+            for y in (ya / 2)..<((yb + 1) / 2) { for x in (xa / 2)..<((xb + 1) / 2) { put16(1, y, 2 * x, c.u, shift); put16(1, y, 2 * x + 1, c.v, shift) } }
         case .v210:
             for y in ya..<yb {
                 let row = UnsafeMutableRawPointer(f.planes[0] + y * f.strides[0])
@@ -190,6 +190,12 @@ struct Painter {
                 }
             }
         }
+    }
+
+    /// Sample `i` of row y of a 16-bit plane: the 8-bit `v` at its bits (`<< shift`).
+    private func put16(_ plane: Int, _ y: Int, _ i: Int, _ v: UInt8, _ shift: Int) {
+        UnsafeMutableRawPointer(f.planes[plane] + y * f.strides[plane])
+            .storeBytes(of: (UInt16(v) << shift).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
     }
 
     /// A rectangle outline `t` pixels thick.
@@ -270,12 +276,13 @@ enum V210 {
         }
     }
 
-    @inline(__always) static func sample(_ row: UnsafeRawPointer, _ word: Int, _ bit: Int) -> UInt32 {
-        (UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * word, as: UInt32.self)) >> bit) & 0x3FF
+    /// Word `word` of a row.
+    @inline(__always) static func word(_ row: UnsafeRawPointer, _ word: Int) -> UInt32 {
+        UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * word, as: UInt32.self))
     }
 
     @inline(__always) static func set(_ row: UnsafeMutableRawPointer, _ word: Int, _ bit: Int, _ value: UInt32) {
-        let old = UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * word, as: UInt32.self))
+        let old = V210.word(UnsafeRawPointer(row), word)
         let new = (old & ~(0x3FF << bit)) | ((value & 0x3FF) << bit)
         row.storeBytes(of: new.littleEndian, toByteOffset: 4 * word, as: UInt32.self)
     }

@@ -7,12 +7,7 @@ import XCTest
 final class CameraTests: XCTestCase {
     typealias Server = ServeTests.Server
 
-    /// The moving six-face scene of the test clip at frame `t`, and where its faces are.
-    func frame(_ t: Int) throws -> (Image, FaceScene) {
-        let d = try publicTest()
-        let scene = FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130).moved(frame: t)
-        return (Image(width: 640, height: 480, channels: 1, pixels: scene.render(d, phase: t)), scene)
-    }
+    func frame(_ t: Int) throws -> (Image, FaceScene) { try sceneImage(frame: t) }
 
     func post(_ server: Server, session: String?, _ body: [UInt8], type: String = "image/jpeg") throws -> (Int, [String: Any]) {
         let path = "/api/v1/camera" + (session.map { "?session=\($0)" } ?? "")

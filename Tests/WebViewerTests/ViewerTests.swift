@@ -36,11 +36,13 @@ func analyzer() throws -> ImageAnalyzer {
     return a
 }
 
-/// Six PublicTest faces of 130 px on a 640x480 background, and where they are.
-func sceneImage() throws -> (Image, FaceScene) {
+/// Six PublicTest faces of 130 px on a 640x480 background, and where they are; with `frame`, the
+/// scene at that frame of the moving clip (`fer serve --source test`'s).
+func sceneImage(frame t: Int? = nil) throws -> (Image, FaceScene) {
     let d = try publicTest()
-    let scene = FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130)
-    return (Image(width: 640, height: 480, channels: 1, pixels: scene.render(d)), scene)
+    var scene = FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130)
+    if let t { scene = scene.moved(frame: t) }
+    return (Image(width: 640, height: 480, channels: 1, pixels: scene.render(d, phase: t ?? 0)), scene)
 }
 
 final class EmotionLedgerTests: XCTestCase {
