@@ -44,7 +44,10 @@ let package = Package(
         .target(name: "FaceDetect", swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
         // Face tracks across frames: identities, motion between detections, smoothed labels.
         .target(name: "FaceTracking", swiftSettings: [.swiftLanguageMode(.v5)]),
-        // GObject glue only: the GstFerFilter type, pads, vfunc/property trampolines, plugin descriptor.
+        // Emotion metadata inside H.264/H.265: SEI user-data-unregistered messages in access units,
+        // and the JSON payload they carry (no GStreamer here).
+        .target(name: "EmotionSEI", swiftSettings: [.swiftLanguageMode(.v5)]),
+        // GObject glue only: the GstFerFilter and GstFerSei types, pads, vfunc/property trampolines, plugin descriptor.
         .target(
             name: "CGStreamer",
             cSettings: [.unsafeFlags(gstIncludes)],
@@ -53,7 +56,7 @@ let package = Package(
         // The ferfilter element in Swift: settings, caps, per-frame detect/classify/draw/meta/messages.
         .target(
             name: "GstFER",
-            dependencies: ["CGStreamer", "FERNet", "FaceDetect", "FaceTracking"],
+            dependencies: ["CGStreamer", "EmotionSEI", "FERNet", "FaceDetect", "FaceTracking"],
             swiftSettings: fastMath + gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
         // GStreamer's application libraries: appsink for the web viewer, gst-rtsp-server for `fer rtsp`.
@@ -71,7 +74,7 @@ let package = Package(
         // The `fer` command-line tool: explore, train, eval, predict, detect, bench, rtsp, serve.
         .executableTarget(
             name: "fer",
-            dependencies: ["FERNet", "FaceDetect", "CGstAppLibs", "WebViewer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EmotionSEI", "FERNet", "FaceDetect", "CGstAppLibs", "WebViewer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
@@ -91,13 +94,18 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
+            name: "EmotionSEITests",
+            dependencies: ["EmotionSEI"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
             name: "WebViewerTests",
             dependencies: ["WebViewer", "FERNet", "FaceDetect"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "GstFERTests",
-            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "FERNet", "FaceDetect", "FaceTracking"],
+            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FERNet", "FaceDetect", "FaceTracking"],
             swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
     ]

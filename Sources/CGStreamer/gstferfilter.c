@@ -132,6 +132,7 @@ gstfer_register (GstPlugin * plugin)
 {
   if (!gst_fer_filter_debug)
     GST_DEBUG_CATEGORY_INIT (gst_fer_filter_debug, "ferfilter", 0, "facial expression recognition");
+  gstfer_faces_meta_info ();
   return gst_element_register (plugin, "ferfilter", GST_RANK_NONE, gst_fer_filter_get_type ());
 }
 
@@ -148,7 +149,7 @@ plugin_init (GstPlugin * plugin)
     return FALSE;
   }
 #endif
-  return gstfer_register (plugin);
+  return gstfer_register (plugin) && gstfersei_register (plugin);
 }
 
 #define PACKAGE "gstfer"
@@ -336,4 +337,23 @@ gstfer_buffer_iterate_roi (GstBuffer * buffer, gpointer * state)
 {
   return (GstVideoRegionOfInterestMeta *) gst_buffer_iterate_meta_filtered (buffer, state,
       GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE);
+}
+
+GstBuffer *
+gstfer_structure_get_buffer (const GstStructure * s, const char * field)
+{
+  const GValue *v = gst_structure_get_value (s, field);
+  return (v && G_VALUE_HOLDS (v, GST_TYPE_BUFFER)) ? gst_value_get_buffer (v) : NULL;
+}
+
+const GstMetaInfo *
+gstfer_faces_meta_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+  static const gchar *tags[] = { NULL };
+  if (g_once_init_enter (&info)) {
+    const GstMetaInfo *i = gst_meta_register_custom (GSTFER_FACES_META, tags, NULL, NULL, NULL);
+    g_once_init_leave (&info, i);
+  }
+  return info;
 }

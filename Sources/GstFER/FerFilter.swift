@@ -1,4 +1,5 @@
 import CGStreamer
+import EmotionSEI
 import FaceDetect
 import FaceTracking
 import FERNet
@@ -267,8 +268,9 @@ final class FerFilter {
         let faces = visibleFaces(s.maxFaces, width: view.width, height: view.height)
 
         if s.draw { draw(faces, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
-        attachMeta(faces, to: buffer, labels: model.labels)
-        postMessage(faces, times: times, labels: model.labels, mode: s.messageMode)
+        let reported = faces.map { $0.emotionFace(labels: model.labels) }
+        FaceMeta.attach(reported, to: buffer)
+        postMessage(reported, times: times, mode: s.messageMode)
         if s.messageMode != .none { for c in changes { postLabelChange(c, times: times, labels: model.labels) } }
         if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
         feed?.frame(faces, labels: model.labels, times: times, time: t)
@@ -459,51 +461,15 @@ final class FerFilter {
         }
     }
 
-    /// A GstVideoRegionOfInterestMeta per face, roi_type "face", with an "emotion" param.
-    func attachMeta(_ faces: [FaceResult], to buffer: UnsafeMutablePointer<GstBuffer>, labels: [String]) {
-        for f in faces {
-            guard let meta = gst_buffer_add_video_region_of_interest_meta(buffer, "face", guint(f.x), guint(f.y),
-                                                                           guint(f.width), guint(f.height)) else { continue }
-            meta.pointee.id = gint(f.id)
-            meta.pointee.parent_id = -1
-            gst_video_region_of_interest_meta_add_param(meta, emotionStructure("emotion", f, labels: labels))
-        }
-    }
-
-    func emotionStructure(_ name: String, _ f: FaceResult, labels: [String]) -> UnsafeMutablePointer<GstStructure> {
-        let st = gst_structure_new_empty(name)!
-        gstfer_structure_set_string(st, "label", labels[f.labelIndex])
-        gstfer_structure_set_int(st, "label_id", gint(f.labelIndex))
-        gstfer_structure_set_double(st, "confidence", Double(f.confidence))
-        let probs = f.probabilities.map(Double.init)
-        gstfer_structure_set_double_array(st, "probabilities", probs, guint(probs.count))
-        return st
-    }
-
-    /// The `ferfilter` element message, shaped like facedetect's.
-    func postMessage(_ faces: [FaceResult], times: FrameTimes, labels: [String], mode: MessageMode) {
+    /// The `ferfilter` element message, shaped like facedetect's (every frame, or on change).
+    func postMessage(_ faces: [EmotionFace], times: FrameTimes, mode: MessageMode) {
         if mode == .none { return }
         if mode == .onChange {
-            let sig = faces.map { "\($0.id):\(labels[$0.labelIndex])" }.joined(separator: ",")
+            let sig = FaceMeta.signature(faces)
             if sig == lastSignature { return }
             lastSignature = sig
         }
-        let st = gst_structure_new_empty("ferfilter")!
-        times.set(on: st)
-        gstfer_structure_set_clock_time(st, "duration", times.duration)
-        gstfer_structure_set_uint(st, "count", guint(faces.count))
-        for f in faces {
-            let fs = gst_structure_new_empty("face")!
-            gstfer_structure_set_uint(fs, "x", guint(f.x)); gstfer_structure_set_uint(fs, "y", guint(f.y))
-            gstfer_structure_set_uint(fs, "width", guint(f.width)); gstfer_structure_set_uint(fs, "height", guint(f.height))
-            gstfer_structure_set_int(fs, "id", gint(f.id))
-            gstfer_structure_set_string(fs, "emotion", labels[f.labelIndex])
-            gstfer_structure_set_double(fs, "confidence", Double(f.confidence))
-            let probs = f.probabilities.map(Double.init)
-            gstfer_structure_set_double_array(fs, "probabilities", probs, guint(probs.count))
-            gstfer_structure_append_structure(st, "faces", fs)
-        }
-        _ = gstfer_post_element_message(element, st)
+        _ = gstfer_post_element_message(element, FaceMeta.message(faces, times: times))
     }
 
     /// `ferfilter-emotion-changed`: a track's shown label changed.

@@ -1,15 +1,17 @@
 import ArgumentParser
+import EmotionSEI
 import FaceDetect
 import FERNet
 import Foundation
 
 /// A seeded mutation fuzzer over everything GstFER reads from disk or the network: model
-/// descriptions and weights, Haar cascades, FER2013 CSVs (plain and gzip) and images. Each input
+/// descriptions and weights, Haar cascades, FER2013 CSVs (plain and gzip), images, and H.264/H.265
+/// access units carrying emotion SEI (what ferseiextract reads from a network stream). Each input
 /// must either load or be refused with an error that names the file (and, for a CSV row, its
 /// line); a crash ends the process with the input left in `--output` for replay.
 struct Fuzz: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fuzz the model, weights, cascade, CSV and image readers with seeded mutations (make fuzz).",
+        abstract: "Fuzz the model, weights, cascade, CSV, image and SEI readers with seeded mutations (make fuzz).",
         discussion: """
         Every input must load or give an error naming the file (CSV rows: file:line). The input being \
         tried is written to OUTPUT/<target>.current first, so after a crash it is there to replay \
@@ -18,10 +20,10 @@ struct Fuzz: ParsableCommand {
         """)
 
     enum Target: String, CaseIterable, ExpressibleByArgument {
-        case model, weights, cascade, csv, image
+        case model, weights, cascade, csv, image, sei
     }
 
-    @Option(help: "Targets (comma-separated: model, weights, cascade, csv, image, or all).") var target = "all"
+    @Option(help: "Targets (comma-separated: model, weights, cascade, csv, image, sei, or all).") var target = "all"
     @Option(help: "Seconds per target.") var seconds = 60.0
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Working directory for inputs (a tmpfs is fastest).") var output = "out/fuzz"
@@ -131,6 +133,32 @@ final class FuzzHarness {
         let rgb = Image(width: 9, height: 7, channels: 3, pixels: (0..<(9 * 7 * 3)).map { UInt8($0 * 5 % 256) })
         var pgm = Array("P5\n23 17\n255\n".utf8); pgm += g.pixels
         seeds[.image] = [[UInt8](ImageCodec.encodePNG(g)), [UInt8](ImageCodec.encodePNG(rgb)), [UInt8](try ImageCodec.encodeJPEG(g)), pgm]
+        seeds[.sei] = try FuzzHarness.seiSeeds()
+    }
+
+    /// How the first byte of a `sei` input frames the rest.
+    static let seiLayouts: [(VideoCodec, NALFraming)] = [(.h264, .byteStream), (.h265, .byteStream), (.h264, .lengthPrefixed(4)),
+                                                         (.h265, .lengthPrefixed(2))]
+
+    /// Access units of each layout (parameter sets, a slice) with an emotion SEI of two faces.
+    static func seiSeeds() throws -> [[UInt8]] {
+        let payload = EmotionPayload.encode([
+            EmotionFace(id: 1, x: 120, y: 64, width: 140, height: 140, emotion: "happy", labelID: 3, confidence: 0.87,
+                        probabilities: [0.01, 0.0, 0.02, 0.87, 0.03, 0.02, 0.05]),
+            EmotionFace(id: 2, x: 300, y: 80, width: 96, height: 96, emotion: "sad", labelID: 4, confidence: 0.5, probabilities: []),
+        ])
+        let units: [VideoCodec: [[UInt8]]] = [.h264: [[0x09, 0xF0], [0x67, 0x42, 0x00, 0x1E], [0x68, 0xCE, 0x38, 0x80], [0x65, 0x88, 0x84, 0x00, 0x00, 0x03, 0x01]],
+                                              .h265: [[0x40, 0x01, 0x0C], [0x42, 0x01, 0x01], [0x44, 0x01, 0xC1], [0x26, 0x01, 0xAF, 0x00, 0x00, 0x03, 0x02]]]
+        return try seiLayouts.enumerated().map { k, layout in
+            let au: [UInt8] = units[layout.0]!.flatMap { u -> [UInt8] in
+                switch layout.1 {
+                case .byteStream: return [0, 0, 0, 1] + u
+                case .lengthPrefixed(let n): return (0..<n).reversed().map { UInt8(truncatingIfNeeded: u.count >> (8 * $0)) } + u
+                }
+            }
+            let out = try au.withUnsafeBytes { try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: $0, codec: layout.0, framing: layout.1) }
+            return [UInt8(k)] + (out ?? au)
+        }
     }
 
     /// An OpenCV cascade with only its first `stages` stages and the features they reference.
@@ -169,7 +197,7 @@ final class FuzzHarness {
         func check(_ error: Error, place: String, line: Bool = false) -> FuzzOutcome {
             let m = "\(error)"
             let kind = FuzzHarness.kind(m, place: place)
-            guard m.contains(place) || (t == .image && !m.isEmpty) else { return .unclear(m) }
+            guard m.contains(place) || ((t == .image || t == .sei) && !m.isEmpty) else { return .unclear(m) }
             if line, case DatasetError.malformed(_, let l, _) = error, l <= 0 { return .unclear(m) }
             return .refused(kind: kind, message: m)
         }
@@ -205,6 +233,19 @@ final class FuzzHarness {
         case .image:
             do { let img = try ImageCodec.decode(bytes, name: "fuzz-image", maxPixels: 1 << 22); _ = img.grey; return .accepted }
             catch { return check(error, place: "fuzz-image") }
+        case .sei:
+            // what ferseiextract and ferseiinsert do with an access unit off the network
+            guard let first = bytes.first else { return .accepted }
+            let (codec, framing) = FuzzHarness.seiLayouts[Int(first) % FuzzHarness.seiLayouts.count]
+            do {
+                try bytes.dropFirst().withUnsafeBytes { au in
+                    for data in try AccessUnit.userData(uuid: EmotionPayload.uuid, in: au, codec: codec, framing: framing) {
+                        _ = try EmotionPayload.decode(data)
+                    }
+                    _ = try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: Array("{}".utf8), into: au, codec: codec, framing: framing)
+                }
+                return .accepted
+            } catch { return check(error, place: "access unit") }
         }
     }
 
@@ -228,7 +269,7 @@ final class FuzzHarness {
         while Date().timeIntervalSince(start) < seconds {
             var input = pool[rng.below(pool.count)]
             let rounds = 1 + rng.below(rng.below(2) == 0 ? 3 : 12)
-            for _ in 0..<rounds { Mutator.mutate(&input, other: pool[rng.below(pool.count)], rng: &rng, text: t == .model || t == .cascade || t == .csv) }
+            for _ in 0..<rounds { Mutator.mutate(&input, other: pool[rng.below(pool.count)], rng: &rng, text: t == .model || t == .cascade || t == .csv || t == .sei) }
             if t == .weights && rng.below(2) == 0 { WeightsFixup.recomputeCRC(&input) }   // past the checksum, into the parser
             FileManager.default.createFile(atPath: current.path, contents: Data(input))
             let t0 = Date()

@@ -7,8 +7,10 @@ struct Rtsp: ParsableCommand {
         abstract: "Serve the ferfilter-annotated video over RTSP (H.264), for players and other pipelines.",
         discussion: """
         Every client of rtsp://HOST:PORT/MOUNT gets the same stream: SOURCE ! videoconvert ! ferfilter ! \
-        videoconvert ! x264enc ! rtph264pay. Watch it with e.g. `gst-launch-1.0 rtspsrc \
-        location=rtsp://127.0.0.1:8554/fer ! decodebin ! videoconvert ! autovideosink` or VLC. Needs the \
+        videoconvert ! x264enc ! ferseiinsert ! rtph264pay. Watch it with e.g. `gst-launch-1.0 rtspsrc \
+        location=rtsp://127.0.0.1:8554/fer ! decodebin ! videoconvert ! autovideosink` or VLC. Each frame's \
+        faces and emotions travel in the H.264 stream (SEI, which players skip): `rtspsrc ! rtph264depay ! \
+        h264parse ! ferseiextract ! ...` reads them back as ferfilter's metas and bus messages. Needs the \
         plugin installed (plugin/meson-free-build.sh).
         """)
 
@@ -17,6 +19,7 @@ struct Rtsp: ParsableCommand {
     @Option(help: "Mount point.") var mount = "/fer"
     @Option(help: "Properties for ferfilter, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
     @Option(help: "Stop after this many seconds (0: run until interrupted).") var seconds = 0
+    @Flag(inversion: .prefixedNo, help: "Carry each frame's faces and emotions in the stream (ferseiinsert).") var metadata = true
 
     func run() throws {
         gst_init(nil, nil)
@@ -25,7 +28,8 @@ struct Rtsp: ParsableCommand {
         }
         guard mount.hasPrefix("/") else { throw ValidationError("--mount must start with /") }
         let launch = "( \(source) ! videoconvert ! ferfilter \(ferfilter) ! videoconvert "
-            + "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+            + "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 \(metadata ? "! ferseiinsert " : "")"
+            + "! rtph264pay name=pay0 pt=96 config-interval=1 )"
         let server = gst_rtsp_server_new()!
         gst_rtsp_server_set_service(server, "\(port)")
         let mounts = gst_rtsp_server_get_mount_points(server)!

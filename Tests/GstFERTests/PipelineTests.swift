@@ -86,7 +86,15 @@ final class PipelineTests: XCTestCase {
             case "file-to-mp4": XCTAssertGreaterThan(size("annotated.mp4"), 10_000)
             case "snapshot": XCTAssertGreaterThan(size("annotated.png"), 10_000)
             case "rtp-loopback": XCTAssertGreaterThan(size("received.png"), 10_000, "the receiver decoded a frame")
-            case "rtsp-loopback": XCTAssertGreaterThan(size("rtsp.png"), 10_000, "the RTSP client decoded a frame")
+            case "rtsp-loopback":
+                XCTAssertGreaterThan(size("rtsp.png"), 10_000, "the RTSP client decoded a frame")
+                let lines = ((try? String(contentsOf: dir.appendingPathComponent("rtsp-messages.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
+                XCTAssertGreaterThanOrEqual(lines.count, 25, "a message per frame read from the RTSP stream")
+                XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 20, "with faces: \(lines.prefix(2))")
+            case "sei-file":
+                let lines = ((try? String(contentsOf: dir.appendingPathComponent("from-stream.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
+                XCTAssertEqual(lines.count, 150, "a message per frame of the clip, read from the file")
+                XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 140, "with faces: \(lines.prefix(2))")
             case "messages":
                 let text = (try? String(contentsOf: dir.appendingPathComponent("messages.txt"), encoding: .utf8)) ?? ""
                 XCTAssertTrue(text.contains("emotion"), "messages list emotions: \(text.prefix(300))")

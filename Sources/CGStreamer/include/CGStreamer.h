@@ -13,6 +13,7 @@
 #include <gst/video/video.h>
 #include <gst/video/gstvideofilter.h>
 #include <gst/video/gstvideometa.h>
+#include <gst/base/gstbasetransform.h>
 
 G_BEGIN_DECLS
 
@@ -27,6 +28,23 @@ typedef struct _GstFerFilterClass {
 
 GType gst_fer_filter_get_type (void);
 
+/* ferseiinsert and ferseiextract: in-place filters over H.264/H.265 access units that write the
+ * faces of ferfilter's ROI metas into the stream as SEI, and read them back. One instance
+ * struct for both; the class says which. */
+typedef struct _GstFerSei {
+  GstBaseTransform parent;
+  gpointer impl;              /* the Swift FerSei, retained */
+} GstFerSei;
+
+typedef struct _GstFerSeiClass {
+  GstBaseTransformClass parent_class;
+  gboolean insert;            /* TRUE: ferseiinsert, FALSE: ferseiextract */
+} GstFerSeiClass;
+
+GType gst_fer_sei_get_type (void);
+GType gst_fer_sei_insert_get_type (void);
+GType gst_fer_sei_extract_get_type (void);
+
 /* ---- implemented in Swift (Sources/GstFER/Bridge.swift) ---- */
 gpointer gstfer_impl_new (GstFerFilter * element);
 void gstfer_impl_free (gpointer impl);
@@ -40,10 +58,19 @@ GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
 void gstfer_impl_src_event (gpointer impl, GstEvent * event);
 void gstfer_impl_sink_event (gpointer impl, GstEvent * event);
 gboolean gstfer_impl_query (gpointer impl, GstPadDirection direction, GstQuery * query, gboolean handled);
+gpointer gstfersei_impl_new (GstFerSei * element, gboolean insert);
+void gstfersei_impl_free (gpointer impl);
+void gstfersei_impl_install_properties (GObjectClass * klass, gboolean insert);
+void gstfersei_impl_set_property (gpointer impl, guint id, const GValue * value);
+void gstfersei_impl_get_property (gpointer impl, guint id, GValue * value);
+gboolean gstfersei_impl_set_caps (gpointer impl, GstCaps * caps);
+GstFlowReturn gstfersei_impl_transform_ip (gpointer impl, GstBuffer * buffer);
 
 /* ---- wrappers for what Swift cannot import ---- */
-/* Registers ferfilter in the given plugin, or statically (plugin NULL) for in-process tests. */
+/* Registers ferfilter, ferseiinsert and ferseiextract in the given plugin, or statically
+ * (plugin NULL) for in-process tests. */
 gboolean gstfer_register (GstPlugin * plugin);
+gboolean gstfersei_register (GstPlugin * plugin);
 /* The flags every property uses: readable, writable, mutable in PLAYING (strings copied). */
 GParamFlags gstfer_param_flags (void);
 GType gstfer_message_mode_get_type (void);
@@ -82,6 +109,18 @@ gboolean gstfer_structure_get_double_array (const GstStructure * s, const char *
 guint gstfer_structure_list_size (const GstStructure * s, const char * field);
 const GstStructure * gstfer_structure_list_get (const GstStructure * s, const char * field, guint i);
 GstVideoRegionOfInterestMeta * gstfer_buffer_iterate_roi (GstBuffer * buffer, gpointer * state);
+/* ferseiinsert/ferseiextract: their debug category "fersei", messages, segment */
+void gstfersei_log (GstFerSei * self, GstDebugLevel level, const char * message);
+void gstfersei_element_warning (GstFerSei * self, const char * text, const char * debug);
+gboolean gstfersei_post_element_message (GstFerSei * self, GstStructure * structure);
+GstSegment * gstfersei_segment (GstFerSei * self);
+/* "GstFerFacesMeta": a custom meta (a GstStructure, no tags) beside ferfilter's ROI metas holding
+ * every face with its emotion. GStreamer 1.22 copies a ROI meta without its params (the
+ * "emotion" structure) through converters and encoders; a tagless custom meta is copied whole. */
+#define GSTFER_FACES_META "GstFerFacesMeta"
+const GstMetaInfo * gstfer_faces_meta_info (void);
+/* the GstBuffer a structure field holds (codec_data), not a new reference; NULL if none */
+GstBuffer * gstfer_structure_get_buffer (const GstStructure * s, const char * field);
 
 G_END_DECLS
 

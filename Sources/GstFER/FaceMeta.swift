@@ -1,0 +1,127 @@
+import CGStreamer
+import EmotionSEI
+
+extension FaceResult {
+    /// The face as it is reported: ROI meta, bus message, SEI.
+    func emotionFace(labels: [String]) -> EmotionFace {
+        EmotionFace(id: id, x: x, y: y, width: width, height: height, emotion: labels[labelIndex], labelID: labelIndex,
+                    confidence: Double(confidence), probabilities: probabilities.map(Double.init))
+    }
+}
+
+/// The faces of a frame on a buffer and on the bus, the same from ferfilter and ferseiextract:
+/// a GstVideoRegionOfInterestMeta per face, the `GstFerFacesMeta` custom meta, and the
+/// `ferfilter` element message.
+enum FaceMeta {
+    /// A GstVideoRegionOfInterestMeta per face: roi_type "face", `id` the track id, and an
+    /// "emotion" param with label, label_id, confidence and (when known) probabilities; and one
+    /// `GstFerFacesMeta` holding every face (see CGStreamer.h: GStreamer 1.22 drops ROI params
+    /// when a converter or an encoder copies the meta, this one it copies whole).
+    static func attach(_ faces: [EmotionFace], to buffer: UnsafeMutablePointer<GstBuffer>) {
+        for f in faces {
+            guard let meta = gst_buffer_add_video_region_of_interest_meta(buffer, "face", guint(f.x), guint(f.y),
+                                                                           guint(f.width), guint(f.height)) else { continue }
+            meta.pointee.id = gint(truncatingIfNeeded: f.id)
+            meta.pointee.parent_id = -1
+            let st = gst_structure_new_empty("emotion")!
+            gstfer_structure_set_string(st, "label", f.emotion)
+            gstfer_structure_set_int(st, "label_id", gint(truncatingIfNeeded: f.labelID))
+            gstfer_structure_set_double(st, "confidence", f.confidence)
+            if !f.probabilities.isEmpty {
+                gstfer_structure_set_double_array(st, "probabilities", f.probabilities, guint(f.probabilities.count))
+            }
+            gst_video_region_of_interest_meta_add_param(meta, st)
+        }
+        guard let custom = gst_buffer_add_custom_meta(buffer, GSTFER_FACES_META), let st = gst_custom_meta_get_structure(custom) else { return }
+        gstfer_structure_set_uint(st, "count", guint(faces.count))
+        for f in faces { gstfer_structure_append_structure(st, "faces", structure(f)) }
+    }
+
+    /// A `face` structure: x, y, width, height, id, emotion, label_id, confidence, probabilities.
+    static func structure(_ f: EmotionFace) -> UnsafeMutablePointer<GstStructure> {
+        let fs = gst_structure_new_empty("face")!
+        gstfer_structure_set_uint(fs, "x", guint(f.x)); gstfer_structure_set_uint(fs, "y", guint(f.y))
+        gstfer_structure_set_uint(fs, "width", guint(f.width)); gstfer_structure_set_uint(fs, "height", guint(f.height))
+        gstfer_structure_set_int(fs, "id", gint(truncatingIfNeeded: f.id))
+        gstfer_structure_set_string(fs, "emotion", f.emotion)
+        gstfer_structure_set_int(fs, "label_id", gint(truncatingIfNeeded: f.labelID))
+        gstfer_structure_set_double(fs, "confidence", f.confidence)
+        if !f.probabilities.isEmpty {
+            gstfer_structure_set_double_array(fs, "probabilities", f.probabilities, guint(f.probabilities.count))
+        }
+        return fs
+    }
+
+    /// The faces ferfilter attached to a buffer, wherever it has travelled since: the boxes of its
+    /// "face" ROI metas (which a scaler moves with the picture), each with its own "emotion" param
+    /// or else the emotion `GstFerFacesMeta` holds for its id; `GstFerFacesMeta` alone where the ROI
+    /// metas were dropped. Nil when the buffer carries neither.
+    static func read(from buffer: UnsafeMutablePointer<GstBuffer>) -> [EmotionFace]? {
+        var known: [Int: EmotionFace]? = nil
+        var listed: [EmotionFace] = []
+        if let custom = gst_buffer_get_custom_meta(buffer, GSTFER_FACES_META), let st = gst_custom_meta_get_structure(custom) {
+            for i in 0..<gstfer_structure_list_size(st, "faces") {
+                if let fs = gstfer_structure_list_get(st, "faces", i), let f = face(fs) { listed.append(f) }
+            }
+            known = Dictionary(listed.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        var out: [EmotionFace] = []
+        var sawROI = false
+        var state: gpointer? = nil
+        while let m = gstfer_buffer_iterate_roi(buffer, &state) {
+            guard let type = g_quark_to_string(m.pointee.roi_type), String(cString: type) == "face" else { continue }
+            sawROI = true
+            var f: EmotionFace
+            if let s = gst_video_region_of_interest_meta_get_param(m, "emotion"), let label = gst_structure_get_string(s, "label") {
+                var labelID: gint = -1, confidence: gdouble = 0
+                _ = gst_structure_get_int(s, "label_id", &labelID)
+                _ = gst_structure_get_double(s, "confidence", &confidence)
+                f = EmotionFace(id: 0, x: 0, y: 0, width: 0, height: 0, emotion: String(cString: label), labelID: Int(labelID),
+                                confidence: confidence, probabilities: doubles(s, "probabilities"))
+            } else if let k = known?[Int(m.pointee.id)] {
+                f = k
+            } else {
+                continue
+            }
+            f.id = Int(m.pointee.id); f.x = Int(m.pointee.x); f.y = Int(m.pointee.y); f.width = Int(m.pointee.w); f.height = Int(m.pointee.h)
+            out.append(f)
+        }
+        if !sawROI, known != nil { return listed }
+        return sawROI || known != nil ? out : nil
+    }
+
+    /// A `face` structure back (nil without a box or an emotion).
+    static func face(_ fs: UnsafePointer<GstStructure>) -> EmotionFace? {
+        var x: guint = 0, y: guint = 0, w: guint = 0, h: guint = 0, id: gint = 0, labelID: gint = -1, confidence: gdouble = 0
+        guard gst_structure_get_uint(fs, "x", &x) != 0, gst_structure_get_uint(fs, "y", &y) != 0,
+              gst_structure_get_uint(fs, "width", &w) != 0, gst_structure_get_uint(fs, "height", &h) != 0,
+              let label = gst_structure_get_string(fs, "emotion") else { return nil }
+        _ = gst_structure_get_int(fs, "id", &id)
+        _ = gst_structure_get_int(fs, "label_id", &labelID)
+        _ = gst_structure_get_double(fs, "confidence", &confidence)
+        return EmotionFace(id: Int(id), x: Int(x), y: Int(y), width: Int(w), height: Int(h), emotion: String(cString: label),
+                           labelID: Int(labelID), confidence: confidence, probabilities: doubles(fs, "probabilities"))
+    }
+
+    private static func doubles(_ s: UnsafePointer<GstStructure>, _ field: String) -> [Double] {
+        var values = [gdouble](repeating: 0, count: 64), n: guint = 0
+        guard gstfer_structure_get_double_array(s, field, &values, 64, &n) != 0 else { return [] }
+        return Array(values.prefix(min(Int(n), 64)))
+    }
+
+    /// The `ferfilter` element message, shaped like facedetect's: `timestamp`, `stream-time`,
+    /// `running-time`, `duration`, `count`, and `faces`, a list of `face` structures.
+    static func message(_ faces: [EmotionFace], times: FrameTimes) -> UnsafeMutablePointer<GstStructure> {
+        let st = gst_structure_new_empty("ferfilter")!
+        times.set(on: st)
+        gstfer_structure_set_clock_time(st, "duration", times.duration)
+        gstfer_structure_set_uint(st, "count", guint(faces.count))
+        for f in faces { gstfer_structure_append_structure(st, "faces", structure(f)) }
+        return st
+    }
+
+    /// What `message-mode=on-change` compares: the ids and their labels.
+    static func signature(_ faces: [EmotionFace]) -> String {
+        faces.map { "\($0.id):\($0.emotion)" }.joined(separator: ",")
+    }
+}

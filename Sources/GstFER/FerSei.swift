@@ -1,0 +1,221 @@
+import CGStreamer
+import EmotionSEI
+import Foundation
+
+/// What a user can set on ferseiinsert (`probabilities`) and ferseiextract (`message-mode`).
+struct SeiSettings: Sendable {
+    var probabilities = true
+    var messageMode = MessageMode.everyFrame
+}
+
+enum SeiProperty: UInt32, CaseIterable {
+    case probabilities = 1, messageMode
+
+    var name: String { self == .probabilities ? "probabilities" : "message-mode" }
+
+    /// The properties of ferseiinsert (true) or ferseiextract (false).
+    static func all(insert: Bool) -> [SeiProperty] { insert ? [.probabilities] : [.messageMode] }
+
+    static func install(_ klass: UnsafeMutablePointer<GObjectClass>, insert: Bool) {
+        let d = SeiSettings(), flags = gstfer_param_flags()
+        for p in all(insert: insert) {
+            let spec: UnsafeMutablePointer<GParamSpec>?
+            switch p {
+            case .probabilities:
+                spec = g_param_spec_boolean(p.name, p.name, "Carry each face's seven probabilities, not only its emotion and confidence "
+                                            + "(about 90 more bytes per face)", d.probabilities ? 1 : 0, flags)
+            case .messageMode:
+                spec = g_param_spec_enum(p.name, p.name, "When to post the `ferfilter` element message with the faces read from "
+                                         + "the stream (shaped as ferfilter's own)", gstfer_message_mode_get_type(), d.messageMode.rawValue, flags)
+            }
+            g_object_class_install_property(klass, p.rawValue, spec)
+        }
+    }
+}
+
+/// ferseiinsert and ferseiextract. ferfilter's faces live in region-of-interest metas, which an
+/// encoder keeps on its output but which end at the encoder's output: a file, an RTP or RTSP
+/// stream or an MPEG-TS carries only the bitstream. ferseiinsert, after the encoder, writes each
+/// access unit's faces into it as a SEI user-data-unregistered message (`EmotionPayload`: JSON
+/// after GstFER's UUID; decoders skip it); ferseiextract, on the receiving side, reads them back
+/// into the same ROI metas and the same `ferfilter` bus message, without analysing anything.
+final class FerSei {
+    let element: UnsafeMutablePointer<GstFerSei>
+    let inserts: Bool
+    private let lock = NSLock()
+    private var settings = SeiSettings()
+
+    // Streaming-thread state (set_caps and transform_ip are serialised by GstBaseTransform).
+    private var codec = VideoCodec.h264
+    private var framing = NALFraming.byteStream
+    private var lastSignature: String?
+    private var warned = false
+
+    init(element: UnsafeMutablePointer<GstFerSei>, inserts: Bool) {
+        self.element = element
+        self.inserts = inserts
+    }
+
+    func setProperty(_ p: SeiProperty, _ v: UnsafePointer<GValue>) {
+        lock.lock(); defer { lock.unlock() }
+        switch p {
+        case .probabilities: settings.probabilities = g_value_get_boolean(v) != 0
+        case .messageMode: settings.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
+        }
+    }
+
+    func getProperty(_ p: SeiProperty, _ v: UnsafeMutablePointer<GValue>) {
+        lock.lock(); defer { lock.unlock() }
+        switch p {
+        case .probabilities: g_value_set_boolean(v, settings.probabilities ? 1 : 0)
+        case .messageMode: g_value_set_enum(v, settings.messageMode.rawValue)
+        }
+    }
+
+    private func log(_ level: GstDebugLevel, _ s: String) { gstfersei_log(element, level, s) }
+
+    /// A problem with the stream, reported once as an element warning (the stream flows on).
+    private func warnOnce(_ text: String, _ debug: String) {
+        log(GST_LEVEL_WARNING, "\(text): \(debug)")
+        if warned { return }
+        warned = true
+        gstfersei_element_warning(element, text, debug)
+    }
+
+    func setCaps(_ caps: UnsafeMutablePointer<GstCaps>) -> Bool {
+        guard let st = gst_caps_get_structure(caps, 0), let c = VideoCodec(capsName: String(cString: gst_structure_get_name(st))) else {
+            return false
+        }
+        codec = c
+        let format = gst_structure_get_string(st, "stream-format").map { String(cString: $0) } ?? "byte-stream"
+        if format == "byte-stream" {
+            framing = .byteStream
+        } else if let buf = gstfer_structure_get_buffer(st, "codec_data") {
+            var data = [UInt8](repeating: 0, count: Int(gst_buffer_get_size(buf)))
+            _ = data.withUnsafeMutableBytes { gst_buffer_extract(buf, 0, $0.baseAddress, gsize($0.count)) }
+            guard let n = NALFraming.lengthSize(codecData: data, codec: c) else {
+                warnOnce("ferseiinsert/ferseiextract: unreadable codec_data in the caps", "stream-format \(format), \(data.count) bytes")
+                return false
+            }
+            framing = .lengthPrefixed(n)
+        } else {
+            framing = .lengthPrefixed(4)
+            log(GST_LEVEL_INFO, "stream-format \(format) without codec_data: NAL sizes taken as 4 bytes")
+        }
+        log(GST_LEVEL_INFO, "\(codec), \(framing)")
+        lastSignature = nil
+        return true
+    }
+
+    func transform(_ buffer: UnsafeMutablePointer<GstBuffer>) -> GstFlowReturn {
+        lock.lock(); let s = settings; lock.unlock()
+        var map = GstMapInfo()
+        guard gst_buffer_map(buffer, &map, GST_MAP_READ) != 0 else {
+            warnOnce("cannot read a buffer", "gst_buffer_map failed")
+            return GST_FLOW_OK
+        }
+        let au = UnsafeRawBufferPointer(start: map.data, count: Int(map.size))
+        let found: [[UInt8]]
+        var rewritten: [UInt8]? = nil
+        do {
+            found = try AccessUnit.userData(uuid: EmotionPayload.uuid, in: au, codec: codec, framing: framing)
+            if inserts && found.isEmpty {
+                let faces = FaceMeta.read(from: buffer) ?? []
+                let payload = EmotionPayload.encode(faces, probabilities: s.probabilities)
+                rewritten = try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: au, codec: codec, framing: framing)
+                if rewritten == nil { log(GST_LEVEL_DEBUG, "buffer of \(au.count) bytes: no slice (or no room in the NAL size field), left as it is") }
+            }
+        } catch {
+            gst_buffer_unmap(buffer, &map)
+            warnOnce("a buffer is not a \(codec == .h264 ? "H.264" : "H.265") access unit as the caps say", "\(error)")
+            return GST_FLOW_OK
+        }
+        gst_buffer_unmap(buffer, &map)
+
+        if inserts {
+            if let out = rewritten { replaceContents(of: buffer, with: out) }
+            return GST_FLOW_OK
+        }
+        guard let data = found.last else { return GST_FLOW_OK }
+        let faces: [EmotionFace]
+        do { faces = try EmotionPayload.decode(data) } catch {
+            warnOnce("emotion metadata in the stream cannot be read", "\(error)")
+            return GST_FLOW_OK
+        }
+        FaceMeta.remove(from: buffer)
+        FaceMeta.attach(faces, to: buffer)
+        if s.messageMode == .everyFrame || (s.messageMode == .onChange && FaceMeta.signature(faces) != lastSignature) {
+            lastSignature = FaceMeta.signature(faces)
+            _ = gstfersei_post_element_message(element, FaceMeta.message(faces, times: FrameTimes(buffer, gstfersei_segment(element))))
+        }
+        return GST_FLOW_OK
+    }
+
+    private func replaceContents(of buffer: UnsafeMutablePointer<GstBuffer>, with bytes: [UInt8]) {
+        guard let mem = gst_allocator_alloc(nil, gsize(bytes.count), nil) else { return }
+        var map = GstMapInfo()
+        guard gst_memory_map(mem, &map, GST_MAP_WRITE) != 0 else { gst_memory_unref(mem); return }
+        bytes.withUnsafeBytes { map.data.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: bytes.count) }
+        gst_memory_unmap(mem, &map)
+        gst_buffer_replace_memory_range(buffer, 0, -1, mem)   // takes `mem`
+    }
+}
+
+extension FaceMeta {
+    /// Removes what `attach` put on a buffer: "face" ROI metas and `GstFerFacesMeta` (before the
+    /// faces read from the stream replace those that came with the buffer).
+    static func remove(from buffer: UnsafeMutablePointer<GstBuffer>) {
+        var doomed: [UnsafeMutableRawPointer] = []
+        var state: gpointer? = nil
+        while let m = gstfer_buffer_iterate_roi(buffer, &state) {
+            if let t = g_quark_to_string(m.pointee.roi_type), String(cString: t) == "face" { doomed.append(UnsafeMutableRawPointer(m)) }
+        }
+        if let custom = gst_buffer_get_custom_meta(buffer, GSTFER_FACES_META) { doomed.append(UnsafeMutableRawPointer(custom)) }
+        for m in doomed { _ = gst_buffer_remove_meta(buffer, m.assumingMemoryBound(to: GstMeta.self)) }
+    }
+}
+
+// MARK: the Swift ends of CGStreamer's trampolines for ferseiinsert and ferseiextract
+
+@inline(__always) private func sei(_ p: UnsafeMutableRawPointer?) -> FerSei {
+    Unmanaged<FerSei>.fromOpaque(p!).takeUnretainedValue()
+}
+
+@_cdecl("gstfersei_impl_new")
+public func gstfersei_impl_new(_ element: UnsafeMutablePointer<GstFerSei>?, _ insert: gboolean) -> UnsafeMutableRawPointer? {
+    Unmanaged.passRetained(FerSei(element: element!, inserts: insert != 0)).toOpaque()
+}
+
+@_cdecl("gstfersei_impl_free")
+public func gstfersei_impl_free(_ impl: UnsafeMutableRawPointer?) {
+    Unmanaged<FerSei>.fromOpaque(impl!).release()
+}
+
+@_cdecl("gstfersei_impl_install_properties")
+public func gstfersei_impl_install_properties(_ klass: UnsafeMutablePointer<GObjectClass>?, _ insert: gboolean) {
+    SeiProperty.install(klass!, insert: insert != 0)
+}
+
+@_cdecl("gstfersei_impl_set_property")
+public func gstfersei_impl_set_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafePointer<GValue>?) {
+    guard let p = SeiProperty(rawValue: id), let value else { return }
+    sei(impl).setProperty(p, value)
+}
+
+@_cdecl("gstfersei_impl_get_property")
+public func gstfersei_impl_get_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafeMutablePointer<GValue>?) {
+    guard let p = SeiProperty(rawValue: id), let value else { return }
+    sei(impl).getProperty(p, value)
+}
+
+@_cdecl("gstfersei_impl_set_caps")
+public func gstfersei_impl_set_caps(_ impl: UnsafeMutableRawPointer?, _ caps: UnsafeMutablePointer<GstCaps>?) -> gboolean {
+    guard let caps else { return 0 }
+    return sei(impl).setCaps(caps) ? 1 : 0
+}
+
+@_cdecl("gstfersei_impl_transform_ip")
+public func gstfersei_impl_transform_ip(_ impl: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<GstBuffer>?) -> GstFlowReturn {
+    guard let buffer else { return GST_FLOW_ERROR }
+    return sei(impl).transform(buffer)
+}

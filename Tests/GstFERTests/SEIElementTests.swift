@@ -1,0 +1,264 @@
+import CGStreamer
+import CGstCheck
+import EmotionSEI
+import FERNet
+import Foundation
+@testable import GstFER
+import XCTest
+
+/// ferseiinsert and ferseiextract on real encoders, muxers and decoders: the faces ferfilter
+/// reports on the sending side come out of the file or stream on the receiving side, frame for
+/// frame, and decoders are not disturbed by the SEI.
+final class SEIElementTests: XCTestCase {
+    override func setUp() { XCTAssertTrue(Gst.ready) }
+
+    /// One frame's `ferfilter` message: its timestamp and faces.
+    struct Reported { var pts: GstClockTime; var faces: [EmotionFace] }
+
+    /// A 640x480 GRAY8 clip of four drifting PublicTest faces, written once per test run.
+    static let clip: Result<URL, Error> = Result {
+        let d = try fer2013()
+        let scene = FaceScene.grid(width: 640, height: 480, rows: [0, 1, 2, 3], size: 144)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-sei-clip-\(getpid()).gray")
+        var bytes: [UInt8] = []
+        for t in 0..<36 { bytes += scene.moved(frame: t * 3).render(d) }
+        try Data(bytes).write(to: url)
+        return url
+    }
+
+    func source() throws -> String {
+        "filesrc location=\(try SEIElementTests.clip.get().path) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 "
+            + "! ferfilter name=sender model=\"\(shippedModel)\" skip-late=false"
+    }
+
+    func scratch(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-sei-\(getpid())-\(name)").path
+    }
+
+    /// Runs a pipeline to its end; returns the `ferfilter` messages of each element by name, the
+    /// warnings posted, in order.
+    @discardableResult
+    func run(_ description: String) throws -> (messages: [String: [Reported]], warnings: [String]) {
+        var err: UnsafeMutablePointer<GError>? = nil
+        let pipeline = try XCTUnwrap(gst_parse_launch(description, &err), err.map { String(cString: $0.pointee.message) } ?? description)
+        defer { gst_element_set_state(pipeline, GST_STATE_NULL); gst_object_unref(UnsafeMutableRawPointer(pipeline)) }
+        let bus = gst_element_get_bus(pipeline)!
+        defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
+        XCTAssertNotEqual(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE, description)
+        var messages: [String: [Reported]] = [:], warnings: [String] = []
+        let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_WARNING.rawValue
+                                   | GST_MESSAGE_ELEMENT.rawValue)
+        while let m = gst_bus_timed_pop_filtered(bus, 300 * 1_000_000_000, types) {
+            defer { gst_message_unref(m) }
+            let name = gst_object_get_name(m.pointee.src)
+            let from = name.map { String(cString: $0) } ?? "?"
+            g_free(name)
+            switch m.pointee.type {
+            case GST_MESSAGE_EOS: return (messages, warnings)
+            case GST_MESSAGE_ERROR, GST_MESSAGE_WARNING:
+                var e: UnsafeMutablePointer<GError>? = nil, debug: UnsafeMutablePointer<gchar>? = nil
+                if m.pointee.type == GST_MESSAGE_ERROR { gst_message_parse_error(m, &e, &debug) } else { gst_message_parse_warning(m, &e, &debug) }
+                let text = "\(from): \(e.map { String(cString: $0.pointee.message) } ?? "") (\(debug.map { String(cString: $0) } ?? ""))"
+                g_error_free(e); g_free(debug)
+                if m.pointee.type == GST_MESSAGE_ERROR { XCTFail("pipeline error: \(text)"); return (messages, warnings) }
+                warnings.append(text)
+            default:
+                guard let st = gst_message_get_structure(m), String(cString: gst_structure_get_name(st)) == "ferfilter" else { continue }
+                var pts: GstClockTime = 0
+                _ = gst_structure_get_uint64(st, "timestamp", &pts)
+                let faces = (0..<gstfer_structure_list_size(st, "faces")).compactMap { i in
+                    gstfer_structure_list_get(st, "faces", i).flatMap { FaceMeta.face($0) }
+                }
+                messages[from, default: []].append(Reported(pts: pts, faces: faces))
+            }
+        }
+        XCTFail("no end of stream: \(description)")
+        return (messages, warnings)
+    }
+
+    /// The receiver's frames hold the sender's faces: same count of frames, and frame by frame
+    /// (in timestamp order: muxers shift timestamps) the same ids, boxes (scaled by `scale`) and
+    /// emotions, numbers to the payload's three decimals.
+    func assertSameFaces(_ sent: [Reported], _ received: [Reported], scale: Double = 1, probabilities: Bool = true,
+                         file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(received.count, sent.count, "frames", file: file, line: line)
+        let a = sent.sorted { $0.pts < $1.pts }, b = received.sorted { $0.pts < $1.pts }
+        var faces = 0
+        for (s, r) in zip(a, b) {
+            XCTAssertEqual(r.faces.map(\.id), s.faces.map(\.id), file: file, line: line)
+            for (f, g) in zip(s.faces, r.faces) {
+                faces += 1
+                XCTAssertEqual(g.emotion, f.emotion, file: file, line: line)
+                XCTAssertEqual(g.labelID, f.labelID, file: file, line: line)
+                XCTAssertEqual(g.confidence, f.confidence, accuracy: 0.0005, file: file, line: line)
+                for (p, q) in zip([f.x, f.y, f.width, f.height], [g.x, g.y, g.width, g.height]) {
+                    XCTAssertEqual(Double(q), Double(p) * scale, accuracy: scale == 1 ? 0 : 1, file: file, line: line)
+                }
+                if probabilities {
+                    XCTAssertEqual(g.probabilities.count, f.probabilities.count, file: file, line: line)
+                    for (p, q) in zip(f.probabilities, g.probabilities) { XCTAssertEqual(q, p, accuracy: 0.0005, file: file, line: line) }
+                } else {
+                    XCTAssertEqual(g.probabilities, [], file: file, line: line)
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(faces, 3 * a.count, "three faces or more a frame (the clip has four)", file: file, line: line)
+    }
+
+    /// H.264 in MPEG-TS: the receiver, given only the file, reports what the sender's ferfilter did;
+    /// and the pictures decoded from the stream with the SEI are those of the same stream without.
+    func testFacesTravelInAnH264TransportStreamAndDecodersIgnoreThem() throws {
+        let withSEI = scratch("with.ts"), without = scratch("without.ts")
+        let rawWith = scratch("with.gray"), rawWithout = scratch("without.gray")
+        defer { for p in [withSEI, without, rawWith, rawWithout] { try? FileManager.default.removeItem(atPath: p) } }
+        let sent = try run(try source() + " ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency ! tee name=t "
+                           + "t. ! queue ! ferseiinsert ! mpegtsmux ! filesink location=\(withSEI) "
+                           + "t. ! queue ! mpegtsmux ! filesink location=\(without)").messages["sender"] ?? []
+        XCTAssertEqual(sent.count, 36)
+        let received = try run("filesrc location=\(withSEI) ! tsdemux ! h264parse ! ferseiextract name=receiver ! avdec_h264 "
+                               + "! videoconvert ! video/x-raw,format=GRAY8 ! filesink location=\(rawWith)")
+        assertSameFaces(sent, received.messages["receiver"] ?? [])
+        XCTAssertEqual(received.warnings, [])
+        // nothing comes out of a stream that carries none
+        let none = try run("filesrc location=\(without) ! tsdemux ! h264parse ! ferseiextract name=receiver ! avdec_h264 "
+                           + "! videoconvert ! video/x-raw,format=GRAY8 ! filesink location=\(rawWithout)")
+        XCTAssertNil(none.messages["receiver"])
+        let a = try Data(contentsOf: URL(fileURLWithPath: rawWith)), b = try Data(contentsOf: URL(fileURLWithPath: rawWithout))
+        XCTAssertEqual(a.count, 36 * 640 * 480)
+        XCTAssertTrue(a == b, "the same pictures decoded with and without the SEI")
+        let sizes = [withSEI, without].map { (try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? 0 }
+        print("MPEG-TS of 36 frames: \(sizes[0]) bytes with the emotion SEI, \(sizes[1]) without")
+    }
+
+    /// Length-prefixed NAL units on the receiving side (MP4's avc, Matroska's hvc1), H.264 and
+    /// H.265, GStreamer's own parsers and libav's decoders in between, and the probabilities left
+    /// out. h264parse reads the SEI as well-formed: it attaches it as a
+    /// GstVideoSEIUserDataUnregisteredMeta (h265parse in GStreamer 1.22 attaches none).
+    func testFacesTravelInMP4AndMatroskaWithH264AndH265() throws {
+        for (encoder, parse, mux, demux, decoder, probabilities) in
+            [("x264enc speed-preset=ultrafast", "h264parse", "mp4mux", "qtdemux", "avdec_h264", true),
+             ("x265enc speed-preset=ultrafast", "h265parse", "matroskamux", "matroskademux", "avdec_h265", false)] {
+            let file = scratch("clip.\(mux)")
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let sent = try run(try source() + " ! videoconvert ! \(encoder) ! ferseiinsert probabilities=\(probabilities) ! \(parse) "
+                               + "! \(mux) ! filesink location=\(file)").messages["sender"] ?? []
+            let received = try run("filesrc location=\(file) ! \(demux) ! \(parse) ! ferseiextract name=receiver ! \(decoder) ! fakesink")
+            assertSameFaces(sent, received.messages["receiver"] ?? [], probabilities: probabilities)
+            XCTAssertEqual(received.warnings, [])
+            if parse == "h264parse" {
+                XCTAssertEqual(try parsedSEICount(file: file, demux: demux, parse: parse), sent.count, "h264parse reads one SEI per frame")
+            }
+        }
+    }
+
+    /// How many buffers out of GStreamer's parser carry a GstVideoSEIUserDataUnregisteredMeta with
+    /// GstFER's UUID.
+    func parsedSEICount(file: String, demux: String, parse: String) throws -> Int {
+        final class Counter: @unchecked Sendable { var n = 0 }
+        let counter = Counter()
+        var err: UnsafeMutablePointer<GError>? = nil
+        let pipeline = try XCTUnwrap(gst_parse_launch("filesrc location=\(file) ! \(demux) ! \(parse) ! fakesink name=sink", &err))
+        defer { gst_element_set_state(pipeline, GST_STATE_NULL); gst_object_unref(UnsafeMutableRawPointer(pipeline)) }
+        let sink = gst_bin_get_by_name(UnsafeMutableRawPointer(pipeline).assumingMemoryBound(to: GstBin.self), "sink")!
+        let pad = gst_element_get_static_pad(sink, "sink")!
+        let user = Unmanaged.passRetained(counter)
+        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, { _, info, data in
+            let buffer = info!.pointee.data.assumingMemoryBound(to: GstBuffer.self)
+            var state: gpointer? = nil
+            while let m = gst_buffer_iterate_meta_filtered(buffer, &state, gst_video_sei_user_data_unregistered_meta_api_get_type()) {
+                let sei = UnsafeMutableRawPointer(m).assumingMemoryBound(to: GstVideoSEIUserDataUnregisteredMeta.self)
+                let uuid = withUnsafeBytes(of: sei.pointee.uuid) { Array($0) }
+                if uuid == EmotionPayload.uuid { Unmanaged<Counter>.fromOpaque(data!).takeUnretainedValue().n += 1 }
+            }
+            return GST_PAD_PROBE_OK
+        }, user.toOpaque(), { Unmanaged<Counter>.fromOpaque($0!).release() })
+        gst_object_unref(UnsafeMutableRawPointer(pad)); gst_object_unref(UnsafeMutableRawPointer(sink))
+        gst_element_set_state(pipeline, GST_STATE_PLAYING)
+        let bus = gst_element_get_bus(pipeline)!
+        defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
+        let end = gst_bus_timed_pop_filtered(bus, 120 * 1_000_000_000, GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue))
+        XCTAssertEqual(end?.pointee.type, GST_MESSAGE_EOS)
+        if let end { gst_message_unref(end) }
+        return counter.n
+    }
+
+    /// A scaler between ferfilter and the encoder: the boxes that arrive are those of the scaled
+    /// picture (the ROI metas are scaled with it; the emotions come from GstFerFacesMeta, as
+    /// GStreamer 1.22 drops the ROI metas' params on the way).
+    func testBoxesFollowAScalerBeforeTheEncoder() throws {
+        let file = scratch("scaled.ts")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let sent = try run(try source() + " ! videoconvert ! videoscale ! video/x-raw,width=320,height=240 "
+                           + "! x264enc speed-preset=ultrafast ! ferseiinsert ! mpegtsmux ! filesink location=\(file)").messages["sender"] ?? []
+        let received = try run("filesrc location=\(file) ! tsdemux ! h264parse ! ferseiextract name=receiver ! fakesink")
+        assertSameFaces(sent, received.messages["receiver"] ?? [], scale: 0.5)
+    }
+
+    /// On the receiving side the decoded pictures carry the faces as ROI metas, as ferfilter's
+    /// output does, and a second ferseiinsert does not write them twice.
+    func testDecodedFramesCarryTheFacesAndInsertionHappensOnce() throws {
+        let file = scratch("twice.h264")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try run(try source() + " ! videoconvert ! x264enc speed-preset=ultrafast ! video/x-h264,stream-format=byte-stream "
+                + "! ferseiinsert ! ferseiinsert ! filesink location=\(file)")
+        let h = gst_harness_new_parse("h264parse ! ferseiextract message-mode=none ! avdec_h264")!
+        defer { gst_harness_teardown(h) }
+        gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=byte-stream")
+        let stream = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        XCTAssertEqual(stream.withUnsafeBytes { raw in
+            (try? AccessUnit.userData(uuid: EmotionPayload.uuid, in: raw, codec: .h264, framing: .byteStream).count) ?? -1
+        }, 36, "one emotion SEI per frame in the elementary stream")
+        // the whole elementary stream in one buffer: h264parse splits it into access units
+        _ = gst_harness_push(h, makeBuffer(stream))
+        _ = gst_harness_push_event(h, gst_event_new_eos())
+        var frames = 0, withFaces = 0
+        while let out = gst_harness_try_pull(h) {
+            frames += 1
+            let r = rois(of: out)
+            if r.count >= 3 && r.allSatisfy({ $0.type == "face" && $0.label != nil && $0.probabilities.count == 7 }) { withFaces += 1 }
+            gst_buffer_unref(out)
+        }
+        XCTAssertEqual(frames, 36)
+        XCTAssertGreaterThan(withFaces, 30)
+    }
+
+    /// Bad input: emotion SEI that is not JSON, and buffers that are not access units, give one
+    /// warning and pass on untouched; codec_data that cannot be read fails negotiation.
+    func testBadStreamsWarnAndFlowOn() throws {
+        let h = gst_harness_new("ferseiextract")!
+        defer { gst_harness_teardown(h) }
+        let bus = gst_bus_new()!
+        defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
+        gst_element_set_bus(h.pointee.element, bus)
+        gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=byte-stream,alignment=au")
+        let junk = Array("{\"v\":1,\"faces\":[{\"id\":".utf8)
+        let good = [UInt8](EmotionPayload.encode([EmotionFace(id: 1, x: 2, y: 3, width: 40, height: 40, emotion: "sad", labelID: 4,
+                                                              confidence: 0.5, probabilities: [])]))
+        func au(_ data: [UInt8]) -> [UInt8] {
+            ([0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21] as [UInt8]).withUnsafeBytes {
+                try! AccessUnit.inserting(uuid: EmotionPayload.uuid, data: data, into: $0, codec: .h264, framing: .byteStream)!
+            }
+        }
+        for input in [au(junk), [0x65, 0x88, 0x84], au(junk), au(good)] {
+            XCTAssertEqual(gst_harness_push(h, makeBuffer(input)), GST_FLOW_OK)
+            let out = try XCTUnwrap(gst_harness_pull(h))
+            XCTAssertEqual(bytes(of: out), input, "passed on unchanged")
+            XCTAssertEqual(rois(of: out).map(\.label), input == au(good) ? ["sad"] : [])
+            gst_buffer_unref(out)
+        }
+        var warnings: [String] = []
+        while let m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING) {
+            var e: UnsafeMutablePointer<GError>? = nil, d: UnsafeMutablePointer<gchar>? = nil
+            gst_message_parse_warning(m, &e, &d)
+            warnings.append(String(cString: e!.pointee.message) + " | " + String(cString: d!))
+            g_error_free(e); g_free(d); gst_message_unref(m)
+        }
+        XCTAssertEqual(warnings.count, 1, "\(warnings)")
+        XCTAssertTrue(warnings.first?.contains("malformed emotion SEI payload: not JSON") ?? false, "\(warnings)")
+
+        let bad = gst_harness_new("ferseiinsert")!
+        defer { gst_harness_teardown(bad) }
+        gst_harness_set_src_caps_str(bad, "video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)0102")
+        XCTAssertEqual(gst_harness_push(bad, makeBuffer([0, 0, 0, 2, 0x65, 0x88])), GST_FLOW_NOT_NEGOTIATED)
+    }
+}
