@@ -7,7 +7,6 @@
 GST_DEBUG_CATEGORY_STATIC (gst_fer_filter_debug);
 #define GST_CAT_DEFAULT gst_fer_filter_debug
 
-#define FER_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, YV12, NV12, NV21, YUY2, UYVY, GRAY8, I420_10LE, P010_10LE, v210 }"
 
 G_DEFINE_TYPE (GstFerFilter, gst_fer_filter, GST_TYPE_VIDEO_FILTER);
 
@@ -90,7 +89,7 @@ gst_fer_filter_class_init (GstFerFilterClass * klass)
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
   GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
-  GstCaps *caps = gst_caps_from_string (GST_VIDEO_CAPS_MAKE (FER_FORMATS));
+  GstCaps *caps = gst_caps_from_string (GST_VIDEO_CAPS_MAKE (GSTFER_FORMATS));
 
   gobject_class->set_property = gst_fer_filter_set_property;
   gobject_class->get_property = gst_fer_filter_get_property;
@@ -149,7 +148,7 @@ plugin_init (GstPlugin * plugin)
     return FALSE;
   }
 #endif
-  return gstfer_register (plugin) && gstfersei_register (plugin);
+  return gstfer_register (plugin) && gstfersei_register (plugin) && gstferoverlay_register (plugin);
 }
 
 #define PACKAGE "gstfer"

@@ -36,6 +36,8 @@ public enum EmotionPayload {
     public static let uuid: [UInt8] = [0x7f, 0x6c, 0x7d, 0xbb, 0x35, 0xf9, 0x4a, 0x3c,
                                        0xb1, 0x2a, 0xb0, 0x42, 0x14, 0xb4, 0x74, 0x5b]
     public static let version = 1
+    /// Bounds on what is read from a stream: coordinates (a frame up to 65,536 pixels wide) and labels.
+    public static let maxCoordinate = 1 << 16, maxLabels = 64
 
     public static func encode(_ faces: [EmotionFace], probabilities: Bool = true) -> [UInt8] {
         var s = "{\"v\":\(version),\"faces\":["
@@ -85,6 +87,13 @@ public enum EmotionPayload {
                                    confidence: try number("confidence"), probabilities: probabilities)
             guard face.x >= 0, face.y >= 0, face.width > 0, face.height > 0, face.labelID >= 0 else {
                 throw EmotionPayloadError.malformed("face \(k): negative or empty box, or negative label_id")
+            }
+            guard [face.x, face.y, face.width, face.height].allSatisfy({ $0 <= maxCoordinate }), face.labelID <= maxLabels else {
+                throw EmotionPayloadError.malformed("face \(k): box beyond \(maxCoordinate) pixels or label_id beyond \(maxLabels)")
+            }
+            guard (0...1).contains(face.confidence), face.probabilities.count <= maxLabels,
+                  face.probabilities.allSatisfy({ (0...1).contains($0) }) else {
+                throw EmotionPayloadError.malformed("face \(k): a confidence or probability outside 0-1, or over \(maxLabels) probabilities")
             }
             return face
         }

@@ -71,8 +71,8 @@ public func gstfer_impl_query(_ impl: UnsafeMutableRawPointer?, _ direction: Gst
     return filter(impl).query(direction, query, handled: handled != 0) ? 1 : 0
 }
 
-/// Registers ferfilter, ferseiinsert and ferseiextract in this process without loading the plugin
-/// file (for tests and apps that link GstFER directly).
+/// Registers ferfilter, ferseiinsert, ferseiextract and feroverlay in this process without loading
+/// the plugin file (for tests and apps that link GstFER directly).
 public func registerStatically() -> Bool {
-    gstfer_register(nil) != 0 && gstfersei_register(nil) != 0
+    gstfer_register(nil) != 0 && gstfersei_register(nil) != 0 && gstferoverlay_register(nil) != 0
 }

@@ -267,8 +267,8 @@ final class FerFilter {
         frameCount += 1
         let faces = visibleFaces(s.maxFaces, width: view.width, height: view.height)
 
-        if s.draw { draw(faces, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
         let reported = faces.map { $0.emotionFace(labels: model.labels) }
+        if s.draw { FaceDrawing.draw(reported, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
         FaceMeta.attach(reported, to: buffer)
         postMessage(reported, times: times, mode: s.messageMode)
         if s.messageMode != .none { for c in changes { postLabelChange(c, times: times, labels: model.labels) } }
@@ -427,37 +427,6 @@ final class FerFilter {
             var views: [Int: [Float]] = [:]
             views[0] = r.asSeen; views[1] = r.mirrored
             return TrackDetection(box: found[i], probabilities: FacialExpressionModel.combined(r), views: views)
-        }
-    }
-
-    static let palette: [Colour] = [Colour(230, 40, 40), Colour(60, 160, 60), Colour(150, 80, 200), Colour(250, 200, 20),
-                                    Colour(50, 110, 230), Colour(240, 120, 200), Colour(200, 200, 200)]
-    static let black = Colour(0, 0, 0)
-
-    func draw(_ faces: [FaceResult], on view: FrameView, labels: [String], probabilities: Bool) {
-        let painter = Painter(f: view)
-        let scale = max(1, min(view.width, view.height) / 240)
-        let thick = max(2, scale)
-        for f in faces {
-            let c = FerFilter.palette[f.labelIndex % FerFilter.palette.count]
-            painter.box(f.x, f.y, f.width, f.height, thick, c)
-            let text = "\(labels[f.labelIndex]) \(Int((f.confidence * 100).rounded()))%"
-            let (_, th) = Font.size(text, scale: scale)
-            let ty = f.y - th >= 0 ? f.y - th : f.y + thick
-            painter.text(text, f.x, ty, scale: scale, FerFilter.black, c)
-            if probabilities {
-                // seven rows of initial + bar, beside the box when there is room, else under it
-                let rowH = 9 * scale, barW = max(f.width / 2, 40 * scale), panelW = 7 * scale + barW
-                let beside = f.x + f.width + thick + panelW <= view.width
-                let px = beside ? f.x + f.width + thick : f.x
-                let py = beside ? f.y : f.y + f.height + thick
-                for (k, p) in f.probabilities.enumerated() {
-                    let y = py + k * rowH
-                    let kc = FerFilter.palette[k % FerFilter.palette.count]
-                    painter.text(String(labels[k].prefix(1)), px, y, scale: scale, FerFilter.black, kc)
-                    painter.fill(px + 7 * scale, y + scale, Int(Float(barW) * p), rowH - 2 * scale, kc)
-                }
-            }
         }
     }
 

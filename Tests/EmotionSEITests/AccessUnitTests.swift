@@ -177,5 +177,9 @@ final class EmotionPayloadTests: XCTestCase {
                        "malformed emotion SEI payload: face 0: negative or empty box, or negative label_id")
         XCTAssertEqual(reason(#"{"v":1,"faces":[{"id":1,"x":1,"y":1,"width":4,"height":4,"emotion":"sad","label_id":4,"confidence":1,"probabilities":"x"}]}"#),
                        "malformed emotion SEI payload: face 0: \"probabilities\" is not a list of numbers")
+        XCTAssertEqual(reason(#"{"v":1,"faces":[{"id":1,"x":99999999999,"y":1,"width":4,"height":4,"emotion":"sad","label_id":4,"confidence":1}]}"#),
+                       "malformed emotion SEI payload: face 0: box beyond 65536 pixels or label_id beyond 64")
+        XCTAssertEqual(reason(#"{"v":1,"faces":[{"id":1,"x":1,"y":1,"width":4,"height":4,"emotion":"sad","label_id":4,"confidence":1e300}]}"#),
+                       "malformed emotion SEI payload: face 0: a confidence or probability outside 0-1, or over 64 probabilities")
     }
 }

@@ -8,7 +8,7 @@ import XCTest
 
 /// ferseiinsert and ferseiextract on real encoders, muxers and decoders: the faces ferfilter
 /// reports on the sending side come out of the file or stream on the receiving side, frame for
-/// frame, and decoders are not disturbed by the SEI.
+/// frame, and decoders are not disturbed by the SEI; feroverlay draws them at the other end.
 final class SEIElementTests: XCTestCase {
     override func setUp() { XCTAssertTrue(Gst.ready) }
 
@@ -261,4 +261,86 @@ final class SEIElementTests: XCTestCase {
         gst_harness_set_src_caps_str(bad, "video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)0102")
         XCTAssertEqual(gst_harness_push(bad, makeBuffer([0, 0, 0, 2, 0x65, 0x88])), GST_FLOW_NOT_NEGOTIATED)
     }
+
+    func readFile(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    /// feroverlay after ferfilter draw=false draws exactly what ferfilter draws itself, in I420
+    /// and RGBA, with and without the probability bars.
+    func testOverlayDrawsWhatFerfilterDraws() throws {
+        for (format, bars) in [("I420", false), ("RGBA", true)] {
+            let own = scratch("own.raw"), overlaid = scratch("overlaid.raw"), clean = scratch("clean.raw")
+            defer { for p in [own, overlaid, clean] { try? FileManager.default.removeItem(atPath: p) } }
+            let src = try source().replacingOccurrences(of: "! ferfilter", with: "! videoconvert ! video/x-raw,format=\(format) ! ferfilter")
+            try run(src + " draw=true draw-probabilities=\(bars) ! filesink location=\(own)")
+            try run(src + " draw=false ! feroverlay draw-probabilities=\(bars) ! filesink location=\(overlaid)")
+            try run(src + " draw=false ! filesink location=\(clean)")
+            let a = try readFile(own), b = try readFile(overlaid), c = try readFile(clean)
+            XCTAssertGreaterThan(a.count, 0)
+            XCTAssertTrue(a == b, "\(format): feroverlay's frames are ferfilter's own drawing")
+            XCTAssertGreaterThan(zip(b, c).filter { $0 != $1 }.count, 36 * 3 * 500, "\(format): something drawn on every frame")
+        }
+    }
+
+    /// The receiving end of a stream: ferseiextract, a decoder, a scaler to twice the size, then
+    /// feroverlay: every pixel it changes lies on a face's box (doubled) or its label above it,
+    /// and every box is drawn.
+    func testOverlayDrawsReceivedFacesAfterScaling() throws {
+        let file = scratch("overlay.ts"), drawn = scratch("drawn.gray"), plain = scratch("plain.gray")
+        defer { for p in [file, drawn, plain] { try? FileManager.default.removeItem(atPath: p) } }
+        let sent = try run(try source() + " draw=false ! videoconvert ! x264enc speed-preset=ultrafast ! ferseiinsert ! mpegtsmux "
+                           + "! filesink location=\(file)").messages["sender"] ?? []
+        let receiver = "filesrc location=\(file) ! tsdemux ! h264parse ! ferseiextract ! avdec_h264 ! videoconvert ! videoscale "
+            + "! video/x-raw,format=I420,width=1280,height=960 "
+        try run(receiver + "! feroverlay ! videoconvert ! video/x-raw,format=GRAY8 ! filesink location=\(drawn)")
+        try run(receiver + "! videoconvert ! video/x-raw,format=GRAY8 ! filesink location=\(plain)")
+        let a = try readFile(drawn), b = try readFile(plain), w = 1280, h = 960
+        XCTAssertEqual(a.count, 36 * w * h)
+        XCTAssertEqual(b.count, a.count)
+        for (k, frame) in sent.sorted(by: { $0.pts < $1.pts }).enumerated() where a.count == 36 * w * h && b.count == a.count {
+            let boxes = frame.faces.map { (x: 2 * $0.x, y: 2 * $0.y, w: 2 * $0.width, h: 2 * $0.height) }
+            var stray = 0
+            var edges = [Int](repeating: 0, count: boxes.count)
+            for y in 0..<h {
+                for x in 0..<w where a[k * w * h + y * w + x] != b[k * w * h + y * w + x] {
+                    // on a box's edge (2 px either side), or in the label band above its top
+                    var mine = false
+                    for (i, r) in boxes.enumerated() {
+                        let inX = x >= r.x - 3 && x <= r.x + r.w + 3
+                        let onEdge = inX && y >= r.y - 3 && y <= r.y + r.h + 3
+                            && (abs(x - r.x) <= 5 || abs(x - (r.x + r.w)) <= 5 || abs(y - r.y) <= 5 || abs(y - (r.y + r.h)) <= 5)
+                        let label = x >= r.x - 3 && x <= r.x + r.w + 200 && y >= r.y - 40 && y <= r.y + 40
+                        if onEdge { edges[i] += 1 }
+                        if onEdge || label { mine = true }
+                    }
+                    if !mine { stray += 1 }
+                }
+            }
+            XCTAssertEqual(stray, 0, "frame \(k): pixels changed away from the faces")
+            XCTAssertTrue(edges.allSatisfy { $0 > 1000 }, "frame \(k): each face's box drawn: \(edges)")
+        }
+    }
+
+    /// Faces from metas can come from any element: boxes past the frame's edges, a label_id of -1,
+    /// a NaN confidence, probabilities out of range, on frames of 1x1 to 17x13 in every format.
+    /// feroverlay draws what fits and never fails.
+    func testOverlaySurvivesHostileMetasOnOddFrames() throws {
+        let weird = [EmotionFace(id: 1, x: 4_000_000_000, y: 5, width: 3_000_000_000, height: 9, emotion: "", labelID: -1,
+                                 confidence: .nan, probabilities: [.infinity, -3, .nan, 2]),
+                     EmotionFace(id: 2, x: 0, y: 0, width: 40, height: 40, emotion: "happy\u{1F600}\n", labelID: 1_000_003,
+                                 confidence: -7, probabilities: Array(repeating: 0.5, count: 64))]
+        for format in ["I420", "NV12", "RGBA", "v210", "GRAY8", "YUY2", "P010_10LE"] {
+            for (w, h) in [(1, 1), (2, 2), (17, 13)] {
+                let h_ = gst_harness_new("feroverlay")!
+                defer { gst_harness_teardown(h_) }
+                let frame = convert([UInt8](repeating: 128, count: w * h), width: w, height: h, to: format)
+                gst_harness_set_src_caps_str(h_, frame.caps)
+                setProperty(h_.pointee.element, "draw-probabilities", true)
+                let buffer = makeBuffer(frame.bytes)
+                FaceMeta.attach(weird, to: buffer)
+                XCTAssertEqual(gst_harness_push(h_, buffer), GST_FLOW_OK, "\(format) \(w)x\(h)")
+                if let out = gst_harness_pull(h_) { gst_buffer_unref(out) } else { XCTFail("\(format) \(w)x\(h): no frame out") }
+            }
+        }
+    }
 }
+

@@ -28,6 +28,21 @@ typedef struct _GstFerFilterClass {
 
 GType gst_fer_filter_get_type (void);
 
+/* The raw formats ferfilter and feroverlay read and draw in place. */
+#define GSTFER_FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, YV12, NV12, NV21, YUY2, UYVY, GRAY8, I420_10LE, P010_10LE, v210 }"
+
+/* feroverlay: a GstVideoFilter drawing the faces its frames carry. */
+typedef struct _GstFerOverlay {
+  GstVideoFilter parent;
+  gpointer impl;              /* the Swift FerOverlay, retained */
+} GstFerOverlay;
+
+typedef struct _GstFerOverlayClass {
+  GstVideoFilterClass parent_class;
+} GstFerOverlayClass;
+
+GType gst_fer_overlay_get_type (void);
+
 /* ferseiinsert and ferseiextract: in-place filters over H.264/H.265 access units that write the
  * faces of ferfilter's ROI metas into the stream as SEI, and read them back. One instance
  * struct for both; the class says which. */
@@ -58,6 +73,12 @@ GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
 void gstfer_impl_src_event (gpointer impl, GstEvent * event);
 void gstfer_impl_sink_event (gpointer impl, GstEvent * event);
 gboolean gstfer_impl_query (gpointer impl, GstPadDirection direction, GstQuery * query, gboolean handled);
+gpointer gstferoverlay_impl_new (GstFerOverlay * element);
+void gstferoverlay_impl_free (gpointer impl);
+void gstferoverlay_impl_install_properties (GObjectClass * klass);
+void gstferoverlay_impl_set_property (gpointer impl, guint id, const GValue * value);
+void gstferoverlay_impl_get_property (gpointer impl, guint id, GValue * value);
+GstFlowReturn gstferoverlay_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
 gpointer gstfersei_impl_new (GstFerSei * element, gboolean insert);
 void gstfersei_impl_free (gpointer impl);
 void gstfersei_impl_install_properties (GObjectClass * klass, gboolean insert);
@@ -67,10 +88,11 @@ gboolean gstfersei_impl_set_caps (gpointer impl, GstCaps * caps);
 GstFlowReturn gstfersei_impl_transform_ip (gpointer impl, GstBuffer * buffer);
 
 /* ---- wrappers for what Swift cannot import ---- */
-/* Registers ferfilter, ferseiinsert and ferseiextract in the given plugin, or statically
+/* Registers ferfilter, ferseiinsert, ferseiextract and feroverlay in the given plugin, or statically
  * (plugin NULL) for in-process tests. */
 gboolean gstfer_register (GstPlugin * plugin);
 gboolean gstfersei_register (GstPlugin * plugin);
+gboolean gstferoverlay_register (GstPlugin * plugin);
 /* The flags every property uses: readable, writable, mutable in PLAYING (strings copied). */
 GParamFlags gstfer_param_flags (void);
 GType gstfer_message_mode_get_type (void);
