@@ -47,6 +47,26 @@ public struct VideoSource: Sendable, Equatable {
         return VideoSource(spec: s, launch: "uridecodebin uri=\(quote(url.absoluteString))", loops: true, reconnects: false)
     }
 
+    /// This source read for the faces and emotions its stream carries (SEI written by
+    /// `ferseiinsert`, as `fer rtsp` does) instead of analysing its pictures: an `rtsp://` URL as
+    /// H.264 (`rtspsrc ! rtph264depay ! h264parse ! ferseiextract ! avdec_h264`), another URL or a
+    /// file through `parsebin ! ferseiextract ! decodebin`; a gst-launch fragment must hold
+    /// `ferseiextract` itself. Cameras and raw clips carry no such stream.
+    public func readingEmotionSEI() throws -> VideoSource {
+        var s = self
+        if spec.lowercased().hasPrefix("rtsp") && spec.contains("://") {
+            s.launch = "rtspsrc location=\(VideoSource.quote(spec)) ! rtph264depay ! h264parse ! ferseiextract ! avdec_h264"
+        } else if launch.hasPrefix("uridecodebin uri=") {
+            s.launch = "urisourcebin " + launch.dropFirst("uridecodebin ".count) + " ! parsebin ! ferseiextract ! decodebin"
+        } else if !launch.contains("ferseiextract") {
+            throw ViewerError.badSource("--faces-from-stream reads faces an encoded stream carries: give an rtsp:// URL, a URL or "
+                                        + "a file of H.264/H.265 video from ferseiinsert, or a fragment that holds ferseiextract "
+                                        + "(e.g. \"srtsrc uri=srt://host:7001 ! tsdemux ! h264parse ! ferseiextract ! avdec_h264\"); "
+                                        + "\(spec) is not one")
+        }
+        return s
+    }
+
     /// A raw GRAY8 clip on disk (as `fer scene` writes), played in a loop.
     public static func rawClip(path: String, width: Int, height: Int, fps: Int, spec: String) -> VideoSource {
         VideoSource(spec: spec, launch: "filesrc location=\(quote(path)) ! rawvideoparse format=gray8 width=\(width) height=\(height) framerate=\(fps)/1",
@@ -63,7 +83,8 @@ public enum ViewerError: Error, CustomStringConvertible {
     }
 }
 
-/// The viewer's GStreamer pipeline: SOURCE ! videoconvert ! ferfilter ! videoconvert ! I420 appsink.
+/// The viewer's GStreamer pipeline: SOURCE ! videoconvert ! ferfilter ! videoconvert ! I420 appsink
+/// (or, for a stream that carries its faces, SOURCE-with-ferseiextract ! feroverlay ! ...).
 /// Annotated frames go to the hub from the appsink's callback; ferfilter's per-frame `ferfilter`
 /// messages are read off the bus on a thread of the pipeline's own, which also loops files at the
 /// end and rebuilds camera and network pipelines after an error.
@@ -79,10 +100,15 @@ public final class LivePipeline: @unchecked Sendable {
     public var retryDelay = 5.0
 
     /// `ferfilterProperties` are appended to the element (e.g. "model=... draw-probabilities=true").
-    public init(source: VideoSource, ferfilterProperties: String, hub: LiveHub) {
+    /// With `facesFromStream` the source brings the faces itself (`readingEmotionSEI()`: its
+    /// ferseiextract posts the same `ferfilter` messages) and `feroverlay` draws them instead.
+    public init(source: VideoSource, ferfilterProperties: String, hub: LiveHub, facesFromStream: Bool = false) {
         self.source = source
         self.hub = hub
-        launchLine = "\(source.launch) ! videoconvert ! ferfilter name=fer \(ferfilterProperties) ! videoconvert "
+        let element = facesFromStream
+            ? "feroverlay name=fer" + (ferfilterProperties.contains("draw-probabilities=true") ? " draw-probabilities=true" : "")
+            : "ferfilter name=fer \(ferfilterProperties)"
+        launchLine = "\(source.launch) ! videoconvert ! \(element) ! videoconvert "
             + "! video/x-raw,format=I420 ! appsink name=viewersink max-buffers=2 drop=true sync=true"
     }
 

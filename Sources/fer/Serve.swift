@@ -16,7 +16,9 @@ struct Serve: AsyncParsableCommand {
         The page can also use the camera of the browser's own machine ("Use my camera"): its frames go to \
         POST /api/v1/camera, each page through a ferfilter of its own. Browsers allow that only on \
         http://localhost or over HTTPS (for a remote server: ssh -L 8080:localhost:8080 HOST, or an HTTPS proxy). \
-        Needs the plugin installed (plugin/meson-free-build.sh) for video. Stop with Ctrl-C.
+        With --faces-from-stream the video's own emotion metadata is shown instead of analysing it: a stream \
+        from `fer rtsp` or any pipeline with ferseiinsert (e.g. --source rtsp://edge:8554/fer), drawn by \
+        feroverlay. Needs the plugin installed (plugin/meson-free-build.sh) for video. Stop with Ctrl-C.
         """)
 
     @Option(help: ArgumentHelp("Video: /dev/videoN, a video file, a URL (rtsp://, http://, file://), `test` (a clip of FER2013 faces), a gst-launch fragment, or `none`.",
@@ -29,6 +31,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "More ferfilter properties, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
     @Option(help: "FER2013 data, for --source test.") var data = Defaults.data
     @Option(help: "JPEG quality of the video stream (1-100).") var jpegQuality = 80
+    @Flag(help: "Show the faces and emotions the video stream carries (SEI from ferseiinsert or fer rtsp) instead of analysing it.")
+    var facesFromStream = false
     @Option(help: "Most browsers sending their own camera at once (\"Use my camera\"; 0: none).") var cameraSessions = 4
 
     func validate() throws {
@@ -62,7 +66,8 @@ struct Serve: AsyncParsableCommand {
             } else {
                 video = try VideoSource.resolve(spec)
             }
-            let p = LivePipeline(source: video, ferfilterProperties: elementProperties, hub: hub)
+            let p = LivePipeline(source: facesFromStream ? try video.readingEmotionSEI() : video, ferfilterProperties: elementProperties,
+                                 hub: hub, facesFromStream: facesFromStream)
             try p.start()
             pipeline = p
             stderr("video: \(p.launchLine)")

@@ -23,13 +23,7 @@ final class ServeTests: XCTestCase {
             }
             process.executableURL = ferBin
             process.arguments = ["serve", "--port", "0", "--model", shippedModel.path] + args
-            var env = ProcessInfo.processInfo.environment
-            env["GST_PLUGIN_PATH_1_0"] = pluginDir.path
-            env["GST_REGISTRY_1_0"] = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-serve-registry-\(getpid()).bin").path
-            if let sys = ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0"].first(where: { FileManager.default.fileExists(atPath: $0) }) {
-                env["GST_PLUGIN_SYSTEM_PATH_1_0"] = sys
-            }
-            process.environment = env
+            process.environment = Server.environment
             process.standardOutput = out
             process.standardError = out
             out.fileHandleForReading.readabilityHandler = { [weak self] h in
@@ -47,6 +41,18 @@ final class ServeTests: XCTestCase {
             }
             stop()
             throw CDPError("fer serve did not start: \(output.suffix(2000))")
+        }
+
+        /// This process's environment with GStreamer finding the plugin `make test` builds (a
+        /// registry of its own).
+        static var environment: [String: String] {
+            var env = ProcessInfo.processInfo.environment
+            env["GST_PLUGIN_PATH_1_0"] = packageRoot.appendingPathComponent(".build/gst-plugins").path
+            env["GST_REGISTRY_1_0"] = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-serve-registry-\(getpid()).bin").path
+            if let sys = ["/usr/lib/x86_64-linux-gnu/gstreamer-1.0", "/usr/lib/aarch64-linux-gnu/gstreamer-1.0"].first(where: { FileManager.default.fileExists(atPath: $0) }) {
+                env["GST_PLUGIN_SYSTEM_PATH_1_0"] = sys
+            }
+            return env
         }
 
         var output: String { lock.lock(); defer { lock.unlock() }; return log }
@@ -208,6 +214,62 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(pipeline["state"] as? String, "playing", "\(h)")
         XCTAssertGreaterThan(h["frames"] as? Int ?? 0, 60, "a 30-frame clip played at least twice: \(h)")
         XCTAssertEqual(pipeline["width"] as? Int, 320)
+    }
+
+    /// A stream that carries its faces (an MPEG-TS from ferfilter draw=false ! x264enc !
+    /// ferseiinsert): `--faces-from-stream` shows them, drawn by feroverlay, without analysing the
+    /// video; a source that carries none is refused with a message saying what to give.
+    func testFacesFromTheStreamItself() throws {
+        let data = try fer2013Path()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-serve-sei-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func run(_ tool: String, _ args: [String]) throws -> String {
+            let p = Process(), out = Pipe()
+            p.executableURL = URL(fileURLWithPath: tool)
+            p.arguments = args
+            p.environment = Server.environment
+            p.standardOutput = out; p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "\(tool) \(args.joined(separator: " ")): \(text.suffix(1500))")
+            return text
+        }
+        let fer = packageRoot.appendingPathComponent(".build/release/fer").path
+        guard FileManager.default.fileExists(atPath: fer) else { throw XCTSkip("fer not built in .build/release") }
+        let clip = dir.appendingPathComponent("clip.gray").path, ts = dir.appendingPathComponent("faces.ts").path
+        _ = try run(fer, ["scene", data, "--frames", "90", "--faces", "4", "--size", "140", "--output", clip])
+        _ = try run("/usr/bin/gst-launch-1.0", ["-q", "filesrc", "location=\(clip)", "!", "rawvideoparse", "format=gray8", "width=640", "height=480",
+                                               "framerate=30/1", "!", "ferfilter", "draw=false", "model=\(shippedModel.path)", "!", "videoconvert",
+                                               "!", "x264enc", "speed-preset=ultrafast", "!", "ferseiinsert", "!", "mpegtsmux", "!", "filesink", "location=\(ts)"])
+        let server = try Server(["--source", ts, "--faces-from-stream"])
+        defer { server.stop() }
+        try waitPlaying(server)
+        XCTAssertTrue(server.output.contains("parsebin ! ferseiextract ! decodebin ! videoconvert ! feroverlay"), server.output.suffix(800).description)
+        let sse = try server.stream("/events", seconds: 10) { ServeTests.occurrences("event: frame", in: $0) >= 15 }
+        let frames = sse.components(separatedBy: "\n\n").filter { $0.contains("event: frame\n") }
+            .compactMap { $0.components(separatedBy: "\n").first { $0.hasPrefix("data: {") } }
+        XCTAssertGreaterThanOrEqual(frames.count, 15)
+        let withFaces = try frames.filter { line in
+            let obj = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any]
+            let faces = obj["faces"] as? [[String: Any]] ?? []
+            return faces.count >= 3 && faces.allSatisfy { ($0["emotion"] as? String).map(FERDataset.labels.contains) ?? false }
+        }
+        XCTAssertGreaterThanOrEqual(withFaces.count, frames.count - 2, "faces read from the stream: \(frames.last?.prefix(300) ?? "")")
+        let snap = try server.get("/snapshot.jpg")
+        XCTAssertEqual(snap.status, 200)
+
+        let refused = Process(), out = Pipe()
+        refused.executableURL = URL(fileURLWithPath: fer)
+        refused.arguments = ["serve", "--port", "0", "--source", "test", "--data", data, "--faces-from-stream"]
+        refused.environment = Server.environment
+        refused.standardOutput = out; refused.standardError = out
+        try refused.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        refused.waitUntilExit()
+        XCTAssertNotEqual(refused.terminationStatus, 0)
+        XCTAssertTrue(text.contains("--faces-from-stream reads faces an encoded stream carries"), text)
     }
 
     /// Many clients at once over loopback, bounded in count and time: API readers, video watchers
