@@ -53,7 +53,8 @@ let package = Package(
             cSettings: [.unsafeFlags(gstIncludes)],
             linkerSettings: ["gstvideo-1.0", "gstbase-1.0", "gstreamer-1.0", "gobject-2.0", "glib-2.0"].map { .linkedLibrary($0) }
         ),
-        // The ferfilter element in Swift: settings, caps, per-frame detect/classify/draw/meta/messages.
+        // The elements in Swift: ferfilter (settings, caps, per-frame detect/classify/track/draw/meta/messages),
+        // ferseiinsert/ferseiextract (the faces in H.264/H.265 SEI) and feroverlay (drawing the faces frames carry).
         .target(
             name: "GstFER",
             dependencies: ["CGStreamer", "EmotionSEI", "FERNet", "FaceDetect", "FaceTracking"],

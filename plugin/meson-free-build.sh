@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds libgstfer.so (release) with SwiftPM and installs it, with the default model, where
-# GStreamer finds it; then checks that gst-inspect-1.0 sees ferfilter.
+# GStreamer finds it; then checks that gst-inspect-1.0 sees its four elements.
 #
 #   plugin/meson-free-build.sh                 # user install: ~/.local/share/gstreamer-1.0/plugins
 #   plugin/meson-free-build.sh --prefix /usr/local   # system: $prefix/lib/<multiarch>/gstreamer-1.0
@@ -60,7 +60,10 @@ case "$dest" in
 esac
 if gst-inspect-1.0 ferfilter >/dev/null 2>&1; then
   gst-inspect-1.0 ferfilter | sed -n '1,12p'
-  echo "ok: gst-inspect-1.0 ferfilter finds the element"
+  for e in ferseiinsert ferseiextract feroverlay; do
+    gst-inspect-1.0 "$e" >/dev/null 2>&1 || { echo "error: gst-inspect-1.0 finds ferfilter but not $e in $dest" >&2; exit 1; }
+  done
+  echo "ok: gst-inspect-1.0 finds ferfilter, ferseiinsert, ferseiextract and feroverlay"
 else
   echo "error: gst-inspect-1.0 does not find ferfilter in $dest" >&2
   GST_DEBUG=2 gst-inspect-1.0 "$dest/libgstfer.so" >&2 || true

@@ -45,7 +45,7 @@ struct Scene: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Render real FER2013 PublicTest faces on a background: one PNG frame, or a raw GRAY8 clip.",
         discussion: """
-        With --frames N > 1 the output is raw GRAY8 video (width*height bytes per frame) in which the faces         drift slowly; play or encode it with e.g. `filesrc location=clip.gray ! rawvideoparse format=gray8         width=640 height=480 framerate=30/1 ! videoconvert ! ...`.
+        With --frames N > 1 the output is raw GRAY8 video (width*height bytes per frame) in which the faces drift slowly; play or encode it with e.g. `filesrc location=clip.gray ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 ! videoconvert ! ...`.
         """)
     @Option(help: "Frames to render (1: a PNG image; more: a raw GRAY8 clip).") var frames = 1
 
