@@ -63,6 +63,26 @@ gst_fer_sei_transform_ip (GstBaseTransform * trans, GstBuffer * buffer)
   return gstfersei_impl_transform_ip (((GstFerSei *) trans)->impl, buffer);
 }
 
+static gboolean
+gst_fer_sei_start (GstBaseTransform * trans)
+{
+  return gstfersei_impl_start (((GstFerSei *) trans)->impl);
+}
+
+static gboolean
+gst_fer_sei_stop (GstBaseTransform * trans)
+{
+  return gstfersei_impl_stop (((GstFerSei *) trans)->impl);
+}
+
+/* Swift looks at the event (EOS) and the parent handles it as usual. */
+static gboolean
+gst_fer_sei_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  gstfersei_impl_sink_event (((GstFerSei *) trans)->impl, event);
+  return GST_BASE_TRANSFORM_CLASS (gst_fer_sei_parent_class)->sink_event (trans, event);
+}
+
 static void
 gst_fer_sei_class_init (GstFerSeiClass * klass)
 {
@@ -78,6 +98,9 @@ gst_fer_sei_class_init (GstFerSeiClass * klass)
   gst_element_class_add_pad_template (element_class,
       gst_pad_template_new ("src", GST_PAD_SRC, GST_PAD_ALWAYS, caps));
   gst_caps_unref (caps);
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_fer_sei_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_fer_sei_stop);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_fer_sei_sink_event);
   trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_fer_sei_set_caps);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_fer_sei_transform_ip);
   trans_class->passthrough_on_same_caps = FALSE;
@@ -148,6 +171,12 @@ void
 gstfersei_log (GstFerSei * self, GstDebugLevel level, const char * message)
 {
   GST_CAT_LEVEL_LOG (gst_fer_sei_debug, level, self, "%s", message);
+}
+
+void
+gstfersei_element_error (GstFerSei * self, const char * text, const char * debug)
+{
+  GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("%s", text), ("%s", debug ? debug : ""));
 }
 
 void

@@ -273,7 +273,7 @@ final class FerFilter {
         postMessage(reported, times: times, mode: s.messageMode)
         if s.messageMode != .none { for c in changes { postLabelChange(c, times: times, labels: model.labels) } }
         if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
-        feed?.frame(faces, labels: model.labels, times: times, time: t)
+        feed?.frame(reported, times: times, time: t)
 
         scheduler.spent(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         updateLatency(frameDuration: d)

@@ -1,20 +1,28 @@
 import CGStreamer
 import EmotionSEI
+import FERNet
 import Foundation
 
-/// What a user can set on ferseiinsert (`probabilities`) and ferseiextract (`message-mode`).
+/// What a user can set on ferseiinsert (`probabilities`) and ferseiextract (`message-mode`, `results`).
 struct SeiSettings: Sendable {
     var probabilities = true
     var messageMode = MessageMode.everyFrame
+    var results: String? = nil
 }
 
 enum SeiProperty: UInt32, CaseIterable {
-    case probabilities = 1, messageMode
+    case probabilities = 1, messageMode, results
 
-    var name: String { self == .probabilities ? "probabilities" : "message-mode" }
+    var name: String {
+        switch self {
+        case .probabilities: return "probabilities"
+        case .messageMode: return "message-mode"
+        case .results: return "results"
+        }
+    }
 
     /// The properties of ferseiinsert (true) or ferseiextract (false).
-    static func all(insert: Bool) -> [SeiProperty] { insert ? [.probabilities] : [.messageMode] }
+    static func all(insert: Bool) -> [SeiProperty] { insert ? [.probabilities] : [.messageMode, .results] }
 
     static func install(_ klass: UnsafeMutablePointer<GObjectClass>, insert: Bool) {
         let d = SeiSettings(), flags = gstfer_param_flags()
@@ -27,6 +35,10 @@ enum SeiProperty: UInt32, CaseIterable {
             case .messageMode:
                 spec = g_param_spec_enum(p.name, p.name, "When to post the `ferfilter` element message with the faces read from "
                                          + "the stream (shaped as ferfilter's own)", gstfer_message_mode_get_type(), d.messageMode.rawValue, flags)
+            case .results:
+                spec = g_param_spec_string(p.name, p.name, "Write the faces read from the stream as JSON Lines, one object per frame and a "
+                                           + "summary at the end, as ferfilter's results property (\"-\": standard output); set before PLAYING",
+                                           nil, flags)
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -50,6 +62,9 @@ final class FerSei {
     private var framing = NALFraming.byteStream
     private var lastSignature: String?
     private var warned = false
+    private var feed: ResultsFeed?
+    /// Label names by label_id for the results summary: FER2013's, as the stream names them.
+    private var labels = FERDataset.labels
 
     init(element: UnsafeMutablePointer<GstFerSei>, inserts: Bool) {
         self.element = element
@@ -61,6 +76,7 @@ final class FerSei {
         switch p {
         case .probabilities: settings.probabilities = g_value_get_boolean(v) != 0
         case .messageMode: settings.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
+        case .results: settings.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
     }
 
@@ -69,7 +85,32 @@ final class FerSei {
         switch p {
         case .probabilities: g_value_set_boolean(v, settings.probabilities ? 1 : 0)
         case .messageMode: g_value_set_enum(v, settings.messageMode.rawValue)
+        case .results: g_value_set_string(v, settings.results)
         }
+    }
+
+    /// Opens the results file (ferseiextract), failing the state change with an error naming it.
+    func start() -> Bool {
+        lock.lock(); let path = settings.results; lock.unlock()
+        lastSignature = nil; warned = false; labels = FERDataset.labels
+        feed = nil
+        guard !inserts, let path else { return true }
+        do { feed = try ResultsFeed(path: path) } catch {
+            gstfersei_element_error(element, "ferseiextract cannot write the results file \(path): \(error.localizedDescription)",
+                                    "property results=\(path)")
+            return false
+        }
+        return true
+    }
+
+    func stop() -> Bool {
+        feed?.finish(labels: labels); feed = nil
+        return true
+    }
+
+    /// At the end of the stream the results file gets its summary.
+    func sinkEvent(_ event: UnsafeMutablePointer<GstEvent>) {
+        if event.pointee.type == GST_EVENT_EOS { feed?.finish(labels: labels) }
     }
 
     private func log(_ level: GstDebugLevel, _ s: String) { gstfersei_log(element, level, s) }
@@ -144,9 +185,18 @@ final class FerSei {
         }
         FaceMeta.remove(from: buffer)
         FaceMeta.attach(faces, to: buffer)
+        let times = FrameTimes(buffer, gstfersei_segment(element))
         if s.messageMode == .everyFrame || (s.messageMode == .onChange && FaceMeta.signature(faces) != lastSignature) {
             lastSignature = FaceMeta.signature(faces)
-            _ = gstfersei_post_element_message(element, FaceMeta.message(faces, times: FrameTimes(buffer, gstfersei_segment(element))))
+            _ = gstfersei_post_element_message(element, FaceMeta.message(faces, times: times))
+        }
+        if let feed {
+            for f in faces where f.labelID < EmotionPayload.maxLabels {
+                while labels.count <= f.labelID { labels.append("label \(labels.count)") }
+                labels[f.labelID] = f.emotion
+            }
+            let t = times.running != clockTimeNone ? Double(times.running) / 1e9 : Double(times.pts == clockTimeNone ? 0 : times.pts) / 1e9
+            feed.frame(faces, times: times, time: t)
         }
         return GST_FLOW_OK
     }
@@ -206,6 +256,21 @@ public func gstfersei_impl_set_property(_ impl: UnsafeMutableRawPointer?, _ id: 
 public func gstfersei_impl_get_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafeMutablePointer<GValue>?) {
     guard let p = SeiProperty(rawValue: id), let value else { return }
     sei(impl).getProperty(p, value)
+}
+
+@_cdecl("gstfersei_impl_start")
+public func gstfersei_impl_start(_ impl: UnsafeMutableRawPointer?) -> gboolean {
+    sei(impl).start() ? 1 : 0
+}
+
+@_cdecl("gstfersei_impl_stop")
+public func gstfersei_impl_stop(_ impl: UnsafeMutableRawPointer?) -> gboolean {
+    sei(impl).stop() ? 1 : 0
+}
+
+@_cdecl("gstfersei_impl_sink_event")
+public func gstfersei_impl_sink_event(_ impl: UnsafeMutableRawPointer?, _ event: UnsafeMutablePointer<GstEvent>?) {
+    if let event { sei(impl).sinkEvent(event) }
 }
 
 @_cdecl("gstfersei_impl_set_caps")

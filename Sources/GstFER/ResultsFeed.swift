@@ -1,4 +1,5 @@
 import CGStreamer
+import EmotionSEI
 import Foundation
 
 /// The `results` property's output: one JSON object per frame (JSON Lines) and a summary at the
@@ -47,21 +48,23 @@ final class ResultsFeed {
     private static func seconds(_ t: GstClockTime) -> Any { t == clockTimeNone ? NSNull() : Double(t) / 1e9 }
 
     /// One frame's faces; `time` is the frame's time in seconds for the summary.
-    func frame(_ faces: [FaceResult], labels: [String], times: FrameTimes, time: Double) {
+    func frame(_ faces: [EmotionFace], times: FrameTimes, time: Double) {
         guard !finished else { return }
         if firstTime == nil { firstTime = time }
         lastTime = time
         let list: [[String: Any]] = faces.map { f in
-            ["id": f.id, "x": f.x, "y": f.y, "width": f.width, "height": f.height, "emotion": labels[f.labelIndex],
-             "confidence": Double(f.confidence), "probabilities": f.probabilities.map { Double($0) }]
+            var o: [String: Any] = ["id": f.id, "x": f.x, "y": f.y, "width": f.width, "height": f.height, "emotion": f.emotion,
+                                    "confidence": f.confidence]
+            if !f.probabilities.isEmpty { o["probabilities"] = f.probabilities }
+            return o
         }
         emit(["frame": frames, "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
               "running_time": ResultsFeed.seconds(times.running), "wall_time": ResultsFeed.iso.string(from: Date()), "faces": list])
         frames += 1
         for f in faces {
-            overall[f.labelIndex, default: 0] += 1
+            overall[f.labelID, default: 0] += 1
             var s = tracks[f.id] ?? TrackStats(first: time)
-            s.frames += 1; s.last = time; s.labels[f.labelIndex, default: 0] += 1
+            s.frames += 1; s.last = time; s.labels[f.labelID, default: 0] += 1
             tracks[f.id] = s
         }
     }
@@ -73,7 +76,7 @@ final class ResultsFeed {
         func shares(_ counts: [Int: Int]) -> [String: Double] {
             let total = counts.values.reduce(0, +)
             var out: [String: Double] = [:]
-            for (k, n) in counts where k < labels.count { out[labels[k]] = total > 0 ? Double(n) / Double(total) : 0 }
+            for (k, n) in counts where k >= 0 && k < labels.count { out[labels[k]] = total > 0 ? Double(n) / Double(total) : 0 }
             return out
         }
         let trackList: [[String: Any]] = tracks.keys.sorted().map { id in

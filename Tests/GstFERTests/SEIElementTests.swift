@@ -115,10 +115,26 @@ final class SEIElementTests: XCTestCase {
                            + "t. ! queue ! ferseiinsert ! mpegtsmux ! filesink location=\(withSEI) "
                            + "t. ! queue ! mpegtsmux ! filesink location=\(without)").messages["sender"] ?? []
         XCTAssertEqual(sent.count, 36)
-        let received = try run("filesrc location=\(withSEI) ! tsdemux ! h264parse ! ferseiextract name=receiver ! avdec_h264 "
+        let jsonl = scratch("received.jsonl")
+        defer { try? FileManager.default.removeItem(atPath: jsonl) }
+        let received = try run("filesrc location=\(withSEI) ! tsdemux ! h264parse ! ferseiextract name=receiver results=\(jsonl) ! avdec_h264 "
                                + "! videoconvert ! video/x-raw,format=GRAY8 ! filesink location=\(rawWith)")
         assertSameFaces(sent, received.messages["receiver"] ?? [])
         XCTAssertEqual(received.warnings, [])
+        // the same faces as JSON Lines, and the summary of the tracks at the end
+        let lines = try String(contentsOfFile: jsonl, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 37, "36 frames and a summary")
+        let objects = try lines.map { try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let fromFile = objects.prefix(36).map { o in
+            ((o["faces"] as? [[String: Any]]) ?? []).map { "\($0["id"] ?? ""):\($0["emotion"] ?? ""):\($0["x"] ?? "")" }
+        }
+        let fromSender = sent.sorted { $0.pts < $1.pts }.map { $0.faces.map { "\($0.id):\($0.emotion):\($0.x)" } }
+        XCTAssertEqual(fromFile, fromSender)
+        let summary = try XCTUnwrap(objects.last?["summary"] as? [String: Any])
+        XCTAssertEqual(summary["frames"] as? Int, 36)
+        XCTAssertEqual(summary["labels"] as? [String], FERDataset.labels)
+        XCTAssertEqual(Set(((summary["tracks"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int }),
+                       Set(sent.flatMap { $0.faces.map(\.id) }))
         // nothing comes out of a stream that carries none
         let none = try run("filesrc location=\(without) ! tsdemux ! h264parse ! ferseiextract name=receiver ! avdec_h264 "
                            + "! videoconvert ! video/x-raw,format=GRAY8 ! filesink location=\(rawWithout)")
@@ -255,6 +271,19 @@ final class SEIElementTests: XCTestCase {
         }
         XCTAssertEqual(warnings.count, 1, "\(warnings)")
         XCTAssertTrue(warnings.first?.contains("malformed emotion SEI payload: not JSON") ?? false, "\(warnings)")
+
+        // a results file that cannot be written fails the state change, naming it
+        let pipeline = gst_parse_launch("videotestsrc num-buffers=2 ! x264enc ! ferseiextract results=/nonexistent/dir/sei.jsonl ! fakesink", nil)!
+        defer { gst_element_set_state(pipeline, GST_STATE_NULL); gst_object_unref(UnsafeMutableRawPointer(pipeline)) }
+        XCTAssertEqual(gst_element_set_state(pipeline, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE)
+        let pbus = gst_element_get_bus(pipeline)!
+        defer { gst_object_unref(UnsafeMutableRawPointer(pbus)) }
+        let msg = try XCTUnwrap(gst_bus_timed_pop_filtered(pbus, 5_000_000_000, GST_MESSAGE_ERROR))
+        var perr: UnsafeMutablePointer<GError>? = nil
+        gst_message_parse_error(msg, &perr, nil)
+        let text = String(cString: perr!.pointee.message)
+        XCTAssertTrue(text.contains("/nonexistent/dir/sei.jsonl") && text.contains("cannot write"), text)
+        g_error_free(perr); gst_message_unref(msg)
 
         let bad = gst_harness_new("ferseiinsert")!
         defer { gst_harness_teardown(bad) }

@@ -84,6 +84,9 @@ void gstfersei_impl_free (gpointer impl);
 void gstfersei_impl_install_properties (GObjectClass * klass, gboolean insert);
 void gstfersei_impl_set_property (gpointer impl, guint id, const GValue * value);
 void gstfersei_impl_get_property (gpointer impl, guint id, GValue * value);
+gboolean gstfersei_impl_start (gpointer impl);
+gboolean gstfersei_impl_stop (gpointer impl);
+void gstfersei_impl_sink_event (gpointer impl, GstEvent * event);
 gboolean gstfersei_impl_set_caps (gpointer impl, GstCaps * caps);
 GstFlowReturn gstfersei_impl_transform_ip (gpointer impl, GstBuffer * buffer);
 
@@ -134,6 +137,8 @@ GstVideoRegionOfInterestMeta * gstfer_buffer_iterate_roi (GstBuffer * buffer, gp
 /* ferseiinsert/ferseiextract: their debug category "fersei", messages, segment */
 void gstfersei_log (GstFerSei * self, GstDebugLevel level, const char * message);
 void gstfersei_element_warning (GstFerSei * self, const char * text, const char * debug);
+/* GST_ELEMENT_ERROR: a file that cannot be written (results) */
+void gstfersei_element_error (GstFerSei * self, const char * text, const char * debug);
 gboolean gstfersei_post_element_message (GstFerSei * self, GstStructure * structure);
 GstSegment * gstfersei_segment (GstFerSei * self);
 /* "GstFerFacesMeta": a custom meta (a GstStructure, no tags) beside ferfilter's ROI metas holding
