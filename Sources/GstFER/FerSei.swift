@@ -63,6 +63,8 @@ final class FerSei {
     private var lastSignature: String?
     private var warned = false
     private var feed: ResultsFeed?
+    /// Logged once: frames that came without ferfilter's faces.
+    private var unannotated = false
     /// Label names by label_id for the results summary: FER2013's, as the stream names them.
     private var labels = FERDataset.labels
 
@@ -92,7 +94,7 @@ final class FerSei {
     /// Opens the results file (ferseiextract), failing the state change with an error naming it.
     func start() -> Bool {
         lock.lock(); let path = settings.results; lock.unlock()
-        lastSignature = nil; warned = false; labels = FERDataset.labels
+        lastSignature = nil; warned = false; unannotated = false; labels = FERDataset.labels
         feed = nil
         guard !inserts, let path else { return true }
         do { feed = try ResultsFeed(path: path) } catch {
@@ -161,10 +163,16 @@ final class FerSei {
         do {
             found = try AccessUnit.userData(uuid: EmotionPayload.uuid, in: au, codec: codec, framing: framing)
             if inserts && found.isEmpty {
-                let faces = FaceMeta.read(from: buffer) ?? []
-                let payload = EmotionPayload.encode(faces, probabilities: s.probabilities)
-                rewritten = try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: au, codec: codec, framing: framing)
-                if rewritten == nil { log(GST_LEVEL_DEBUG, "buffer of \(au.count) bytes: no slice (or no room in the NAL size field), left as it is") }
+                // no faces known (no ferfilter upstream, or its metas dropped on the way): nothing is
+                // written, rather than "no faces"; ferfilter's frames always carry GstFerFacesMeta
+                if let faces = FaceMeta.read(from: buffer) {
+                    let payload = EmotionPayload.encode(faces, probabilities: s.probabilities)
+                    rewritten = try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: au, codec: codec, framing: framing)
+                    if rewritten == nil { log(GST_LEVEL_DEBUG, "buffer of \(au.count) bytes: no slice (or no room in the NAL size field), left as it is") }
+                } else if !unannotated {
+                    unannotated = true
+                    log(GST_LEVEL_WARNING, "a frame carries no faces from ferfilter (none upstream, or its metas dropped): no SEI written for it")
+                }
             }
         } catch {
             gst_buffer_unmap(buffer, &map)

@@ -285,6 +285,12 @@ final class SEIElementTests: XCTestCase {
         XCTAssertTrue(text.contains("/nonexistent/dir/sei.jsonl") && text.contains("cannot write"), text)
         g_error_free(perr); gst_message_unref(msg)
 
+        // frames that carry no faces from ferfilter get no SEI (nothing known is not "no faces")
+        let plain = scratch("plain.h264")
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        try run("videotestsrc num-buffers=10 ! x264enc ! video/x-h264,stream-format=byte-stream ! ferseiinsert ! filesink location=\(plain)")
+        XCTAssertEqual(try readFile(plain).withUnsafeBytes { try AccessUnit.userData(uuid: EmotionPayload.uuid, in: $0, codec: .h264, framing: .byteStream) }, [])
+
         let bad = gst_harness_new("ferseiinsert")!
         defer { gst_harness_teardown(bad) }
         gst_harness_set_src_caps_str(bad, "video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)0102")
