@@ -31,7 +31,7 @@ enum SeiProperty: UInt32, CaseIterable {
             switch p {
             case .probabilities:
                 spec = g_param_spec_boolean(p.name, p.name, "Carry each face's seven probabilities, not only its emotion and confidence "
-                                            + "(about 90 more bytes per face)", d.probabilities ? 1 : 0, flags)
+                                            + "(about 60 more bytes per face)", d.probabilities ? 1 : 0, flags)
             case .messageMode:
                 spec = g_param_spec_enum(p.name, p.name, "When to post the `ferfilter` element message with the faces read from "
                                          + "the stream (shaped as ferfilter's own)", gstfer_message_mode_get_type(), d.messageMode.rawValue, flags)
