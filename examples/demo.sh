@@ -2,7 +2,8 @@
 # The main job: ferfilter annotating a real face video with the shipped model.
 #   examples/demo.sh            webcam to screen when there is one (and a display), else the FER2013 clip
 #   CLIP=video.mp4 examples/demo.sh   annotate your own clip
-# Writes out/annotated.mp4 and out/annotated.png, and prints what ferfilter found.
+# Writes out/annotated.mp4 (the emotions inside it as SEI, read back into out/annotated.jsonl) and
+# out/annotated.png, and prints what ferfilter found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -26,10 +27,13 @@ fi
 echo "annotating $CLIP -> out/annotated.mp4"
 start=$(date +%s%N)
 gst-launch-1.0 -m filesrc location="$CLIP" ! decodebin ! videoconvert ! ferfilter draw-probabilities=true \
-  ! videoconvert ! x264enc speed-preset=veryfast ! mp4mux ! filesink location=out/annotated.mp4 \
+  ! videoconvert ! x264enc speed-preset=veryfast ! ferseiinsert ! mp4mux ! filesink location=out/annotated.mp4 \
   | grep -o 'emotion\\=\\(string\\)[a-z]*' | sed 's/.*)//' | sort | uniq -c | sort -rn > out/emotions.txt
 end=$(date +%s%N)
 gst-launch-1.0 -q filesrc location=out/annotated.mp4 ! decodebin ! videoconvert ! pngenc snapshot=true ! filesink location=out/annotated.png
 echo "done in $(( (end - start) / 1000000 )) ms: out/annotated.mp4, first frame out/annotated.png"
+# the faces and emotions travel inside the MP4 (SEI): read them back with no model
+gst-launch-1.0 -q filesrc location=out/annotated.mp4 ! qtdemux ! h264parse ! ferseiextract results=out/annotated.jsonl ! fakesink
+echo "out/annotated.mp4 carries every frame's faces and emotions inside it: $(( $(wc -l < out/annotated.jsonl) - 1 )) frames read back by ferseiextract into out/annotated.jsonl"
 echo "faces labelled over the clip (face-frames per emotion):"
 cat out/emotions.txt
