@@ -91,6 +91,10 @@ final class PipelineTests: XCTestCase {
                 let lines = ((try? String(contentsOf: dir.appendingPathComponent("rtsp-messages.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
                 XCTAssertGreaterThanOrEqual(lines.count, 25, "a message per frame read from the RTSP stream")
                 XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 20, "with faces: \(lines.prefix(2))")
+            case "sei-srt":
+                let lines = ((try? String(contentsOf: dir.appendingPathComponent("srt-messages.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
+                XCTAssertGreaterThan(lines.count, 120, "most of the clip's 150 frames read from the SRT stream")
+                XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 120, "with faces: \(lines.prefix(2))")
             case "sei-overlay": XCTAssertGreaterThan(size("overlaid.png"), 100_000, "the receiver drew a 1280x960 frame")
             case "sei-file":
                 let lines = ((try? String(contentsOf: dir.appendingPathComponent("from-stream.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
