@@ -92,6 +92,11 @@ public final class LivePipeline: @unchecked Sendable {
     public let source: VideoSource
     public let launchLine: String
     let hub: LiveHub
+    /// The faces come from the stream (ferseiextract), not from analysing it.
+    let facesFromStream: Bool
+    /// How long a stream that should carry faces may play without any before the status says so.
+    public var metadataGrace = 5.0
+    static let noMetadataNote = "no emotion metadata in this stream so far: was it sent through ferseiinsert (fer rtsp does that)?"
     private let lock = NSLock()
     private var running = false
     private var thread: Thread?
@@ -105,6 +110,7 @@ public final class LivePipeline: @unchecked Sendable {
     public init(source: VideoSource, ferfilterProperties: String, hub: LiveHub, facesFromStream: Bool = false) {
         self.source = source
         self.hub = hub
+        self.facesFromStream = facesFromStream
         let element = facesFromStream
             ? "feroverlay name=fer" + (ferfilterProperties.contains("draw-probabilities=true") ? " draw-probabilities=true" : "")
             : "ferfilter name=fer \(ferfilterProperties)"
@@ -212,7 +218,13 @@ public final class LivePipeline: @unchecked Sendable {
         }
         let mask = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ELEMENT.rawValue
                                   | GST_MESSAGE_STATE_CHANGED.rawValue)
+        // with faces from the stream: say so when a playing stream brings none
+        var playingSince: Date?, sawFaces = false, noted = false
         while isRunning {
+            if facesFromStream, !sawFaces, !noted, let since = playingSince, Date().timeIntervalSince(since) > metadataGrace {
+                noted = true
+                hub.setStatus(PipelineStatus(state: "playing", source: source.spec, pipeline: launchLine, error: LivePipeline.noMetadataNote))
+            }
             guard let m = gst_bus_timed_pop_filtered(bus, 100_000_000, mask) else { continue }
             defer { gst_message_unref(m) }
             let type = m.pointee.type
@@ -220,6 +232,10 @@ public final class LivePipeline: @unchecked Sendable {
                 if let st = gst_message_get_structure(m), gst_structure_has_name(st, "ferfilter") != 0 {
                     let (faces, time) = LivePipeline.readings(st, labels: hub.ledger.labels)
                     hub.publish(faces: faces, streamTime: time)
+                    if !sawFaces {
+                        sawFaces = true
+                        if noted { hub.setStatus(PipelineStatus(state: "playing", source: source.spec, pipeline: launchLine)) }
+                    }
                 }
             } else if type == GST_MESSAGE_ERROR {
                 return .error(LivePipeline.errorText(m))
@@ -232,7 +248,9 @@ public final class LivePipeline: @unchecked Sendable {
                 var old = GST_STATE_NULL, new = GST_STATE_NULL, pending = GST_STATE_NULL
                 gst_message_parse_state_changed(m, &old, &new, &pending)
                 if new == GST_STATE_PLAYING {
-                    hub.setStatus(PipelineStatus(state: "playing", source: source.spec, pipeline: launchLine))
+                    playingSince = playingSince ?? Date()
+                    hub.setStatus(PipelineStatus(state: "playing", source: source.spec, pipeline: launchLine,
+                                                 error: noted && !sawFaces ? LivePipeline.noMetadataNote : nil))
                 }
             }
         }

@@ -259,6 +259,25 @@ final class ServeTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(withFaces.count, frames.count - 2, "faces read from the stream: \(frames.last?.prefix(300) ?? "")")
         let snap = try server.get("/snapshot.jpg")
         XCTAssertEqual(snap.status, 200)
+        XCTAssertNil((try server.json("/api/v1/health")["pipeline"] as? [String: Any])?["error"])
+        server.stop()
+
+        // the same video without the SEI: it plays, and the status says why no faces come
+        let bare = dir.appendingPathComponent("bare.ts").path
+        _ = try run("/usr/bin/gst-launch-1.0", ["-q", "filesrc", "location=\(clip)", "!", "rawvideoparse", "format=gray8", "width=640", "height=480",
+                                               "framerate=30/1", "!", "videoconvert", "!", "x264enc", "speed-preset=ultrafast", "!", "mpegtsmux",
+                                               "!", "filesink", "location=\(bare)"])
+        let silent = try Server(["--source", bare, "--faces-from-stream"])
+        defer { silent.stop() }
+        try waitPlaying(silent)
+        var note = ""
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && note.isEmpty {
+            note = ((try silent.json("/api/v1/health")["pipeline"] as? [String: Any])?["error"] as? String) ?? ""
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        XCTAssertTrue(note.contains("no emotion metadata in this stream"), "health: \(note)")
+        silent.stop()
 
         let refused = Process(), out = Pipe()
         refused.executableURL = URL(fileURLWithPath: fer)
