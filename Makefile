@@ -82,6 +82,7 @@ bench: build plugin
 	$(FER) bench
 	tools/compare-facedetect.sh 150
 	tools/bench-element.sh 120 640x480 1280x720 1920x1080 1920x1080@60
+	tools/bench-streams.sh 300 1280x720 1 2 4 6
 	tools/soak.sh 18000
 
 soak: build plugin
