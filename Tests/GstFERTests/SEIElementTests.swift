@@ -377,5 +377,72 @@ final class SEIElementTests: XCTestCase {
             }
         }
     }
+
+    /// Properties changed from another thread while access units flow (message-mode on
+    /// ferseiextract, probabilities on ferseiinsert) never break the stream, and the last setting
+    /// takes effect. Under `make tsan` this is where the settings lock would show.
+    func testPropertyChangesWhileAccessUnitsFlow() throws {
+        let face = EmotionFace(id: 7, x: 10, y: 20, width: 64, height: 64, emotion: "happy", labelID: 3, confidence: 0.9,
+                               probabilities: [0.01, 0, 0.02, 0.9, 0.03, 0.02, 0.02])
+        let slice: [UInt8] = [0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21]
+        let withSEI = slice.withUnsafeBytes {
+            try! AccessUnit.inserting(uuid: EmotionPayload.uuid, data: EmotionPayload.encode([face]), into: $0, codec: .h264, framing: .byteStream)!
+        }
+        final class Flag: @unchecked Sendable {
+            let lock = NSLock(); var stop = false; var changes = 0
+            let element: UnsafeMutablePointer<GObject>
+            init(_ e: UnsafeMutableRawPointer) { element = e.assumingMemoryBound(to: GObject.self) }
+            var count: Int { lock.lock(); defer { lock.unlock() }; return changes }
+        }
+        for (name, property, values, input) in [("ferseiextract", "message-mode", ["every-frame", "on-change", "none"], withSEI),
+                                                 ("ferseiinsert", "probabilities", ["true", "false"], slice)] {
+            let h = gst_harness_new(name)!
+            defer { gst_harness_teardown(h) }
+            let bus = gst_bus_new()!
+            defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
+            gst_element_set_bus(h.pointee.element, bus)
+            gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=byte-stream,alignment=au")
+            let element = UnsafeMutableRawPointer(h.pointee.element!)
+            let flag = Flag(element), done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                var i = 0
+                while true {
+                    flag.lock.lock(); let stop = flag.stop; flag.lock.unlock()
+                    if stop { break }
+                    gst_util_set_object_arg(flag.element, property, values[i % values.count])
+                    i += 1
+                    flag.lock.lock(); flag.changes = i; flag.lock.unlock()
+                }
+                done.signal()
+            }
+            var pushed = 0
+            while pushed < 300 || (flag.count < 20 && pushed < 100_000) {
+                pushed += 1
+                let b = makeBuffer(input)
+                if name == "ferseiinsert" { FaceMeta.attach([face], to: b) }
+                XCTAssertEqual(gst_harness_push(h, b), GST_FLOW_OK)
+                if let out = gst_harness_pull(h) { gst_buffer_unref(out) }
+            }
+            flag.lock.lock(); flag.stop = true; flag.lock.unlock()
+            done.wait()
+            XCTAssertGreaterThanOrEqual(flag.changes, 20, "\(name): \(property) changed while \(pushed) buffers flowed")
+            while let m = gst_bus_pop(bus) { gst_message_unref(m) }
+            // the last setting applies
+            gst_util_set_object_arg(element.assumingMemoryBound(to: GObject.self), property, values[0] == "true" ? "false" : "every-frame")
+            let b = makeBuffer(input)
+            if name == "ferseiinsert" { FaceMeta.attach([face], to: b) }
+            XCTAssertEqual(gst_harness_push(h, b), GST_FLOW_OK)
+            let out = try XCTUnwrap(gst_harness_pull(h))
+            defer { gst_buffer_unref(out) }
+            if name == "ferseiextract" {
+                XCTAssertEqual(gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT).map { m -> Bool in gst_message_unref(m); return true }, true,
+                               "message-mode=every-frame posts a message for the frame")
+            } else {
+                let data = try bytes(of: out).withUnsafeBytes { try AccessUnit.userData(uuid: EmotionPayload.uuid, in: $0, codec: .h264, framing: .byteStream) }
+                XCTAssertEqual(data.count, 1)
+                XCTAssertFalse(String(decoding: data.first ?? [], as: UTF8.self).contains("probabilities"), "probabilities=false applies")
+            }
+        }
+    }
 }
 
