@@ -63,11 +63,7 @@ final class ResultsFeedTests: XCTestCase {
         _ = gst_element_set_state(pipeline, GST_STATE_PAUSED)
         let bus = gst_element_get_bus(pipeline)!
         defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
-        let msg = try XCTUnwrap(gst_bus_timed_pop_filtered(bus, 5_000_000_000, GST_MESSAGE_ERROR))
-        var err: UnsafeMutablePointer<GError>? = nil
-        gst_message_parse_error(msg, &err, nil)
-        let text = String(cString: err!.pointee.message)
+        let text = try XCTUnwrap(nextErrorText(bus))
         XCTAssertTrue(text.contains("/nonexistent/dir/results.jsonl") && text.contains("cannot write"), text)
-        g_error_free(err); gst_message_unref(msg)
     }
 }

@@ -278,12 +278,8 @@ final class SEIElementTests: XCTestCase {
         XCTAssertEqual(gst_element_set_state(pipeline, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE)
         let pbus = gst_element_get_bus(pipeline)!
         defer { gst_object_unref(UnsafeMutableRawPointer(pbus)) }
-        let msg = try XCTUnwrap(gst_bus_timed_pop_filtered(pbus, 5_000_000_000, GST_MESSAGE_ERROR))
-        var perr: UnsafeMutablePointer<GError>? = nil
-        gst_message_parse_error(msg, &perr, nil)
-        let text = String(cString: perr!.pointee.message)
+        let text = try XCTUnwrap(nextErrorText(pbus))
         XCTAssertTrue(text.contains("/nonexistent/dir/sei.jsonl") && text.contains("cannot write"), text)
-        g_error_free(perr); gst_message_unref(msg)
 
         // frames that carry no faces from ferfilter get no SEI (nothing known is not "no faces")
         let plain = scratch("plain.h264")

@@ -213,3 +213,13 @@ func elementDetectionParameters(height: Int = 480) -> DetectionParameters {
     p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.minSize = s.minFaceSize(forHeight: height)
     return p
 }
+
+/// The text of the next error message on `bus` (within 5 s), nil when none comes.
+func nextErrorText(_ bus: UnsafeMutablePointer<GstBus>) -> String? {
+    guard let msg = gst_bus_timed_pop_filtered(bus, 5_000_000_000, GST_MESSAGE_ERROR) else { return nil }
+    defer { gst_message_unref(msg) }
+    var err: UnsafeMutablePointer<GError>? = nil
+    gst_message_parse_error(msg, &err, nil)
+    defer { g_error_free(err) }
+    return err.map { String(cString: $0.pointee.message) }
+}
