@@ -49,13 +49,13 @@ public struct VideoSource: Sendable, Equatable {
 
     /// This source read for the faces and emotions its stream carries (SEI written by
     /// `ferseiinsert`, as `fer rtsp` does) instead of analysing its pictures: an `rtsp://` URL as
-    /// H.264 (`rtspsrc ! rtph264depay ! h264parse ! ferseiextract ! avdec_h264`), another URL or a
-    /// file through `parsebin ! ferseiextract ! decodebin`; a gst-launch fragment must hold
+    /// `rtspsrc ! parsebin ! ferseiextract ! decodebin` (H.264 or H.265), another URL or a file
+    /// through `urisourcebin ! parsebin ! ferseiextract ! decodebin`; a gst-launch fragment must hold
     /// `ferseiextract` itself. Cameras and raw clips carry no such stream.
     public func readingEmotionSEI() throws -> VideoSource {
         var s = self
         if spec.lowercased().hasPrefix("rtsp") && spec.contains("://") {
-            s.launch = "rtspsrc location=\(VideoSource.quote(spec)) ! rtph264depay ! h264parse ! ferseiextract ! avdec_h264"
+            s.launch = "rtspsrc location=\(VideoSource.quote(spec)) ! parsebin ! ferseiextract ! decodebin"
         } else if launch.hasPrefix("uridecodebin uri=") {
             s.launch = "urisourcebin " + launch.dropFirst("uridecodebin ".count) + " ! parsebin ! ferseiextract ! decodebin"
         } else if !launch.contains("ferseiextract") {

@@ -4,13 +4,13 @@ import Foundation
 
 struct Rtsp: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the ferfilter-annotated video over RTSP (H.264), for players and other pipelines.",
+        abstract: "Serve the ferfilter-annotated video over RTSP (H.264 or H.265), for players and other pipelines.",
         discussion: """
         Every client of rtsp://HOST:PORT/MOUNT gets the same stream: SOURCE ! videoconvert ! ferfilter ! \
-        videoconvert ! x264enc ! ferseiinsert ! rtph264pay. Watch it with e.g. `gst-launch-1.0 rtspsrc \
+        videoconvert ! x264enc ! ferseiinsert ! rtph264pay (--codec h265: x265enc, rtph265pay). Watch it with e.g. `gst-launch-1.0 rtspsrc \
         location=rtsp://127.0.0.1:8554/fer ! decodebin ! videoconvert ! autovideosink` or VLC. Each frame's \
-        faces and emotions travel in the H.264 stream (SEI, which players skip): `rtspsrc ! rtph264depay ! \
-        h264parse ! ferseiextract ! ...` reads them back as ferfilter's metas and bus messages. Needs the \
+        faces and emotions travel in the video stream (SEI, which players skip): `rtspsrc ! rtph264depay ! \
+        h264parse ! ferseiextract ! ...` (or `rtspsrc ! parsebin ! ferseiextract ! ...`, either codec) reads them back as ferfilter's metas and bus messages. Needs the \
         plugin installed (plugin/meson-free-build.sh).
         """)
 
@@ -20,6 +20,18 @@ struct Rtsp: ParsableCommand {
     @Option(help: "Properties for ferfilter, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
     @Option(help: "Stop after this many seconds (0: run until interrupted).") var seconds = 0
     @Flag(inversion: .prefixedNo, help: "Carry each frame's faces and emotions in the stream (ferseiinsert).") var metadata = true
+    @Option(help: "Video codec: h264 (x264enc) or h265 (x265enc).") var codec: Codec = .h264
+
+    enum Codec: String, ExpressibleByArgument, CaseIterable {
+        case h264, h265
+        /// Encoder and RTP payloader, low latency, a key frame every second.
+        var elements: (encoder: String, payloader: String) {
+            switch self {
+            case .h264: return ("x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30", "rtph264pay")
+            case .h265: return ("x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30", "rtph265pay")
+            }
+        }
+    }
 
     func run() throws {
         gst_init(nil, nil)
@@ -27,9 +39,10 @@ struct Rtsp: ParsableCommand {
             throw ValidationError("GStreamer does not find ferfilter: install the plugin with plugin/meson-free-build.sh")
         }
         guard mount.hasPrefix("/") else { throw ValidationError("--mount must start with /") }
+        let (encoder, payloader) = codec.elements
         let launch = "( \(source) ! videoconvert ! ferfilter \(ferfilter) ! videoconvert "
-            + "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 \(metadata ? "! ferseiinsert " : "")"
-            + "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+            + "! \(encoder) \(metadata ? "! ferseiinsert " : "")"
+            + "! \(payloader) name=pay0 pt=96 config-interval=1 )"
         let server = gst_rtsp_server_new()!
         gst_rtsp_server_set_service(server, "\(port)")
         let mounts = gst_rtsp_server_get_mount_points(server)!

@@ -291,6 +291,52 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(text.contains("--faces-from-stream reads faces an encoded stream carries"), text)
     }
 
+    /// The edge-to-viewer chain over the network: `fer rtsp --codec h265` annotates a clip and
+    /// serves it as H.265 with the emotions inside; `fer serve --faces-from-stream` on its URL
+    /// shows them without a model of its own doing any work.
+    func testFacesFromAnH265RTSPStream() throws {
+        let data = try fer2013Path()
+        let fer = packageRoot.appendingPathComponent(".build/release/fer").path
+        guard FileManager.default.fileExists(atPath: fer) else { throw XCTSkip("fer not built in .build/release") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-serve-rtsp-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = dir.appendingPathComponent("clip.gray").path
+        let scene = Process()
+        scene.executableURL = URL(fileURLWithPath: fer)
+        scene.arguments = ["scene", data, "--frames", "600", "--faces", "4", "--size", "140", "--output", clip]
+        scene.standardOutput = FileHandle.nullDevice
+        try scene.run(); scene.waitUntilExit()
+        XCTAssertEqual(scene.terminationStatus, 0)
+        let port = 8700 + Int(getpid() % 200)
+        let edge = Process()
+        edge.executableURL = URL(fileURLWithPath: fer)
+        edge.arguments = ["rtsp", "--codec", "h265", "--port", "\(port)", "--seconds", "60",
+                          "--source", "filesrc location=\(clip) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1",
+                          "--ferfilter", "draw=false model=\(shippedModel.path)"]
+        edge.environment = Server.environment
+        let edgeOut = Pipe()
+        edge.standardOutput = edgeOut; edge.standardError = edgeOut
+        try edge.run()
+        defer { if edge.isRunning { edge.terminate() }; edge.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 2)
+        let server = try Server(["--source", "rtsp://127.0.0.1:\(port)/fer", "--faces-from-stream"])
+        defer { server.stop() }
+        try waitPlaying(server)
+        let sse = try server.stream("/events", seconds: 15) { ServeTests.occurrences("event: frame", in: $0) >= 30 }
+        let frames = sse.components(separatedBy: "\n\n").filter { $0.contains("event: frame\n") }
+            .compactMap { $0.components(separatedBy: "\n").first { $0.hasPrefix("data: {") } }
+        XCTAssertGreaterThanOrEqual(frames.count, 30, server.output.suffix(1500).description)
+        let withFaces = try frames.filter { line in
+            let obj = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any]
+            return (obj["faces"] as? [[String: Any]] ?? []).count >= 3
+        }
+        XCTAssertGreaterThanOrEqual(withFaces.count, frames.count - 2, "faces read from the H.265 RTSP stream")
+        let health = try server.json("/api/v1/health")
+        XCTAssertEqual(health["pipeline"].flatMap { ($0 as? [String: Any])?["state"] as? String }, "playing")
+        XCTAssertTrue((health["pipeline"] as? [String: Any])?["pipeline"].map { "\($0)".contains("parsebin ! ferseiextract") } ?? false)
+    }
+
     /// Many clients at once over loopback, bounded in count and time: API readers, video watchers
     /// that hang up, picture uploads beyond the queue, pages sending their camera beyond the
     /// session limit, garbage and half-sent requests. Every
