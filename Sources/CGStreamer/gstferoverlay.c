@@ -67,6 +67,8 @@ static void
 gst_fer_overlay_init (GstFerOverlay * self)
 {
   self->impl = gstferoverlay_impl_new (self);
+  /* as ferfilter: every frame passes (GstVideoFilter's QoS would drop late ones whole) */
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
 
 gboolean

@@ -367,6 +367,8 @@ final class SEIElementTests: XCTestCase {
                 let frame = convert([UInt8](repeating: 128, count: w * h), width: w, height: h, to: format)
                 gst_harness_set_src_caps_str(h_, frame.caps)
                 setProperty(h_.pointee.element, "draw-probabilities", true)
+                XCTAssertEqual(gst_base_transform_is_qos_enabled(UnsafeMutableRawPointer(h_.pointee.element!).assumingMemoryBound(to: GstBaseTransform.self)),
+                               0, "every frame passes: no QoS drops")
                 let buffer = makeBuffer(frame.bytes)
                 FaceMeta.attach(weird, to: buffer)
                 XCTAssertEqual(gst_harness_push(h_, buffer), GST_FLOW_OK, "\(format) \(w)x\(h)")
