@@ -118,34 +118,58 @@ public enum AccessUnit {
     /// not fit the stream's size field.
     public static func inserting(uuid: [UInt8], data: [UInt8], into au: UnsafeRawBufferPointer, codec: VideoCodec,
                                  framing: NALFraming) throws -> [UInt8]? {
+        inserting(uuid: uuid, data: data, into: au, codec: codec, framing: framing,
+                  nals: try nalUnits(au, codec: codec, framing: framing))
+    }
+
+    /// The same with `au`'s NAL units already split (`nalUnits`), for a caller that reads them too.
+    public static func inserting(uuid: [UInt8], data: [UInt8], into au: UnsafeRawBufferPointer, codec: VideoCodec,
+                                 framing: NALFraming, nals: [NALUnit]) -> [UInt8]? {
         precondition(uuid.count == 16, "a user-data-unregistered UUID is 16 bytes")
-        let nals = try nalUnits(au, codec: codec, framing: framing)
         guard let slice = nals.first(where: { codec.isVCL($0.type) }) else { return nil }
         let b = au.bindMemory(to: UInt8.self)
         // H.265: the SEI's nuh_layer_id and TemporalId are those of the access unit's pictures
         let header: [UInt8] = codec == .h264 ? [6] : [39 << 1 | (b[slice.range.lowerBound] & 1), b[slice.range.lowerBound + 1]]
         let nal = header + escape(seiMessage(type: 5, payload: uuid + data) + [0x80])
+        guard let prefix = prefix(size: nal.count, framing: framing) else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(au.count + nal.count + 4)
+        out.reserveCapacity(au.count + nal.count + prefix.count)
         out.append(contentsOf: b[0..<slice.prefixStart])
-        switch framing {
-        case .byteStream:
-            out.append(contentsOf: [0, 0, 0, 1])
-        case .lengthPrefixed(let n):
-            guard n == 4 || nal.count < 1 << (8 * n) else { return nil }
-            for k in stride(from: n - 1, through: 0, by: -1) { out.append(UInt8(truncatingIfNeeded: nal.count >> (8 * k))) }
-        }
+        out.append(contentsOf: prefix)
         out.append(contentsOf: nal)
         out.append(contentsOf: b[slice.prefixStart...])
         return out
     }
 
+    /// What goes before a NAL unit of `size` bytes: a 4-byte start code, or its size in the
+    /// stream's field; nil when the size does not fit that field.
+    static func prefix(size: Int, framing: NALFraming) -> [UInt8]? {
+        switch framing {
+        case .byteStream:
+            return [0, 0, 0, 1]
+        case .lengthPrefixed(let n):
+            guard n == 4 || size < 1 << (8 * n) else { return nil }
+            return (0..<n).reversed().map { UInt8(truncatingIfNeeded: size >> (8 * $0)) }
+        }
+    }
+
+    /// NAL units (header first) laid out as one access unit in `framing` (units too long for the
+    /// size field are left out).
+    public static func framed(_ units: [[UInt8]], framing: NALFraming) -> [UInt8] {
+        units.flatMap { u in prefix(size: u.count, framing: framing).map { $0 + u } ?? [] }
+    }
+
     /// The data after `uuid` of every user-data-unregistered message with that UUID in `au`'s SEI
     /// NAL units, in order. Malformed SEI is skipped, never trusted past its end.
     public static func userData(uuid: [UInt8], in au: UnsafeRawBufferPointer, codec: VideoCodec, framing: NALFraming) throws -> [[UInt8]] {
+        userData(uuid: uuid, in: au, codec: codec, nals: try nalUnits(au, codec: codec, framing: framing))
+    }
+
+    /// The same with `au`'s NAL units already split (`nalUnits`).
+    public static func userData(uuid: [UInt8], in au: UnsafeRawBufferPointer, codec: VideoCodec, nals: [NALUnit]) -> [[UInt8]] {
         let b = au.bindMemory(to: UInt8.self)
         var out: [[UInt8]] = []
-        for nal in try nalUnits(au, codec: codec, framing: framing) where codec.isSEI(nal.type) {
+        for nal in nals where codec.isSEI(nal.type) {
             let rbsp = unescape(b[(nal.range.lowerBound + codec.headerSize)..<nal.range.upperBound])
             for (type, payload) in seiMessages(rbsp) where type == 5 && payload.count >= 16 && Array(payload.prefix(16)) == uuid {
                 out.append(Array(payload.dropFirst(16)))

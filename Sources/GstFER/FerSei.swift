@@ -161,13 +161,16 @@ final class FerSei {
         let found: [[UInt8]]
         var rewritten: [UInt8]? = nil
         do {
-            found = try AccessUnit.userData(uuid: EmotionPayload.uuid, in: au, codec: codec, framing: framing)
+            // split once: the check for an emotion SEI already there and the insertion share it
+            let nals = try AccessUnit.nalUnits(au, codec: codec, framing: framing)
+            found = AccessUnit.userData(uuid: EmotionPayload.uuid, in: au, codec: codec, nals: nals)
             if inserts && found.isEmpty {
                 // no faces known (no ferfilter upstream, or its metas dropped on the way): nothing is
                 // written, rather than "no faces"; ferfilter's frames always carry GstFerFacesMeta
                 if let faces = FaceMeta.read(from: buffer) {
                     let payload = EmotionPayload.encode(faces, probabilities: s.probabilities)
-                    rewritten = try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: au, codec: codec, framing: framing)
+                    rewritten = AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: au, codec: codec, framing: framing,
+                                                     nals: nals)
                     if rewritten == nil { log(GST_LEVEL_DEBUG, "buffer of \(au.count) bytes: no slice (or no room in the NAL size field), left as it is") }
                 } else if !unannotated {
                     unannotated = true

@@ -150,12 +150,7 @@ final class FuzzHarness {
         let units: [VideoCodec: [[UInt8]]] = [.h264: [[0x09, 0xF0], [0x67, 0x42, 0x00, 0x1E], [0x68, 0xCE, 0x38, 0x80], [0x65, 0x88, 0x84, 0x00, 0x00, 0x03, 0x01]],
                                               .h265: [[0x40, 0x01, 0x0C], [0x42, 0x01, 0x01], [0x44, 0x01, 0xC1], [0x26, 0x01, 0xAF, 0x00, 0x00, 0x03, 0x02]]]
         return try seiLayouts.enumerated().map { k, layout in
-            let au: [UInt8] = units[layout.0]!.flatMap { u -> [UInt8] in
-                switch layout.1 {
-                case .byteStream: return [0, 0, 0, 1] + u
-                case .lengthPrefixed(let n): return (0..<n).reversed().map { UInt8(truncatingIfNeeded: u.count >> (8 * $0)) } + u
-                }
-            }
+            let au = AccessUnit.framed(units[layout.0]!, framing: layout.1)
             let out = try au.withUnsafeBytes { try AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: $0, codec: layout.0, framing: layout.1) }
             return [UInt8(k)] + (out ?? au)
         }

@@ -15,12 +15,11 @@ final class AccessUnitTests: XCTestCase {
     }
 
     func byteStream(_ units: [[UInt8]], shortFirst: Bool = false) -> [UInt8] {
-        units.enumerated().flatMap { k, u in (k == 0 && shortFirst ? [0, 0, 1] : [0, 0, 0, 1]) + u }
+        let au = AccessUnit.framed(units, framing: .byteStream)
+        return shortFirst ? Array(au.dropFirst()) : au   // 00 00 01 before the first unit
     }
 
-    func lengthPrefixed(_ units: [[UInt8]], size n: Int) -> [UInt8] {
-        units.flatMap { u in (0..<n).reversed().map { UInt8(truncatingIfNeeded: u.count >> (8 * $0)) } + u }
-    }
+    func lengthPrefixed(_ units: [[UInt8]], size n: Int) -> [UInt8] { AccessUnit.framed(units, framing: .lengthPrefixed(n)) }
 
     func units(_ au: [UInt8], _ codec: VideoCodec, _ framing: NALFraming) throws -> [[UInt8]] {
         try au.withUnsafeBytes { raw in try AccessUnit.nalUnits(raw, codec: codec, framing: framing).map { Array(au[$0.range]) } }

@@ -81,6 +81,11 @@ final class PipelineTests: XCTestCase {
             let (status, output) = try run(script, in: dir, env: env)
             XCTAssertEqual(status, 0, "recipe \(r.name) failed:\n\(output.suffix(2000))")
             func size(_ f: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(f).path))?[.size] as? Int) ?? 0 }
+            func lines(_ f: String) -> [Substring] {
+                ((try? String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)) ?? "").split(separator: "\n")
+            }
+            /// `ferfilter` messages as gst-launch-1.0 -m prints them, and those with a face (an escaped `emotion=` field)
+            func withFaces(_ messages: [Substring]) -> Int { messages.filter { $0.contains("emotion\\=") }.count }
             switch r.name {
             case "make-clip": XCTAssertGreaterThan(size("faces.mp4"), 10_000)
             case "file-to-mp4": XCTAssertGreaterThan(size("annotated.mp4"), 10_000)
@@ -88,27 +93,26 @@ final class PipelineTests: XCTestCase {
             case "rtp-loopback": XCTAssertGreaterThan(size("received.png"), 10_000, "the receiver decoded a frame")
             case "rtsp-loopback":
                 XCTAssertGreaterThan(size("rtsp.png"), 10_000, "the RTSP client decoded a frame")
-                let lines = ((try? String(contentsOf: dir.appendingPathComponent("rtsp-messages.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
-                XCTAssertGreaterThanOrEqual(lines.count, 25, "a message per frame read from the RTSP stream")
-                XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 20, "with faces: \(lines.prefix(2))")
+                let messages = lines("rtsp-messages.txt")
+                XCTAssertGreaterThanOrEqual(messages.count, 25, "a message per frame read from the RTSP stream")
+                XCTAssertGreaterThan(withFaces(messages), 20, "with faces: \(messages.prefix(2))")
             case "sei-srt":
-                let lines = ((try? String(contentsOf: dir.appendingPathComponent("srt-messages.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
-                XCTAssertGreaterThan(lines.count, 120, "most of the clip's 150 frames read from the SRT stream")
-                XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 120, "with faces: \(lines.prefix(2))")
+                let messages = lines("srt-messages.txt")
+                XCTAssertGreaterThan(messages.count, 120, "most of the clip's 150 frames read from the SRT stream")
+                XCTAssertGreaterThan(withFaces(messages), 120, "with faces: \(messages.prefix(2))")
             case "sei-overlay": XCTAssertGreaterThan(size("overlaid.png"), 100_000, "the receiver drew a 1280x960 frame")
             case "sei-file":
-                let lines = ((try? String(contentsOf: dir.appendingPathComponent("from-stream.txt"), encoding: .utf8)) ?? "").split(separator: "\n")
-                XCTAssertEqual(lines.count, 150, "a message per frame of the clip, read from the file")
-                XCTAssertGreaterThan(lines.filter { $0.contains("emotion\\=") }.count, 140, "with faces: \(lines.prefix(2))")
+                let messages = lines("from-stream.txt")
+                XCTAssertEqual(messages.count, 150, "a message per frame of the clip, read from the file")
+                XCTAssertGreaterThan(withFaces(messages), 140, "with faces: \(messages.prefix(2))")
             case "messages":
                 let text = (try? String(contentsOf: dir.appendingPathComponent("messages.txt"), encoding: .utf8)) ?? ""
                 XCTAssertTrue(text.contains("emotion"), "messages list emotions: \(text.prefix(300))")
             case "results":
-                let lines = ((try? String(contentsOf: dir.appendingPathComponent("results.jsonl"), encoding: .utf8)) ?? "")
-                    .split(separator: "\n")
-                XCTAssertGreaterThan(lines.count, 100, "a line per frame")
-                XCTAssertTrue(lines.first?.contains("\"faces\"") ?? false)
-                XCTAssertTrue(lines.last?.hasPrefix("{\"summary\"") ?? false, "summary last: \(lines.last ?? "")")
+                let results = lines("results.jsonl")
+                XCTAssertGreaterThan(results.count, 100, "a line per frame")
+                XCTAssertTrue(results.first?.contains("\"faces\"") ?? false)
+                XCTAssertTrue(results.last?.hasPrefix("{\"summary\"") ?? false, "summary last: \(results.last ?? "")")
             case "two-streams":
                 // each element its own tracks and results, from one shared model: the same faces, mirrored
                 func summary(_ f: String) -> [String: Any] {

@@ -91,6 +91,19 @@ final class ServeTests: XCTestCase {
 
     static func occurrences(_ needle: String, in s: String) -> Int { s.components(separatedBy: needle).count - 1 }
 
+    /// Runs `tool` to its end with the plugin's environment; its exit status and output.
+    static func launch(_ tool: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let p = Process(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        p.environment = Server.environment
+        p.standardOutput = out; p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     func waitPlaying(_ server: Server) throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -225,15 +238,8 @@ final class ServeTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         func run(_ tool: String, _ args: [String]) throws -> String {
-            let p = Process(), out = Pipe()
-            p.executableURL = URL(fileURLWithPath: tool)
-            p.arguments = args
-            p.environment = Server.environment
-            p.standardOutput = out; p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0, "\(tool) \(args.joined(separator: " ")): \(text.suffix(1500))")
+            let (status, text) = try ServeTests.launch(tool, args)
+            XCTAssertEqual(status, 0, "\(tool) \(args.joined(separator: " ")): \(text.suffix(1500))")
             return text
         }
         let fer = packageRoot.appendingPathComponent(".build/release/fer").path
@@ -279,15 +285,8 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(note.contains("no emotion metadata in this stream"), "health: \(note)")
         silent.stop()
 
-        let refused = Process(), out = Pipe()
-        refused.executableURL = URL(fileURLWithPath: fer)
-        refused.arguments = ["serve", "--port", "0", "--source", "test", "--data", data, "--faces-from-stream"]
-        refused.environment = Server.environment
-        refused.standardOutput = out; refused.standardError = out
-        try refused.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        refused.waitUntilExit()
-        XCTAssertNotEqual(refused.terminationStatus, 0)
+        let (status, text) = try ServeTests.launch(fer, ["serve", "--port", "0", "--source", "test", "--data", data, "--faces-from-stream"])
+        XCTAssertNotEqual(status, 0)
         XCTAssertTrue(text.contains("--faces-from-stream reads faces an encoded stream carries"), text)
     }
 
@@ -302,12 +301,8 @@ final class ServeTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let clip = dir.appendingPathComponent("clip.gray").path
-        let scene = Process()
-        scene.executableURL = URL(fileURLWithPath: fer)
-        scene.arguments = ["scene", data, "--frames", "600", "--faces", "4", "--size", "140", "--output", clip]
-        scene.standardOutput = FileHandle.nullDevice
-        try scene.run(); scene.waitUntilExit()
-        XCTAssertEqual(scene.terminationStatus, 0)
+        let scene = try ServeTests.launch(fer, ["scene", data, "--frames", "600", "--faces", "4", "--size", "140", "--output", clip])
+        XCTAssertEqual(scene.status, 0, scene.output)
         let port = 8700 + Int(getpid() % 200)
         let edge = Process()
         edge.executableURL = URL(fileURLWithPath: fer)
