@@ -240,6 +240,13 @@ gstfer_sink_pad (GstFerFilter * self)
 GstClockTime gstfer_buffer_pts (GstBuffer * buffer) { return GST_BUFFER_PTS (buffer); }
 GstClockTime gstfer_buffer_duration (GstBuffer * buffer) { return GST_BUFFER_DURATION (buffer); }
 
+GstVideoTimeCode *
+gstfer_buffer_time_code (GstBuffer * buffer)
+{
+  GstVideoTimeCodeMeta *meta = gst_buffer_get_video_time_code_meta (buffer);
+  return meta ? &meta->tc : NULL;
+}
+
 GValue *
 gstfer_value_new (GType type)
 {

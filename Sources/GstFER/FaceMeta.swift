@@ -16,8 +16,10 @@ enum FaceMeta {
     /// A GstVideoRegionOfInterestMeta per face: roi_type "face", `id` the track id, and an
     /// "emotion" param with label, label_id, confidence and (when known) probabilities; and one
     /// `GstFerFacesMeta` holding every face (see CGStreamer.h: GStreamer 1.22 drops ROI params
-    /// when a converter or an encoder copies the meta, this one it copies whole).
-    static func attach(_ faces: [EmotionFace], to buffer: UnsafeMutablePointer<GstBuffer>) {
+    /// when a converter or an encoder copies the meta, this one it copies whole). `GstFerFacesMeta`
+    /// also holds the frame's `timecode`, when it has one, so that the time code the faces were
+    /// seen at travels with them through encoders (to ferseiinsert).
+    static func attach(_ faces: [EmotionFace], timecode: String? = nil, to buffer: UnsafeMutablePointer<GstBuffer>) {
         for f in faces {
             guard let meta = gst_buffer_add_video_region_of_interest_meta(buffer, "face", guint(f.x), guint(f.y),
                                                                            guint(f.width), guint(f.height)) else { continue }
@@ -34,7 +36,15 @@ enum FaceMeta {
         }
         guard let custom = gst_buffer_add_custom_meta(buffer, GSTFER_FACES_META), let st = gst_custom_meta_get_structure(custom) else { return }
         gstfer_structure_set_uint(st, "count", guint(faces.count))
+        if let timecode { gstfer_structure_set_string(st, "timecode", timecode) }
         for f in faces { gstfer_structure_append_structure(st, "faces", structure(f)) }
+    }
+
+    /// The time code `attach` stored with the faces in `GstFerFacesMeta`, if any.
+    static func timecode(from buffer: UnsafeMutablePointer<GstBuffer>) -> String? {
+        guard let custom = gst_buffer_get_custom_meta(buffer, GSTFER_FACES_META), let st = gst_custom_meta_get_structure(custom),
+              let tc = gst_structure_get_string(st, "timecode") else { return nil }
+        return String(cString: tc)
     }
 
     /// A `face` structure: x, y, width, height, id, emotion, label_id, confidence, probabilities.

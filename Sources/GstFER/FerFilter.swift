@@ -269,7 +269,7 @@ final class FerFilter {
 
         let reported = faces.map { $0.emotionFace(labels: model.labels) }
         if s.draw { FaceDrawing.draw(reported, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
-        FaceMeta.attach(reported, to: buffer)
+        FaceMeta.attach(reported, timecode: times.timecode, to: buffer)
         postMessage(reported, times: times, mode: s.messageMode)
         if s.messageMode != .none { for c in changes { postLabelChange(c, times: times, labels: model.labels) } }
         if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
@@ -459,17 +459,32 @@ let clockTimeNone = GstClockTime.max
 /// A frame's times, worked out once per frame for the messages and the results file.
 struct FrameTimes {
     let pts: GstClockTime, duration: GstClockTime, running: GstClockTime, stream: GstClockTime
+    /// The frame's SMPTE time code ("10:00:00:12"; ";" before the frames when drop-frame), from
+    /// its GstVideoTimeCodeMeta (timecodestamper, an SDI capture card), or what the sender's
+    /// emotion SEI carried; nil when neither is there.
+    var timecode: String?
 
     init(_ buffer: UnsafeMutablePointer<GstBuffer>, _ segment: UnsafeMutablePointer<GstSegment>) {
         pts = gstfer_buffer_pts(buffer); duration = gstfer_buffer_duration(buffer)
         running = pts == clockTimeNone ? clockTimeNone : gst_segment_to_running_time(segment, GST_FORMAT_TIME, pts)
         stream = pts == clockTimeNone ? clockTimeNone : gst_segment_to_stream_time(segment, GST_FORMAT_TIME, pts)
+        timecode = FrameTimes.timecode(of: buffer)
     }
 
-    /// `timestamp`, `stream-time` and `running-time`, as facedetect's message has them.
+    /// The time code of a buffer's GstVideoTimeCodeMeta, if it has a valid one.
+    static func timecode(of buffer: UnsafeMutablePointer<GstBuffer>) -> String? {
+        guard let tc = gstfer_buffer_time_code(buffer), gst_video_time_code_is_valid(tc) != 0,
+              let text = gst_video_time_code_to_string(tc) else { return nil }
+        defer { g_free(text) }
+        return String(cString: text)
+    }
+
+    /// `timestamp`, `stream-time` and `running-time`, as facedetect's message has them, and
+    /// `timecode` when the frame has one.
     func set(on st: UnsafeMutablePointer<GstStructure>) {
         gstfer_structure_set_clock_time(st, "timestamp", pts)
         gstfer_structure_set_clock_time(st, "stream-time", stream)
         gstfer_structure_set_clock_time(st, "running-time", running)
+        if let timecode { gstfer_structure_set_string(st, "timecode", timecode) }
     }
 }

@@ -168,7 +168,9 @@ final class FerSei {
                 // no faces known (no ferfilter upstream, or its metas dropped on the way): nothing is
                 // written, rather than "no faces"; ferfilter's frames always carry GstFerFacesMeta
                 if let faces = FaceMeta.read(from: buffer) {
-                    let payload = EmotionPayload.encode(faces, probabilities: s.probabilities)
+                    // the time code the faces were seen at (kept with them through the encoder), else the buffer's own
+                    let timecode = FaceMeta.timecode(from: buffer) ?? FrameTimes.timecode(of: buffer)
+                    let payload = EmotionPayload.encode(faces, probabilities: s.probabilities, timecode: timecode)
                     rewritten = AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: au, codec: codec, framing: framing,
                                                      nals: nals)
                     if rewritten == nil { log(GST_LEVEL_DEBUG, "buffer of \(au.count) bytes: no slice (or no room in the NAL size field), left as it is") }
@@ -189,14 +191,17 @@ final class FerSei {
             return GST_FLOW_OK
         }
         guard let data = found.last else { return GST_FLOW_OK }
-        let faces: [EmotionFace]
-        do { faces = try EmotionPayload.decode(data) } catch {
+        let payload: EmotionFrame
+        do { payload = try EmotionPayload.decodeFrame(data) } catch {
             warnOnce("emotion metadata in the stream cannot be read", "\(error)")
             return GST_FLOW_OK
         }
+        let faces = payload.faces
+        var times = FrameTimes(buffer, gstfersei_segment(element))
+        // the sender's time code (that of the frame it analysed) before any the receiver's buffer has
+        times.timecode = payload.timecode ?? times.timecode
         FaceMeta.remove(from: buffer)
-        FaceMeta.attach(faces, to: buffer)
-        let times = FrameTimes(buffer, gstfersei_segment(element))
+        FaceMeta.attach(faces, timecode: times.timecode, to: buffer)
         if s.messageMode == .everyFrame || (s.messageMode == .onChange && FaceMeta.signature(faces) != lastSignature) {
             lastSignature = FaceMeta.signature(faces)
             _ = gstfersei_post_element_message(element, FaceMeta.message(faces, times: times))

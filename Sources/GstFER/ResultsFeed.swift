@@ -6,12 +6,15 @@ import Foundation
 /// end of the stream, so any tool can follow the emotions over time (`tail -f`, jq, pandas).
 ///
 ///     {"frame":12,"pts":0.4,"stream_time":0.4,"running_time":0.4,"wall_time":"2026-11-25T09:45:00.123Z",
-///      "faces":[{"id":1,"x":120,"y":64,"width":140,"height":140,"emotion":"happy","confidence":0.87,
+///      "timecode":"10:00:00:12","faces":[{"id":1,"x":120,"y":64,"width":140,"height":140,"emotion":"happy","confidence":0.87,
 ///                "probabilities":[...7 numbers in label order...]}]}
 ///     {"summary":{"frames":300,"seconds":10.0,"labels":[...],"overall":{"happy":0.61,...},
-///                 "tracks":[{"id":1,"frames":298,"first":0.0,"last":9.93,"shares":{"happy":0.62,...}}]}}
+///                 "tracks":[{"id":1,"frames":298,"first":0.0,"last":9.93,"first_timecode":"10:00:00:00",
+///                            "last_timecode":"10:00:09:28","shares":{"happy":0.62,...}}]}}
 ///
 /// Shares are the fraction of frames each emotion was shown (per track, and over all faces).
+/// `timecode` (a line's) and `first_timecode`/`last_timecode` (a track's in and out points) are
+/// there when the frames carry SMPTE time codes (GstVideoTimeCodeMeta, or the sender's SEI).
 final class ResultsFeed {
     let path: String
     private let handle: FileHandle
@@ -19,7 +22,10 @@ final class ResultsFeed {
     private var frames = 0
     private var firstTime: Double?, lastTime = 0.0
     private var overall: [Int: Int] = [:]
-    private struct TrackStats { var frames = 0; var first = 0.0; var last = 0.0; var labels: [Int: Int] = [:] }
+    private struct TrackStats {
+        var frames = 0; var first = 0.0; var last = 0.0; var labels: [Int: Int] = [:]
+        var firstTimecode: String?, lastTimecode: String?
+    }
     private var tracks: [Int: TrackStats] = [:]
     private var finished = false
     private static let iso: ISO8601DateFormatter = {
@@ -58,13 +64,16 @@ final class ResultsFeed {
             if !f.probabilities.isEmpty { o["probabilities"] = f.probabilities }
             return o
         }
-        emit(["frame": frames, "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
-              "running_time": ResultsFeed.seconds(times.running), "wall_time": ResultsFeed.iso.string(from: Date()), "faces": list])
+        var line: [String: Any] = ["frame": frames, "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
+                                   "running_time": ResultsFeed.seconds(times.running), "wall_time": ResultsFeed.iso.string(from: Date()),
+                                   "faces": list]
+        if let tc = times.timecode { line["timecode"] = tc }
+        emit(line)
         frames += 1
         for f in faces {
             overall[f.labelID, default: 0] += 1
-            var s = tracks[f.id] ?? TrackStats(first: time)
-            s.frames += 1; s.last = time; s.labels[f.labelID, default: 0] += 1
+            var s = tracks[f.id] ?? TrackStats(first: time, firstTimecode: times.timecode)
+            s.frames += 1; s.last = time; s.lastTimecode = times.timecode; s.labels[f.labelID, default: 0] += 1
             tracks[f.id] = s
         }
     }
@@ -81,7 +90,10 @@ final class ResultsFeed {
         }
         let trackList: [[String: Any]] = tracks.keys.sorted().map { id in
             let s = tracks[id]!
-            return ["id": id, "frames": s.frames, "first": s.first, "last": s.last, "shares": shares(s.labels)]
+            var o: [String: Any] = ["id": id, "frames": s.frames, "first": s.first, "last": s.last, "shares": shares(s.labels)]
+            if let tc = s.firstTimecode { o["first_timecode"] = tc }
+            if let tc = s.lastTimecode { o["last_timecode"] = tc }
+            return o
         }
         emit(["summary": ["frames": frames, "seconds": lastTime - (firstTime ?? lastTime), "labels": labels,
                           "overall": shares(overall), "tracks": trackList] as [String: Any]])

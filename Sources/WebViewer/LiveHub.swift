@@ -150,9 +150,9 @@ public final class LiveHub: @unchecked Sendable {
     }
 
     /// ferfilter's reading of a frame (the frame number is assigned here).
-    public func publish(faces: [FaceReading], streamTime: Double?, wallTime: Double = Date().timeIntervalSince1970) {
+    public func publish(faces: [FaceReading], streamTime: Double?, timecode: String? = nil, wallTime: Double = Date().timeIntervalSince1970) {
         lock.lock(); let n = readingSeq; readingSeq += 1; lock.unlock()
-        let r = FrameReading(frame: n, streamTime: streamTime, wallTime: wallTime, faces: faces)
+        let r = FrameReading(frame: n, streamTime: streamTime, wallTime: wallTime, timecode: timecode, faces: faces)
         let ticks = ledger.record(r)
         send("frame", r)
         for t in ticks { send("tick", t) }

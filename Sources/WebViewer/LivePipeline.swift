@@ -230,8 +230,8 @@ public final class LivePipeline: @unchecked Sendable {
             let type = m.pointee.type
             if type == GST_MESSAGE_ELEMENT {
                 if let st = gst_message_get_structure(m), gst_structure_has_name(st, "ferfilter") != 0 {
-                    let (faces, time) = LivePipeline.readings(st, labels: hub.ledger.labels)
-                    hub.publish(faces: faces, streamTime: time)
+                    let (faces, time, timecode) = LivePipeline.readings(st, labels: hub.ledger.labels)
+                    hub.publish(faces: faces, streamTime: time, timecode: timecode)
                     if !sawFaces {
                         sawFaces = true
                         if noted { hub.setStatus(PipelineStatus(state: "playing", source: source.spec, pipeline: launchLine)) }
@@ -283,13 +283,14 @@ public final class LivePipeline: @unchecked Sendable {
         hub.publish(frame: I420Frame(width: Int(w), height: Int(h), bytes: Array(UnsafeBufferPointer(start: data, count: need))))
     }
 
-    /// The faces and stream time of a `ferfilter` element message.
+    /// The faces, stream time and time code (when the frame has one) of a `ferfilter` element message.
     /// `labels` names the entries of each face's `probabilities` array (the model's label order).
-    static func readings(_ st: UnsafePointer<GstStructure>, labels: [String]) -> ([FaceReading], Double?) {
+    static func readings(_ st: UnsafePointer<GstStructure>, labels: [String]) -> ([FaceReading], Double?, String?) {
         var t: GstClockTime = 0
         var time: Double? = nil
         if gst_structure_get_clock_time(st, "stream-time", &t) != 0, t != GstClockTime.max { time = Double(t) / 1e9 }
-        guard let list = gst_structure_get_value(st, "faces"), gst_value_list_get_type() == list.pointee.g_type else { return ([], time) }
+        let timecode = gst_structure_get_string(st, "timecode").map { String(cString: $0) }
+        guard let list = gst_structure_get_value(st, "faces"), gst_value_list_get_type() == list.pointee.g_type else { return ([], time, timecode) }
         var faces: [FaceReading] = []
         for i in 0..<gst_value_list_get_size(list) {
             guard let v = gst_value_list_get_value(list, i), let f = gst_value_get_structure(v) else { continue }
@@ -307,6 +308,6 @@ public final class LivePipeline: @unchecked Sendable {
             faces.append(FaceReading(id: Int(id), box: FaceBox(x: Int(x), y: Int(y), width: Int(fw), height: Int(fh)),
                                      emotion: emotion, confidence: conf, probabilities: probs))
         }
-        return (faces, time)
+        return (faces, time, timecode)
     }
 }

@@ -28,12 +28,14 @@ public struct FrameReading: Codable, Sendable {
     public var streamTime: Double?
     /// When the reading arrived, in seconds since 1970.
     public var wallTime: Double
+    /// The frame's SMPTE time code, when the stream carries one (left out of the JSON otherwise).
+    public var timecode: String?
     public var faces: [FaceReading]
 
-    enum CodingKeys: String, CodingKey { case frame, streamTime = "stream_time", wallTime = "wall_time", faces }
+    enum CodingKeys: String, CodingKey { case frame, streamTime = "stream_time", wallTime = "wall_time", timecode, faces }
 
-    public init(frame: Int, streamTime: Double?, wallTime: Double, faces: [FaceReading]) {
-        self.frame = frame; self.streamTime = streamTime; self.wallTime = wallTime; self.faces = faces
+    public init(frame: Int, streamTime: Double?, wallTime: Double, timecode: String? = nil, faces: [FaceReading]) {
+        self.frame = frame; self.streamTime = streamTime; self.wallTime = wallTime; self.timecode = timecode; self.faces = faces
     }
 }
 

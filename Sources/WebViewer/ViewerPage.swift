@@ -27,6 +27,7 @@ enum ViewerPage {
   header h1 { font-size: 18px; margin: 0; }
   #status { color: var(--dim); }
   #status.bad { color: #ff7b72; }
+  #timecode { font-variant-numeric: tabular-nums; color: var(--dim); }
   main { display: grid; grid-template-columns: minmax(320px, 1fr) 420px; gap: 16px; padding: 16px; }
   @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
   .video { position: relative; align-self: start; background: #000; border-radius: 6px; min-height: 240px; }
@@ -57,7 +58,7 @@ enum ViewerPage {
 </style>
 </head>
 <body data-events="0" data-faces="0" data-video-updates="0" data-ticks="0" data-camera-frames="0" data-mode="server">
-<header><h1>GstFER live</h1><span id="status">connecting…</span><button id="camera" type="button">Use my camera</button></header>
+<header><h1>GstFER live</h1><span id="status">connecting…</span><span id="timecode" hidden></span><button id="camera" type="button">Use my camera</button></header>
 <main>
   <div class="video">
     <img id="video" alt="annotated video" hidden>
@@ -337,6 +338,7 @@ async function start() {
   es.addEventListener("frame", (e) => {
     const f = JSON.parse(e.data); count("events");
     if (!cam.on) { body.dataset.faces = String(f.faces.length); renderFaces(f); }
+    const tc = $("timecode"); tc.hidden = cam.on || !f.timecode; tc.textContent = f.timecode ? "TC " + f.timecode : "";
   });
   es.addEventListener("tick", (e) => {
     serverPoints.push(JSON.parse(e.data)); if (serverPoints.length > 600) serverPoints.shift();

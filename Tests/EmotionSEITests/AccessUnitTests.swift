@@ -180,5 +180,24 @@ final class EmotionPayloadTests: XCTestCase {
                        "malformed emotion SEI payload: face 0: box beyond 65536 pixels or label_id beyond 64")
         XCTAssertEqual(reason(#"{"v":1,"faces":[{"id":1,"x":1,"y":1,"width":4,"height":4,"emotion":"sad","label_id":4,"confidence":1e300}]}"#),
                        "malformed emotion SEI payload: face 0: a confidence or probability outside 0-1, or over 64 probabilities")
+        let long = String(repeating: "1", count: 33)
+        for tc in ["5", #""10:00:00:00\"x""#, "\"\(long)\"", #""ab:cd""#, #""""#] {
+            XCTAssertEqual(reason(#"{"v":1,"timecode":"# + tc + #","faces":[]}"#),
+                           "malformed emotion SEI payload: \"timecode\" is not a time code (digits and :;., up to 32 characters)", tc)
+        }
+    }
+
+    /// The sender's SMPTE time code rides beside the faces when its frame had one, drop-frame
+    /// ";" included; without one the payload is as before, and a reader of it sees none.
+    func testTimecodeRoundTripsWhenThereIsOne() throws {
+        let text = String(decoding: EmotionPayload.encode(Array(faces.prefix(1)), timecode: "10:00:59;29"), as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix(#"{"v":1,"timecode":"10:00:59;29","faces":[{"id":3,"#), text)
+        let back = try EmotionPayload.decodeFrame(Array(text.utf8))
+        XCTAssertEqual(back.timecode, "10:00:59;29")
+        XCTAssertEqual(back.faces, try EmotionPayload.decode(EmotionPayload.encode(Array(faces.prefix(1)))))
+        XCTAssertNil(try EmotionPayload.decodeFrame(EmotionPayload.encode(faces)).timecode)
+        XCTAssertEqual(try EmotionPayload.decodeFrame(EmotionPayload.encode([], timecode: "23:59:59:24.1")).timecode, "23:59:59:24.1")
+        // what is not a time code is not written
+        XCTAssertEqual(String(decoding: EmotionPayload.encode([], timecode: #"10:00","x"#), as: UTF8.self), #"{"v":1,"faces":[]}"#)
     }
 }

@@ -113,6 +113,14 @@ final class PipelineTests: XCTestCase {
                 XCTAssertGreaterThan(results.count, 100, "a line per frame")
                 XCTAssertTrue(results.first?.contains("\"faces\"") ?? false)
                 XCTAssertTrue(results.last?.hasPrefix("{\"summary\"") ?? false, "summary last: \(results.last ?? "")")
+            case "timecode":
+                let objects = lines("timecoded.jsonl").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                XCTAssertGreaterThan(objects.count, 100, "a line per frame")
+                XCTAssertEqual(objects.first?["timecode"] as? String, "10:00:00:00")
+                XCTAssertEqual(objects.dropFirst().first?["timecode"] as? String, "10:00:00:01")
+                let tracks = ((objects.last?["summary"] as? [String: Any])?["tracks"] as? [[String: Any]]) ?? []
+                XCTAssertFalse(tracks.isEmpty)
+                XCTAssertTrue(tracks.allSatisfy { ($0["first_timecode"] as? String)?.hasPrefix("10:00:") ?? false }, "\(tracks.prefix(1))")
             case "two-streams":
                 // each element its own tracks and results, from one shared model: the same faces, mirrored
                 func summary(_ f: String) -> [String: Any] {

@@ -12,8 +12,8 @@ import XCTest
 final class SEIElementTests: XCTestCase {
     override func setUp() { XCTAssertTrue(Gst.ready) }
 
-    /// One frame's `ferfilter` message: its timestamp and faces.
-    struct Reported { var pts: GstClockTime; var faces: [EmotionFace] }
+    /// One frame's `ferfilter` message: its timestamp, faces and time code (if any).
+    struct Reported { var pts: GstClockTime; var faces: [EmotionFace]; var timecode: String? = nil }
 
     /// A 640x480 GRAY8 clip of four drifting PublicTest faces, written once per test run.
     static let clip: Result<URL, Error> = Result {
@@ -69,7 +69,8 @@ final class SEIElementTests: XCTestCase {
                 let faces = (0..<gstfer_structure_list_size(st, "faces")).compactMap { i in
                     gstfer_structure_list_get(st, "faces", i).flatMap { FaceMeta.face($0) }
                 }
-                messages[from, default: []].append(Reported(pts: pts, faces: faces))
+                let timecode = gst_structure_get_string(st, "timecode").map { String(cString: $0) }
+                messages[from, default: []].append(Reported(pts: pts, faces: faces, timecode: timecode))
             }
         }
         XCTFail("no end of stream: \(description)")
@@ -131,6 +132,8 @@ final class SEIElementTests: XCTestCase {
         }
         let fromSender = sent.sorted { $0.pts < $1.pts }.map { $0.faces.map { "\($0.id):\($0.emotion):\($0.x)" } }
         XCTAssertEqual(fromFile, fromSender)
+        XCTAssertTrue(objects.allSatisfy { $0["timecode"] == nil }, "no time code where the frames had none")
+        XCTAssertTrue(sent.allSatisfy { $0.timecode == nil })
         let summary = try XCTUnwrap(objects.last?["summary"] as? [String: Any])
         XCTAssertEqual(summary["frames"] as? Int, 36)
         XCTAssertEqual(summary["labels"] as? [String], FERDataset.labels)
@@ -145,6 +148,52 @@ final class SEIElementTests: XCTestCase {
         XCTAssertTrue(a == b, "the same pictures decoded with and without the SEI")
         let sizes = [withSEI, without].map { (try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? 0 }
         print("MPEG-TS of 36 frames: \(sizes[0]) bytes with the emotion SEI, \(sizes[1]) without")
+    }
+
+    /// SMPTE time codes, as an SDI capture card or timecodestamper puts them on frames: ferfilter
+    /// reports each frame's in its message and results (a track's in and out points in the
+    /// summary), ferseiinsert carries it beside the faces, and the receiver reports the sender's
+    /// time code for each frame. Drop-frame at 29.97 fps, across a minute where frames 00 and 01
+    /// are skipped.
+    func testTimecodesTravelWithTheFaces() throws {
+        let ts = scratch("timecode.ts"), sentResults = scratch("timecode-sent.jsonl"), receivedResults = scratch("timecode-received.jsonl")
+        defer { for p in [ts, sentResults, receivedResults] { try? FileManager.default.removeItem(atPath: p) } }
+        // 36 drop-frame time codes from 10:00:59;20, worked out here: 10:00:59;29 is followed by 10:01:00;02
+        var expected: [String] = []
+        var (m, s, f) = (0, 59, 20)
+        for _ in 0..<36 {
+            expected.append(String(format: "10:%02d:%02d;%02d", m, s, f))
+            f += 1
+            if f == 30 { f = 0; s += 1 }
+            if s == 60 { s = 0; m += 1 }
+            if s == 0 && f == 0 && m % 10 != 0 { f = 2 }
+        }
+        XCTAssertEqual(expected[9...10], ["10:00:59;29", "10:01:00;02"])
+        let sender = "filesrc location=\(try SEIElementTests.clip.get().path) ! rawvideoparse format=gray8 width=640 height=480 "
+            + "framerate=30000/1001 ! timecodestamper drop-frame=true set-internal-timecode=10:00:59:20 "
+            + "! ferfilter name=sender model=\"\(shippedModel)\" skip-late=false results=\(sentResults) "
+            + "! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency ! ferseiinsert ! mpegtsmux ! filesink location=\(ts)"
+        let sent = (try run(sender).messages["sender"] ?? []).sorted { $0.pts < $1.pts }
+        XCTAssertEqual(sent.map(\.timecode), expected)
+        let received = try run("filesrc location=\(ts) ! tsdemux ! h264parse ! ferseiextract name=receiver results=\(receivedResults) ! fakesink")
+        let got = (received.messages["receiver"] ?? []).sorted { $0.pts < $1.pts }
+        assertSameFaces(sent, got)
+        XCTAssertEqual(got.map(\.timecode), expected, "the sender's time codes, frame for frame")
+        for path in [sentResults, receivedResults] {
+            let objects = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+                try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+            XCTAssertEqual(objects.dropLast().map { $0["timecode"] as? String }, expected, path)
+            // each track's in and out points: the time codes of the first and last frames it was in
+            let tracks = try XCTUnwrap((objects.last?["summary"] as? [String: Any])?["tracks"] as? [[String: Any]], path)
+            XCTAssertFalse(tracks.isEmpty)
+            for t in tracks {
+                let id = try XCTUnwrap(t["id"] as? Int)
+                let frames = sent.indices.filter { sent[$0].faces.contains { $0.id == id } }
+                XCTAssertEqual(t["first_timecode"] as? String, expected[frames.first!], "track \(id) in \(path)")
+                XCTAssertEqual(t["last_timecode"] as? String, expected[frames.last!], "track \(id) in \(path)")
+            }
+        }
     }
 
     /// Length-prefixed NAL units on the receiving side (MP4's avc, Matroska's hvc1), H.264 and

@@ -247,7 +247,8 @@ final class ServeTests: XCTestCase {
         let clip = dir.appendingPathComponent("clip.gray").path, ts = dir.appendingPathComponent("faces.ts").path
         _ = try run(fer, ["scene", data, "--frames", "90", "--faces", "4", "--size", "140", "--output", clip])
         _ = try run("/usr/bin/gst-launch-1.0", ["-q", "filesrc", "location=\(clip)", "!", "rawvideoparse", "format=gray8", "width=640", "height=480",
-                                               "framerate=30/1", "!", "ferfilter", "draw=false", "model=\(shippedModel.path)", "!", "videoconvert",
+                                               "framerate=30/1", "!", "timecodestamper", "set-internal-timecode=10:00:00:00",
+                                               "!", "ferfilter", "draw=false", "model=\(shippedModel.path)", "!", "videoconvert",
                                                "!", "x264enc", "speed-preset=ultrafast", "!", "ferseiinsert", "!", "mpegtsmux", "!", "filesink", "location=\(ts)"])
         let server = try Server(["--source", ts, "--faces-from-stream"])
         defer { server.stop() }
@@ -263,6 +264,11 @@ final class ServeTests: XCTestCase {
             return faces.count >= 3 && faces.allSatisfy { ($0["emotion"] as? String).map(FERDataset.labels.contains) ?? false }
         }
         XCTAssertGreaterThanOrEqual(withFaces.count, frames.count - 2, "faces read from the stream: \(frames.last?.prefix(300) ?? "")")
+        // the sender's time codes (90 frames at 30 fps from 10:00:00:00; the file loops) reach the page's feed
+        let timecodes = try frames.map { line in
+            (try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any])["timecode"] as? String ?? "none"
+        }
+        XCTAssertTrue(timecodes.allSatisfy { $0.range(of: #"^10:00:0[0-2]:[0-2][0-9]$"#, options: .regularExpression) != nil }, "\(timecodes)")
         let snap = try server.get("/snapshot.jpg")
         XCTAssertEqual(snap.status, 200)
         XCTAssertNil((try server.json("/api/v1/health")["pipeline"] as? [String: Any])?["error"])

@@ -114,6 +114,9 @@ GstSegment * gstfer_segment (GstFerFilter * self);
 GstPad * gstfer_sink_pad (GstFerFilter * self);
 GstClockTime gstfer_buffer_pts (GstBuffer * buffer);
 GstClockTime gstfer_buffer_duration (GstBuffer * buffer);
+/* the buffer's SMPTE time code (GstVideoTimeCodeMeta: timecodestamper, SDI capture), or NULL if
+ * it has none (gst_buffer_get_video_time_code_meta is a macro) */
+GstVideoTimeCode * gstfer_buffer_time_code (GstBuffer * buffer);
 /* GValue holders (G_VALUE_INIT is a macro) */
 GValue * gstfer_value_new (GType type);
 void gstfer_value_free (GValue * v);
