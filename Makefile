@@ -6,7 +6,7 @@ MODEL ?= Models/fernet.json
 FER = .build/release/fer
 APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data chromium
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data chromium openssl curl
 
 .PHONY: help setup print-apt-packages build plugin test demo serve fuzz asan tsan bench soak explore eval train card fixtures clean
 

@@ -138,7 +138,7 @@ function camState(text, bad = false) { const el = $("videostate"); el.textConten
 
 async function startCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    camState(`camera: browsers give a page the camera only on http://localhost or over HTTPS; open http://localhost:${location.port || 80}/ on this machine (for a remote server: ssh -L ${location.port || 80}:localhost:${location.port || 80} server) or put the viewer behind an HTTPS proxy`, true);
+    camState(`camera: browsers give a page the camera only on http://localhost or over HTTPS; serve it over HTTPS (fer serve --tls-cert cert.pem --tls-key key.pem), or open http://localhost:${location.port || 80}/ on the server's machine (from another: ssh -L ${location.port || 80}:localhost:${location.port || 80} server)`, true);
     return;
   }
   let stream;

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import Logging
 
 /// The web viewer's HTTP side (Hummingbird):
@@ -146,8 +148,9 @@ public struct ViewerServer: Sendable {
         return router
     }
 
-    /// Serves until the process ends. `onRunning` gets the bound port (useful with port 0).
-    public func run(host: String, port: Int, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    /// Serves until the process ends, over HTTPS when `tls` is given (see `TLSFiles.configuration`).
+    /// `onRunning` gets the bound port (useful with port 0).
+    public func run(host: String, port: Int, tls: TLSConfiguration? = nil, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let hub = self.hub, cameras = self.cameras
         let heartbeat = Task {
             while !Task.isCancelled {
@@ -161,9 +164,42 @@ public struct ViewerServer: Sendable {
         defer { heartbeat.cancel() }
         var logger = Logger(label: "fer-serve")
         logger.logLevel = .warning
-        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "fer-serve"),
+        let app = Application(router: router(), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+                              configuration: .init(address: .hostname(host, port: port), serverName: "fer-serve"),
                               onServerRunning: { channel in onRunning(channel.localAddress?.port ?? port) }, logger: logger)
         try await app.run()
+    }
+}
+
+/// A certificate (chain) and its private key, PEM files, for serving HTTPS: browsers give a page
+/// the camera ("Use my camera") only in a secure context, which for a server on another machine
+/// means HTTPS.
+public enum TLSFiles {
+    /// NIOSSL's server configuration, as `ViewerServer.run` takes it.
+    public typealias Configuration = TLSConfiguration
+
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
+
+    /// The server configuration, checked before anything listens: the files must be readable PEM
+    /// and the key must be the certificate's. Each failure names the file and what is wrong.
+    public static func configuration(certificate: String, key: String) throws -> TLSConfiguration {
+        for (what, path) in [("certificate", certificate), ("private key", key)] where !FileManager.default.isReadableFile(atPath: path) {
+            throw Failure(description: "no readable TLS \(what) at \(path)")
+        }
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
+            throw Failure(description: "cannot read the TLS certificate \(certificate) (a PEM file: -----BEGIN CERTIFICATE-----): \(error)")
+        }
+        guard !chain.isEmpty else { throw Failure(description: "no certificate in \(certificate) (a PEM file: -----BEGIN CERTIFICATE-----)") }
+        let privateKey: NIOSSLPrivateKey
+        do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+            throw Failure(description: "cannot read the TLS private key \(key) (an unencrypted PEM file: -----BEGIN PRIVATE KEY-----): \(error)")
+        }
+        let config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        do { _ = try NIOSSLContext(configuration: config) } catch {
+            throw Failure(description: "the TLS private key \(key) does not go with the certificate \(certificate): \(error)")
+        }
+        return config
     }
 }
 

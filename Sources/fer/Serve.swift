@@ -15,7 +15,9 @@ struct Serve: AsyncParsableCommand {
         Without --source it uses the first webcam; with no webcam it serves the page and the API without video. \
         The page can also use the camera of the browser's own machine ("Use my camera"): its frames go to \
         POST /api/v1/camera, each page through a ferfilter of its own. Browsers allow that only on \
-        http://localhost or over HTTPS (for a remote server: ssh -L 8080:localhost:8080 HOST, or an HTTPS proxy). \
+        http://localhost or over HTTPS: for a remote server give --tls-cert and --tls-key (PEM files; e.g. \
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 -subj /CN=HOST \
+        -addext subjectAltName=DNS:HOST -keyout key.pem -out cert.pem), or use ssh -L 8080:localhost:8080 HOST. \
         With --faces-from-stream the video's own emotion metadata is shown instead of analysing it: a stream \
         from `fer rtsp` or any pipeline with ferseiinsert (e.g. --source rtsp://edge:8554/fer), drawn by \
         feroverlay. Needs the plugin installed (plugin/meson-free-build.sh) for video. Stop with Ctrl-C.
@@ -34,14 +36,26 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Show the faces and emotions the video stream carries (SEI from ferseiinsert or fer rtsp) instead of analysing it.")
     var facesFromStream = false
     @Option(help: "Most browsers sending their own camera at once (\"Use my camera\"; 0: none).") var cameraSessions = 4
+    @Option(help: ArgumentHelp("Serve HTTPS with this certificate (chain), a PEM file; with --tls-key.", valueName: "pem"))
+    var tlsCert: String?
+    @Option(help: ArgumentHelp("The certificate's private key, an unencrypted PEM file.", valueName: "pem"))
+    var tlsKey: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard (1...100).contains(jpegQuality) else { throw ValidationError("--jpeg-quality must be 1...100") }
         guard (0...64).contains(cameraSessions) else { throw ValidationError("--camera-sessions must be 0...64") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together: give both for HTTPS") }
     }
 
     func run() async throws {
+        // a bad certificate or key fails here, before the model, the video and the port
+        let tls: TLSFiles.Configuration?
+        if let tlsCert, let tlsKey {
+            tls = try TLSFiles.configuration(certificate: tlsCert, key: tlsKey)
+        } else {
+            tls = nil
+        }
         let modelURL = URL(fileURLWithPath: model)
         let m = try FacialExpressionModel.shared(contentsOf: modelURL)
         let c = try HaarCascade(contentsOf: cascade)
@@ -83,8 +97,8 @@ struct Serve: AsyncParsableCommand {
         }
         let server = ViewerServer(hub: hub, analyzer: analyzer, cameras: cameras, modelName: modelURL.deletingPathExtension().lastPathComponent)
         let host = self.host
-        try await server.run(host: host, port: port) { bound in
-            print("serving http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(bound)/")
+        try await server.run(host: host, port: port, tls: tls) { bound in
+            print("serving \(tls == nil ? "http" : "https")://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(bound)/")
             fflush(stdout)
         }
     }

@@ -21,6 +21,23 @@ final class CameraTests: XCTestCase {
         return scene.placements.firstIndex { cx >= $0.x && cx < $0.x + $0.size && cy >= $0.y && cy < $0.y + $0.size }
     }
 
+    /// Chromium's fake camera playing the clip: 45 frames of the moving scene as Y4M (4:2:0, grey
+    /// chroma), which Chromium loops. The caller removes the file.
+    func fakeCameraFile() throws -> URL {
+        let y4m = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-camera-\(getpid())-\(UUID().uuidString).y4m")
+        var video = Data("YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n".utf8)
+        let chroma = Data(repeating: 128, count: 2 * 320 * 240)
+        for t in 0..<45 {
+            video.append(Data("FRAME\n".utf8)); video.append(contentsOf: try frame(t).0.pixels); video.append(chroma)
+        }
+        try video.write(to: y4m)
+        return y4m
+    }
+
+    func fakeCameraArguments(_ y4m: URL) -> [String] {
+        ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--use-file-for-fake-video-capture=\(y4m.path)"]
+    }
+
     func testCameraSessionsTrackFacesAcrossFramesAndRefuseBadInput() throws {
         _ = try fer2013Path()
         // message-mode=on-change (for the server's own video) must not leave camera frames unanswered
@@ -111,19 +128,11 @@ final class CameraTests: XCTestCase {
     func testPageUsesTheBrowsersCameraInHeadlessChromium() throws {
         guard let chromium = HeadlessChromium.find() else { throw XCTSkip("chromium not installed (make setup installs Debian's chromium)") }
         _ = try fer2013Path()
-        // the fake camera: 45 frames of the moving scene as Y4M (4:2:0, grey chroma), looped by Chromium
-        let y4m = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-camera-\(getpid()).y4m")
+        let y4m = try fakeCameraFile()
         defer { try? FileManager.default.removeItem(at: y4m) }
-        var video = Data("YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n".utf8)
-        let chroma = Data(repeating: 128, count: 2 * 320 * 240)
-        for t in 0..<45 {
-            video.append(Data("FRAME\n".utf8)); video.append(contentsOf: try frame(t).0.pixels); video.append(chroma)
-        }
-        try video.write(to: y4m)
         let server = try Server(["--source", "none"])
         defer { server.stop() }
-        let browser = try HeadlessChromium(executable: chromium, arguments: [
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--use-file-for-fake-video-capture=\(y4m.path)"])
+        let browser = try HeadlessChromium(executable: chromium, arguments: fakeCameraArguments(y4m))
         defer { browser.close() }
         let page = try browser.open("http://127.0.0.1:\(server.port)/")
         XCTAssertTrue(try page.wait(for: "document.body !== null && document.getElementById('camera') !== null", timeout: 20))
@@ -161,5 +170,92 @@ final class CameraTests: XCTestCase {
         }
         XCTAssertEqual(open, 0, "the page ended its session")
         print("camera page: \(state); faces \(emotions); screenshot .build/test-artifacts/fer-serve-camera.png")
+    }
+
+    /// A self-signed certificate for fer.test and 127.0.0.1 and its key, made by openssl in `dir`.
+    static func selfSignedCertificate(in dir: URL, name: String = "fer") throws -> (cert: String, key: String) {
+        let cert = dir.appendingPathComponent("\(name)-cert.pem").path, key = dir.appendingPathComponent("\(name)-key.pem").path
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else { throw XCTSkip("openssl not installed (make setup installs it)") }
+        let (status, text) = try ServeTests.launch("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=fer.test",
+            "-addext", "subjectAltName=DNS:fer.test,IP:127.0.0.1", "-keyout", key, "-out", cert])
+        XCTAssertEqual(status, 0, text)
+        return (cert, key)
+    }
+
+    /// HTTPS (`--tls-cert`/`--tls-key`) is what lets a browser on another machine use its camera:
+    /// Chromium, reaching the server under a host name that is not localhost (fer.test, mapped to
+    /// 127.0.0.1), gives the plain-HTTP page no camera (the page says how to fix it) and the HTTPS
+    /// page its camera; the server's video (MJPEG) and feed (SSE) come over TLS too. curl checks
+    /// the certificate; plain HTTP on the TLS port gets no answer.
+    func testHTTPSGivesAPageOnAnotherHostTheCamera() throws {
+        guard let chromium = HeadlessChromium.find() else { throw XCTSkip("chromium not installed (make setup installs Debian's chromium)") }
+        _ = try fer2013Path()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try CameraTests.selfSignedCertificate(in: dir)
+        let secure = try Server(["--source", "test", "--tls-cert", cert, "--tls-key", key])
+        defer { secure.stop() }
+        XCTAssertTrue(secure.output.contains("serving https://127.0.0.1:\(secure.port)/"), secure.output)
+        let (status, health) = try ServeTests.launch("/usr/bin/curl", ["-sS", "-m", "10", "--cacert", cert, "--resolve", "fer.test:\(secure.port):127.0.0.1",
+                                                                      "https://fer.test:\(secure.port)/api/v1/health"])
+        XCTAssertEqual(status, 0, health)
+        XCTAssertTrue(health.contains("\"labels\":[\"angry\""), health)
+        XCTAssertNotEqual(try ServeTests.launch("/usr/bin/curl", ["-sS", "-m", "5", "http://127.0.0.1:\(secure.port)/api/v1/health"]).status, 0)
+
+        let plain = try Server(["--source", "none"])
+        defer { plain.stop() }
+        let y4m = try fakeCameraFile()
+        defer { try? FileManager.default.removeItem(at: y4m) }
+        let browser = try HeadlessChromium(executable: chromium, arguments: fakeCameraArguments(y4m)
+                                           + ["--host-resolver-rules=MAP fer.test 127.0.0.1", "--ignore-certificate-errors"])
+        defer { browser.close() }
+        let loaded = "document.body !== null && document.getElementById('camera') !== null"
+        let insecure = try browser.open("http://fer.test:\(plain.port)/")
+        XCTAssertTrue(try insecure.wait(for: loaded, timeout: 20))
+        XCTAssertEqual(try insecure.evaluate("window.isSecureContext") as? Bool, false)
+        _ = try insecure.evaluate("document.getElementById('camera').click()")
+        let refused = try insecure.wait(for: "document.getElementById('videostate').textContent.includes('--tls-cert')", timeout: 10)
+        let said = try insecure.evaluate("document.getElementById('videostate').textContent") as? String ?? ""
+        XCTAssertTrue(refused, said)
+
+        let page = try browser.open("https://fer.test:\(secure.port)/")
+        XCTAssertTrue(try page.wait(for: loaded, timeout: 20))
+        XCTAssertEqual(try page.evaluate("window.isSecureContext") as? Bool, true)
+        let state = "JSON.stringify(document.body.dataset) + ' ' + document.getElementById('videostate').textContent"
+        let served = try page.wait(for: "Number(document.body.dataset.faces) >= 3 && document.getElementById('video').naturalWidth === 640", timeout: 30)
+        let before = try page.evaluate(state) as? String ?? ""
+        XCTAssertTrue(served, before)
+        _ = try page.evaluate("document.getElementById('camera').click()")
+        let ready = "document.body.dataset.mode === 'camera' && Number(document.body.dataset.cameraFrames) >= 10 "
+            + "&& document.querySelectorAll('#faces .face').length >= 5"
+        let camera = try page.wait(for: ready, timeout: 60)
+        let after = try page.evaluate(state) as? String ?? ""
+        XCTAssertTrue(camera, after)
+        print("HTTPS page: \(after)")
+    }
+
+    /// A certificate or key that cannot serve fails at once, naming the file, before anything listens.
+    func testBadTLSFilesAreRefusedWithTheirNames() throws {
+        let fer = packageRoot.appendingPathComponent(".build/release/fer").path
+        guard FileManager.default.fileExists(atPath: fer) else { throw XCTSkip("fer not built in .build/release") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-tls-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try CameraTests.selfSignedCertificate(in: dir)
+        let (_, otherKey) = try CameraTests.selfSignedCertificate(in: dir, name: "other")
+        let garbage = dir.appendingPathComponent("garbage.pem").path
+        try Data("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".utf8).write(to: URL(fileURLWithPath: garbage))
+        for (args, expected) in [(["--tls-cert", cert], "--tls-cert and --tls-key go together"),
+                                 (["--tls-cert", dir.appendingPathComponent("missing.pem").path, "--tls-key", key], "no readable TLS certificate at \(dir.path)/missing.pem"),
+                                 (["--tls-cert", garbage, "--tls-key", key], "cannot read the TLS certificate \(garbage)"),
+                                 (["--tls-cert", cert, "--tls-key", cert], "cannot read the TLS private key \(cert)"),
+                                 (["--tls-cert", cert, "--tls-key", otherKey], "the TLS private key \(otherKey) does not go with the certificate \(cert)")] {
+            let (status, text) = try ServeTests.launch(fer, ["serve", "--port", "0", "--source", "none", "--model", shippedModel.path] + args)
+            XCTAssertNotEqual(status, 0, text)
+            XCTAssertTrue(text.contains(expected), "\(args): \(text.suffix(600))")
+            XCTAssertFalse(text.contains("serving"), text)
+        }
     }
 }

@@ -33,7 +33,7 @@ final class ServeTests: XCTestCase {
             try process.run()
             let deadline = Date().addingTimeInterval(90)
             while Date() < deadline && process.isRunning {
-                if let r = output.range(of: #"serving http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+                if let r = output.range(of: #"serving https?://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
                     port = Int(output[r].split(separator: ":").last!.dropLast())!
                     return
                 }
