@@ -60,6 +60,8 @@ final class FerSei {
     // Streaming-thread state (set_caps and transform_ip are serialised by GstBaseTransform).
     private var codec = VideoCodec.h264
     private var framing = NALFraming.byteStream
+    /// The stream's frame rate from the caps (0/1 when they give none): a time code needs it.
+    private var fps = (n: gint(0), d: gint(1))
     private var lastSignature: String?
     private var warned = false
     private var feed: ResultsFeed?
@@ -130,6 +132,8 @@ final class FerSei {
             return false
         }
         codec = c
+        var n: gint = 0, d: gint = 1
+        fps = gst_structure_get_fraction(st, "framerate", &n, &d) != 0 && n > 0 && d > 0 ? (n, d) : (0, 1)
         let format = gst_structure_get_string(st, "stream-format").map { String(cString: $0) } ?? "byte-stream"
         if format == "byte-stream" {
             framing = .byteStream
@@ -202,6 +206,7 @@ final class FerSei {
         times.timecode = payload.timecode ?? times.timecode
         FaceMeta.remove(from: buffer)
         FaceMeta.attach(faces, timecode: times.timecode, to: buffer)
+        if let tc = payload.timecode, gstfer_buffer_time_code(buffer) == nil { restoreTimecode(tc, on: buffer) }
         if s.messageMode == .everyFrame || (s.messageMode == .onChange && FaceMeta.signature(faces) != lastSignature) {
             lastSignature = FaceMeta.signature(faces)
             _ = gstfersei_post_element_message(element, FaceMeta.message(faces, times: times))
@@ -215,6 +220,22 @@ final class FerSei {
             feed.frame(faces, times: times, time: t)
         }
         return GST_FLOW_OK
+    }
+
+    /// Puts the sender's time code back on the frame as a GstVideoTimeCodeMeta (which the decoder
+    /// copies to the picture), for `timeoverlay time-mode=time-code`, a muxer or a ferfilter
+    /// downstream; only "hh:mm:ss:ff" and drop-frame "hh:mm:ss;ff" at a frame rate the caps give.
+    private func restoreTimecode(_ text: String, on buffer: UnsafeMutablePointer<GstBuffer>) {
+        let bytes = Array(text.utf8)
+        guard fps.n > 0, bytes.count == 11, [2, 5].allSatisfy({ bytes[$0] == UInt8(ascii: ":") }),
+              bytes[8] == UInt8(ascii: ":") || bytes[8] == UInt8(ascii: ";") else { return }
+        let parts = [0, 3, 6, 9].compactMap { UInt32(String(decoding: bytes[$0..<$0 + 2], as: UTF8.self)) }
+        let dropFrame = bytes[8] == UInt8(ascii: ";")
+        let framesPerSecond = (Int(fps.n) + Int(fps.d) - 1) / Int(fps.d)
+        guard parts.count == 4, parts[0] < 24, parts[1] < 60, parts[2] < 60, Int(parts[3]) < framesPerSecond, !dropFrame || fps.d == 1001 else { return }
+        let flags = dropFrame ? GST_VIDEO_TIME_CODE_FLAGS_DROP_FRAME : GST_VIDEO_TIME_CODE_FLAGS_NONE
+        // GStreamer refuses (NULL) a time code that is not valid at this frame rate
+        _ = gst_buffer_add_video_time_code_meta_full(buffer, guint(fps.n), guint(fps.d), nil, flags, parts[0], parts[1], parts[2], parts[3], 0)
     }
 
     private func replaceContents(of buffer: UnsafeMutablePointer<GstBuffer>, with bytes: [UInt8]) {

@@ -153,7 +153,7 @@ final class SEIElementTests: XCTestCase {
     /// SMPTE time codes, as an SDI capture card or timecodestamper puts them on frames: ferfilter
     /// reports each frame's in its message and results (a track's in and out points in the
     /// summary), ferseiinsert carries it beside the faces, and the receiver reports the sender's
-    /// time code for each frame. Drop-frame at 29.97 fps, across a minute where frames 00 and 01
+    /// time code for each frame and puts it back on the frame. Drop-frame at 29.97 fps, across a minute where frames 00 and 01
     /// are skipped.
     func testTimecodesTravelWithTheFaces() throws {
         let ts = scratch("timecode.ts"), sentResults = scratch("timecode-sent.jsonl"), receivedResults = scratch("timecode-received.jsonl")
@@ -175,10 +175,14 @@ final class SEIElementTests: XCTestCase {
             + "! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency ! ferseiinsert ! mpegtsmux ! filesink location=\(ts)"
         let sent = (try run(sender).messages["sender"] ?? []).sorted { $0.pts < $1.pts }
         XCTAssertEqual(sent.map(\.timecode), expected)
-        let received = try run("filesrc location=\(ts) ! tsdemux ! h264parse ! ferseiextract name=receiver results=\(receivedResults) ! fakesink")
+        // ...and puts them back on the frames as GstVideoTimeCodeMeta, which the decoder passes on: a
+        // ferfilter after it reports them
+        let received = try run("filesrc location=\(ts) ! tsdemux ! h264parse ! ferseiextract name=receiver results=\(receivedResults) "
+                               + "! avdec_h264 ! videoconvert ! ferfilter name=after model=\"\(shippedModel)\" skip-late=false ! fakesink")
         let got = (received.messages["receiver"] ?? []).sorted { $0.pts < $1.pts }
         assertSameFaces(sent, got)
         XCTAssertEqual(got.map(\.timecode), expected, "the sender's time codes, frame for frame")
+        XCTAssertEqual((received.messages["after"] ?? []).sorted { $0.pts < $1.pts }.map(\.timecode), expected, "on the decoded frames")
         for path in [sentResults, receivedResults] {
             let objects = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
                 try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -341,6 +345,38 @@ final class SEIElementTests: XCTestCase {
         defer { gst_harness_teardown(bad) }
         gst_harness_set_src_caps_str(bad, "video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)0102")
         XCTAssertEqual(gst_harness_push(bad, makeBuffer([0, 0, 0, 2, 0x65, 0x88])), GST_FLOW_NOT_NEGOTIATED)
+    }
+
+    /// The sender's time code goes back on a frame only when it is a valid one at the stream's
+    /// frame rate and the frame has none of its own; anything else is reported as sent, and
+    /// nothing else happens to the frame.
+    func testTimecodesPutBackOnlyWhenValid() throws {
+        func restored(_ timecode: String, caps: String = "framerate=30000/1001", own: Bool = false) throws -> String? {
+            let h = gst_harness_new("ferseiextract")!
+            defer { gst_harness_teardown(h) }
+            gst_harness_set_src_caps_str(h, "video/x-h264,stream-format=byte-stream,alignment=au," + caps)
+            let payload = EmotionPayload.encode([EmotionFace(id: 1, x: 2, y: 3, width: 40, height: 40, emotion: "sad", labelID: 4,
+                                                             confidence: 0.5, probabilities: [])], timecode: timecode)
+            let au = ([0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21] as [UInt8]).withUnsafeBytes {
+                try! AccessUnit.inserting(uuid: EmotionPayload.uuid, data: payload, into: $0, codec: .h264, framing: .byteStream)!
+            }
+            let buffer = makeBuffer(au)
+            if own { _ = gst_buffer_add_video_time_code_meta_full(buffer, 25, 1, nil, GST_VIDEO_TIME_CODE_FLAGS_NONE, 1, 2, 3, 4, 0) }
+            XCTAssertEqual(gst_harness_push(h, buffer), GST_FLOW_OK)
+            let out = try XCTUnwrap(gst_harness_pull(h))
+            defer { gst_buffer_unref(out) }
+            XCTAssertEqual(bytes(of: out), au, "passed on unchanged")
+            XCTAssertEqual(FaceMeta.timecode(from: out), timecode, "reported as the sender wrote it")
+            return FrameTimes.timecode(of: out)
+        }
+        XCTAssertEqual(try restored("10:00:59;29"), "10:00:59;29")
+        XCTAssertEqual(try restored("10:01:00;02"), "10:01:00;02")
+        XCTAssertEqual(try restored("23:59:59:24", caps: "framerate=25/1"), "23:59:59:24")
+        XCTAssertEqual(try restored("10:00:00:00", own: true), "01:02:03:04", "the frame's own time code stays")
+        for bad in ["10:01:00;00", "10:00:00:30", "24:00:00:00", "10:60:00:00", "10:00:00;05", "10:00:00.05", "1:00:00:00", "99:99:99:99"] {
+            XCTAssertNil(try restored(bad, caps: bad == "10:00:00;05" ? "framerate=25/1" : "framerate=30000/1001"), bad)
+        }
+        XCTAssertNil(try restored("10:00:00:00", caps: "parsed=true"), "no frame rate, no time code")
     }
 
     func readFile(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
