@@ -165,6 +165,12 @@ gstfer_param_flags (void)
   return (GParamFlags) (G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING);
 }
 
+GParamFlags
+gstfer_param_flags_read_only (void)
+{
+  return G_PARAM_READABLE;
+}
+
 GType
 gstfer_message_mode_get_type (void)
 {
@@ -265,6 +271,7 @@ gstfer_value_free (GValue * v)
 void gstfer_structure_set_string (GstStructure * s, const char * f, const char * v) { gst_structure_set (s, f, G_TYPE_STRING, v, NULL); }
 void gstfer_structure_set_int (GstStructure * s, const char * f, gint v) { gst_structure_set (s, f, G_TYPE_INT, v, NULL); }
 void gstfer_structure_set_uint (GstStructure * s, const char * f, guint v) { gst_structure_set (s, f, G_TYPE_UINT, v, NULL); }
+void gstfer_structure_set_boolean (GstStructure * s, const char * f, gboolean v) { gst_structure_set (s, f, G_TYPE_BOOLEAN, v, NULL); }
 void gstfer_structure_set_uint64 (GstStructure * s, const char * f, guint64 v) { gst_structure_set (s, f, G_TYPE_UINT64, v, NULL); }
 void gstfer_structure_set_clock_time (GstStructure * s, const char * f, GstClockTime v) { gst_structure_set (s, f, GST_TYPE_CLOCK_TIME, v, NULL); }
 void gstfer_structure_set_double (GstStructure * s, const char * f, gdouble v) { gst_structure_set (s, f, G_TYPE_DOUBLE, v, NULL); }

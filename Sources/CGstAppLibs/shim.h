@@ -4,3 +4,7 @@
 #include <gst/gst.h>
 #include <gst/app/app.h>
 #include <gst/rtsp-server/rtsp-server.h>
+
+/* G_TYPE_BOOLEAN and G_TYPE_DOUBLE are macros Swift cannot import */
+static inline GType gstfer_viewer_type_boolean (void) { return G_TYPE_BOOLEAN; }
+static inline GType gstfer_viewer_type_double (void) { return G_TYPE_DOUBLE; }

@@ -106,6 +106,9 @@ public final class FaceTracker {
 
     public func reset() { tracks = []; nextID = 1 }
 
+    /// Tracks started since the last reset (each new face one).
+    public var tracksStarted: Int { nextID - 1 }
+
     /// Where a track's box is expected at time t.
     func predicted(_ tr: Track, at t: Double) -> TrackBox {
         let dt = max(0, min(t - tr.lastUpdate, 1))

@@ -47,6 +47,7 @@ final class FerFilter {
     private var liveKnown = false
     private var latencyEstimate = 1.0 / 30
     private var reportedLatency = 0.0
+    private var stats = FilterStats()
 
     init(element: UnsafeMutablePointer<GstFerFilter>) { self.element = element }
 
@@ -60,7 +61,11 @@ final class FerFilter {
 
     func getProperty(_ p: Property, _ v: UnsafeMutablePointer<GValue>) {
         lock.lock(); defer { lock.unlock() }
-        p.get(settings, v)
+        if p == .stats {
+            g_value_take_boxed(v, stats.structure(live: upstreamLive, latency: reportedLatency))
+        } else {
+            p.get(settings, v)
+        }
     }
 
     private func snapshot() -> (Settings, Bool) {
@@ -128,7 +133,7 @@ final class FerFilter {
         let (s, _) = snapshot()
         frameCount = 0; lastSignature = ""
         worker.reset(); tracker.reset(); scheduler.reset()
-        lock.lock(); qosEarliest = clockTimeNone; reportedLatency = 0; liveKnown = false; lock.unlock()
+        lock.lock(); qosEarliest = clockTimeNone; reportedLatency = 0; liveKnown = false; stats = FilterStats(); lock.unlock()
         guard load(s) else { return false }
         feed = nil
         if let path = s.results {
@@ -236,7 +241,9 @@ final class FerFilter {
         let async = live && s.skipLate
         if !async && worker.isBusy { worker.drain() }
         var changes: [LabelChange] = []
+        var analysisSeconds: Double? = nil
         if let r = worker.take() {
+            analysisSeconds = r.seconds
             changes += tracker.update(r.detections, at: r.time)
             log(GST_LEVEL_LOG, "analysis of the frame at \(r.time) s took \(Int(r.seconds * 1000)) ms")
         }
@@ -246,7 +253,10 @@ final class FerFilter {
         let views = decision == .analyse ? alternateViews(expected, s) : []
         let plan = decision == .analyse ? scanPlan(expected, s) : nil
         if decision == .analyse && !async {
-            changes += tracker.update(analyse(view, s, model, cascade, plan: plan, settled: settled, views: views), at: t)
+            let a0 = DispatchTime.now().uptimeNanoseconds
+            let detections = analyse(view, s, model, cascade, plan: plan, settled: settled, views: views)
+            analysisSeconds = Double(DispatchTime.now().uptimeNanoseconds - a0) / 1e9
+            changes += tracker.update(detections, at: t)
         } else {
             if decision == .analyse {
                 let (luma, stride) = view.luma(into: &lumaScratch)
@@ -275,7 +285,11 @@ final class FerFilter {
         if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
         feed?.frame(reported, times: times, time: t)
 
-        scheduler.spent(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        let frameSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        scheduler.spent(frameSeconds)
+        lock.lock()
+        stats.count(decision, faces: reported.count, tracks: tracker.tracksStarted, analysisSeconds: analysisSeconds, frameSeconds: frameSeconds)
+        lock.unlock()
         updateLatency(frameDuration: d)
         return GST_FLOW_OK
     }
@@ -450,6 +464,42 @@ final class FerFilter {
         if let tr = tracker.tracks.first(where: { $0.id == c.id }) { gstfer_structure_set_double(st, "confidence", Double(tr.confidence)) }
         times.set(on: st)
         _ = gstfer_post_element_message(element, st)
+    }
+}
+
+/// What the read-only `stats` property reports: counts since the element started, and times.
+struct FilterStats {
+    var frames = 0, analysed = 0, faces = 0, tracks = 0
+    /// Frames not analysed, by the scheduler's reason (interval, rate, late, busy).
+    var skipped: [AnalysisScheduler.Decision: Int] = [:]
+    var analyses = 0, analysisSeconds = 0.0, analysisMax = 0.0
+    var frameSeconds = 0.0, frameMax = 0.0
+
+    mutating func count(_ decision: AnalysisScheduler.Decision, faces: Int, tracks: Int, analysisSeconds a: Double?, frameSeconds f: Double) {
+        frames += 1
+        if decision == .analyse { analysed += 1 } else { skipped[decision, default: 0] += 1 }
+        self.faces = faces; self.tracks = tracks
+        if let a { analyses += 1; analysisSeconds += a; analysisMax = max(analysisMax, a) }
+        frameSeconds += f; frameMax = max(frameMax, f)
+    }
+
+    /// A new `ferfilter-stats` structure (the caller owns it).
+    func structure(live: Bool, latency: Double) -> UnsafeMutablePointer<GstStructure> {
+        let st = gst_structure_new_empty("ferfilter-stats")!
+        gstfer_structure_set_uint64(st, "frames", guint64(frames))
+        gstfer_structure_set_uint64(st, "analysed", guint64(analysed))
+        for (field, d) in [("between", AnalysisScheduler.Decision.interval), ("skipped-late", .late), ("skipped-busy", .busy), ("skipped-rate", .rate)] {
+            gstfer_structure_set_uint64(st, field, guint64(skipped[d] ?? 0))
+        }
+        gstfer_structure_set_uint(st, "faces", guint(faces))
+        gstfer_structure_set_uint64(st, "tracks", guint64(tracks))
+        gstfer_structure_set_double(st, "analysis-ms-mean", analyses > 0 ? analysisSeconds / Double(analyses) * 1000 : 0)
+        gstfer_structure_set_double(st, "analysis-ms-max", analysisMax * 1000)
+        gstfer_structure_set_double(st, "frame-ms-mean", frames > 0 ? frameSeconds / Double(frames) * 1000 : 0)
+        gstfer_structure_set_double(st, "frame-ms-max", frameMax * 1000)
+        gstfer_structure_set_boolean(st, "live", live ? 1 : 0)
+        gstfer_structure_set_double(st, "latency-ms", latency * 1000)
+        return st
     }
 }
 

@@ -94,7 +94,7 @@ public struct Settings: Sendable {
 enum Property: UInt32, CaseIterable {
     case model = 1, cascade, minFaceSize, scaleFactor, minNeighbors, detectInterval, draw, drawProbabilities,
          messageMode, maxFaces, cropScale, flipTTA, smoothing, hysteresis, trackHold, maxAnalysisRate, skipLate, threads, results, scanSpread,
-         classifyInterval, coarseStages, flipAlternate
+         classifyInterval, coarseStages, flipAlternate, stats
 
     var name: String {
         switch self {
@@ -121,6 +121,7 @@ enum Property: UInt32, CaseIterable {
         case .classifyInterval: return "classify-interval"
         case .coarseStages: return "coarse-stages"
         case .flipAlternate: return "flip-alternate"
+        case .stats: return "stats"
         }
     }
 
@@ -168,6 +169,10 @@ enum Property: UInt32, CaseIterable {
         case .coarseStages: return "Coarse-to-fine face search at the scales searched at every pixel (windows over twice the "
             + "cascade's 24 px): windows on even rows and columns first, those between only next to one that passes this many "
             + "cascade stages (faster; may miss a face the full search finds now and then). 0: every window, as OpenCV's detectMultiScale"
+        case .stats: return "Read-only: what the element has done since it started (a 'ferfilter-stats' structure): frames, "
+            + "analysed, between (detect-interval frames), skipped-late, skipped-busy, skipped-rate, faces (on the last frame), "
+            + "tracks (started), analysis-ms-mean/-max (one detection and classification pass), frame-ms-mean/-max (time "
+            + "in the element per frame), live, latency-ms (what it answers the LATENCY query)"
         case .results: return "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
             + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"
         }
@@ -205,6 +210,7 @@ extension Property {
             case .classifyInterval: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.classifyInterval), flags)
             case .coarseStages: spec = g_param_spec_int(p.name, p.name, p.blurb, 0, 100, Int32(d.coarseStages), flags)
             case .flipAlternate: spec = g_param_spec_boolean(p.name, p.name, p.blurb, d.flipAlternate ? 1 : 0, flags)
+            case .stats: spec = g_param_spec_boxed(p.name, p.name, p.blurb, gst_structure_get_type(), gstfer_param_flags_read_only())
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -235,6 +241,7 @@ extension Property {
         case .coarseStages: s.coarseStages = Int(g_value_get_int(v))
         case .flipAlternate: s.flipAlternate = g_value_get_boolean(v) != 0
         case .results: s.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        case .stats: break   // read-only
         }
     }
 
@@ -263,6 +270,7 @@ extension Property {
         case .classifyInterval: g_value_set_int(v, Int32(s.classifyInterval))
         case .coarseStages: g_value_set_int(v, Int32(s.coarseStages))
         case .flipAlternate: g_value_set_boolean(v, s.flipAlternate ? 1 : 0)
+        case .stats: break   // the element's, not a setting: FerFilter.getProperty
         }
     }
 }

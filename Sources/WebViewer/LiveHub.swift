@@ -116,6 +116,8 @@ public final class LiveHub: @unchecked Sendable {
     public let frames = Broadcast<[UInt8]>(buffer: 1)
     /// Server-Sent Events, ready to write (`event: ...\ndata: ...\n\n`), to the live panels.
     public let events = Broadcast<String>(buffer: 64)
+    /// The analysing element's `stats`, for the health answer (set once, before serving).
+    public var elementStats: (() -> [String: StatValue]?)?
     private let lock = NSLock()
     private var latest: I420Frame?
     private var latestJPEG: (seq: Int, jpeg: [UInt8])?

@@ -103,6 +103,8 @@ public final class LivePipeline: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     /// Seconds between an error and the next attempt, for sources that reconnect.
     public var retryDelay = 5.0
+    /// The playing pipeline's ferfilter (a reference, under `lock`), for its `stats`.
+    private var analyser: UnsafeMutablePointer<GstElement>?
 
     /// `ferfilterProperties` are appended to the element (e.g. "model=... draw-probabilities=true").
     /// With `facesFromStream` the source brings the faces itself (`readingEmotionSEI()`: its
@@ -195,6 +197,13 @@ public final class LivePipeline: @unchecked Sendable {
             gst_object_unref(UnsafeMutableRawPointer(pipeline))
         }
         let bin = UnsafeMutableRawPointer(pipeline).assumingMemoryBound(to: GstBin.self)
+        if !facesFromStream, let fer = gst_bin_get_by_name(bin, "fer") {
+            lock.lock(); analyser = fer; lock.unlock()
+        }
+        defer {
+            lock.lock(); let fer = analyser; analyser = nil; lock.unlock()
+            if let fer { gst_object_unref(UnsafeMutableRawPointer(fer)) }
+        }
         if let sink = gst_bin_get_by_name(bin, "viewersink") {
             var callbacks = GstAppSinkCallbacks()
             callbacks.new_sample = { sink, user in
@@ -283,6 +292,22 @@ public final class LivePipeline: @unchecked Sendable {
         hub.publish(frame: I420Frame(width: Int(w), height: Int(h), bytes: Array(UnsafeBufferPointer(start: data, count: need))))
     }
 
+    /// The ferfilter's `stats` (frames, analysed, skipped, tracks, times...) while the pipeline
+    /// plays; nil with faces from the stream or between pipelines.
+    public func elementStats() -> [String: StatValue]? {
+        lock.lock(); defer { lock.unlock() }
+        guard let fer = analyser else { return nil }
+        let object = UnsafeMutableRawPointer(fer).assumingMemoryBound(to: GObject.self)
+        guard g_object_class_find_property(object.pointee.g_type_instance.g_class.withMemoryRebound(to: GObjectClass.self, capacity: 1) { $0 }, "stats") != nil
+        else { return nil }
+        var v = GValue()
+        g_value_init(&v, gst_structure_get_type())
+        defer { g_value_unset(&v) }
+        g_object_get_property(object, "stats", &v)
+        guard let raw = g_value_get_boxed(&v) else { return nil }
+        return StatValue.fields(of: raw.assumingMemoryBound(to: GstStructure.self))
+    }
+
     /// The faces, stream time and time code (when the frame has one) of a `ferfilter` element message.
     /// `labels` names the entries of each face's `probabilities` array (the model's label order).
     static func readings(_ st: UnsafePointer<GstStructure>, labels: [String]) -> ([FaceReading], Double?, String?) {
@@ -309,5 +334,38 @@ public final class LivePipeline: @unchecked Sendable {
                                      emotion: emotion, confidence: conf, probabilities: probs))
         }
         return (faces, time, timecode)
+    }
+}
+
+/// A number or a flag of an element's `stats` structure, as JSON.
+public enum StatValue: Codable, Sendable, Equatable {
+    case number(Double), flag(Bool)
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self { case .number(let d): try c.encode(d); case .flag(let b): try c.encode(b) }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .flag(b) } else { self = .number(try c.decode(Double.self)) }
+    }
+
+    /// The numeric and boolean fields of a structure (others left out).
+    static func fields(of st: UnsafePointer<GstStructure>) -> [String: StatValue] {
+        var out: [String: StatValue] = [:]
+        for i in 0..<gst_structure_n_fields(st) {
+            guard let name = gst_structure_nth_field_name(st, guint(i)), let v = gst_structure_get_value(st, name) else { continue }
+            let key = String(cString: name)
+            if v.pointee.g_type == gstfer_viewer_type_boolean() {
+                out[key] = .flag(g_value_get_boolean(v) != 0)
+            } else {
+                var d = GValue()
+                g_value_init(&d, gstfer_viewer_type_double())
+                if g_value_transform(v, &d) != 0 { out[key] = .number(g_value_get_double(&d)) }
+                g_value_unset(&d)
+            }
+        }
+        return out
     }
 }

@@ -141,7 +141,8 @@ public struct ViewerServer: Sendable {
             return jsonResponse(Health(status: "ok", uptime: Date().timeIntervalSince(started), model: modelName,
                                        labels: hub.ledger.labels, pipeline: hub.currentStatus, frames: stats.frames,
                                        fps: (stats.fps * 10).rounded() / 10,
-                                       clients: ["video": hub.frames.count, "events": hub.events.count, "camera": cameras.count]))
+                                       clients: ["video": hub.frames.count, "events": hub.events.count, "camera": cameras.count],
+                                       ferfilter: hub.elementStats?()))
         }
         router.get("/api/v1/health", use: health)
         router.get("/healthz", use: health)
@@ -243,6 +244,8 @@ struct Health: Codable {
     var frames: Int
     var fps: Double
     var clients: [String: Int]
+    /// The ferfilter's `stats` while the pipeline plays (absent with faces from the stream).
+    var ferfilter: [String: StatValue]?
 }
 
 /// Answers 405 (with `Allow`) for a known path asked with a method it does not take; the router

@@ -84,6 +84,7 @@ struct Serve: AsyncParsableCommand {
                                  hub: hub, facesFromStream: facesFromStream)
             try p.start()
             pipeline = p
+            hub.elementStats = { [weak p] in p?.elementStats() }
             stderr("video: \(p.launchLine)")
         } else {
             hub.setStatus(PipelineStatus(state: "none"))

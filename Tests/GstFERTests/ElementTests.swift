@@ -170,6 +170,62 @@ final class ElementTests: XCTestCase {
         }
     }
 
+    /// The read-only `stats` property: what the element did, counted frame by frame. With
+    /// detect-interval=2 every other frame is analysed and the ones between follow the tracks.
+    func testStatsCountWhatTheElementDid() throws {
+        let frame = convert(try faceScene(faces: 4, size: 144), width: 640, height: 480, to: "I420")
+        let h = FerHarness(["detect-interval": 2, "draw": false], caps: frame.caps)
+        func stats() throws -> [String: Any] {
+            let v = gstfer_value_new(gst_structure_get_type())!
+            defer { gstfer_value_free(v) }
+            g_object_get_property(gobject(h.element), "stats", v)
+            let st = try XCTUnwrap(UnsafePointer<GstStructure>(OpaquePointer(g_value_get_boxed(v))))
+            XCTAssertEqual(String(cString: gst_structure_get_name(st)), "ferfilter-stats")
+            var out: [String: Any] = [:]
+            for field in ["frames", "analysed", "between", "skipped-late", "skipped-busy", "skipped-rate", "tracks"] {
+                var n: guint64 = 0
+                XCTAssertNotEqual(gst_structure_get_uint64(st, field, &n), 0, field)
+                out[field] = Int(n)
+            }
+            var faces: guint = 0
+            XCTAssertNotEqual(gst_structure_get_uint(st, "faces", &faces), 0)
+            out["faces"] = Int(faces)
+            for field in ["analysis-ms-mean", "analysis-ms-max", "frame-ms-mean", "frame-ms-max", "latency-ms"] {
+                var d = 0.0
+                XCTAssertNotEqual(gst_structure_get_double(st, field, &d), 0, field)
+                out[field] = d
+            }
+            var live: gboolean = 1
+            XCTAssertNotEqual(gst_structure_get_boolean(st, "live", &live), 0)
+            out["live"] = live != 0
+            return out
+        }
+        XCTAssertEqual(try stats()["frames"] as? Int, 0)
+        var faces: [Int] = []
+        for t in 0..<10 {
+            let out = try XCTUnwrap(h.process(frame, pts: UInt64(t) * 33_333_333))
+            faces.append(rois(of: out).count)
+            gst_buffer_unref(out)
+        }
+        let s = try stats()
+        print("ferfilter stats after 10 frames: \(s)")
+        XCTAssertEqual(s["frames"] as? Int, 10)
+        XCTAssertEqual(s["analysed"] as? Int, 5)
+        XCTAssertEqual(s["between"] as? Int, 5)
+        XCTAssertEqual([s["skipped-late"], s["skipped-busy"], s["skipped-rate"]].compactMap { $0 as? Int }, [0, 0, 0])
+        XCTAssertEqual(s["faces"] as? Int, faces.last)
+        XCTAssertGreaterThanOrEqual(faces.last ?? 0, 3)
+        XCTAssertEqual(s["tracks"] as? Int, Set(faces).max(), "one track per face, none lost")
+        let mean = try XCTUnwrap(s["analysis-ms-mean"] as? Double), maxA = try XCTUnwrap(s["analysis-ms-max"] as? Double)
+        XCTAssertGreaterThan(mean, 0); XCTAssertGreaterThanOrEqual(maxA, mean)
+        let frameMean = try XCTUnwrap(s["frame-ms-mean"] as? Double)
+        XCTAssertGreaterThan(frameMean, 0); XCTAssertGreaterThanOrEqual(try XCTUnwrap(s["frame-ms-max"] as? Double), frameMean)
+        XCTAssertLessThan(frameMean, mean, "frames between analyses cost almost nothing")
+        // read-only: gst-inspect says so
+        let spec = try XCTUnwrap(g_object_class_find_property(UnsafeMutablePointer<GObjectClass>(OpaquePointer(gobject(h.element).pointee.g_type_instance.g_class)), "stats"))
+        XCTAssertEqual(spec.pointee.flags.rawValue & G_PARAM_WRITABLE.rawValue, 0)
+    }
+
     /// A missing or corrupt model or cascade fails the state change with an error naming the file.
     func testBadFilesFailTheStateChange() throws {
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-bad-\(UUID().uuidString).json")

@@ -121,6 +121,15 @@ final class ServeTests: XCTestCase {
         defer { server.stop() }
         try waitPlaying(server)
 
+        // the health answer carries ferfilter's own stats: every frame counted once, the clip's six faces tracked
+        let stats = try XCTUnwrap(try server.json("/api/v1/health")["ferfilter"] as? [String: Any])
+        let counted = try XCTUnwrap(stats["frames"] as? Int)
+        XCTAssertGreaterThan(counted, 10, "\(stats)")
+        XCTAssertEqual(["analysed", "between", "skipped-late", "skipped-busy", "skipped-rate"].compactMap { stats[$0] as? Int }.reduce(0, +), counted)
+        XCTAssertGreaterThanOrEqual(stats["tracks"] as? Int ?? 0, 6, "\(stats)")
+        XCTAssertEqual(stats["live"] as? Bool, false)
+        XCTAssertGreaterThan(stats["analysis-ms-mean"] as? Double ?? 0, 0)
+
         // the page
         let page = try server.get("/")
         XCTAssertEqual(page.status, 200)
@@ -272,6 +281,7 @@ final class ServeTests: XCTestCase {
         let snap = try server.get("/snapshot.jpg")
         XCTAssertEqual(snap.status, 200)
         XCTAssertNil((try server.json("/api/v1/health")["pipeline"] as? [String: Any])?["error"])
+        XCTAssertNil(try server.json("/api/v1/health")["ferfilter"], "no ferfilter analyses here")
         server.stop()
 
         // the same video without the SEI: it plays, and the status says why no faces come

@@ -127,6 +127,9 @@ void gstfer_structure_set_uint (GstStructure * s, const char * field, guint valu
 void gstfer_structure_set_uint64 (GstStructure * s, const char * field, guint64 value);
 void gstfer_structure_set_clock_time (GstStructure * s, const char * field, GstClockTime value);
 void gstfer_structure_set_double (GstStructure * s, const char * field, gdouble value);
+void gstfer_structure_set_boolean (GstStructure * s, const char * field, gboolean value);
+/* a read-only property (the `stats` structure) */
+GParamFlags gstfer_param_flags_read_only (void);
 /* an ordered array of doubles (GST_TYPE_ARRAY) */
 void gstfer_structure_set_double_array (GstStructure * s, const char * field, const gdouble * values, guint n);
 /* appends `item` (taking ownership) to the GstValueList field, creating it if needed */
