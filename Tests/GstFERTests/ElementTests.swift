@@ -175,31 +175,7 @@ final class ElementTests: XCTestCase {
     func testStatsCountWhatTheElementDid() throws {
         let frame = convert(try faceScene(faces: 4, size: 144), width: 640, height: 480, to: "I420")
         let h = FerHarness(["detect-interval": 2, "draw": false], caps: frame.caps)
-        func stats() throws -> [String: Any] {
-            let v = gstfer_value_new(gst_structure_get_type())!
-            defer { gstfer_value_free(v) }
-            g_object_get_property(gobject(h.element), "stats", v)
-            let st = try XCTUnwrap(UnsafePointer<GstStructure>(OpaquePointer(g_value_get_boxed(v))))
-            XCTAssertEqual(String(cString: gst_structure_get_name(st)), "ferfilter-stats")
-            var out: [String: Any] = [:]
-            for field in ["frames", "analysed", "between", "skipped-late", "skipped-busy", "skipped-rate", "tracks"] {
-                var n: guint64 = 0
-                XCTAssertNotEqual(gst_structure_get_uint64(st, field, &n), 0, field)
-                out[field] = Int(n)
-            }
-            var faces: guint = 0
-            XCTAssertNotEqual(gst_structure_get_uint(st, "faces", &faces), 0)
-            out["faces"] = Int(faces)
-            for field in ["analysis-ms-mean", "analysis-ms-max", "frame-ms-mean", "frame-ms-max", "latency-ms"] {
-                var d = 0.0
-                XCTAssertNotEqual(gst_structure_get_double(st, field, &d), 0, field)
-                out[field] = d
-            }
-            var live: gboolean = 1
-            XCTAssertNotEqual(gst_structure_get_boolean(st, "live", &live), 0)
-            out["live"] = live != 0
-            return out
-        }
+        func stats() throws -> [String: Any] { try ferfilterStats(h.element) }
         XCTAssertEqual(try stats()["frames"] as? Int, 0)
         var faces: [Int] = []
         for t in 0..<10 {

@@ -30,10 +30,10 @@ final class RealTimeTests: XCTestCase {
 
     /// Runs `frames` frames of a live 1080p source through ferfilter with detection made far too
     /// slow for 30 fps (scale-factor 1.02), into a synchronised sink. Returns each buffer's
-    /// lateness at the sink and the wall time.
-    func runLive(frames: Int, skipLate: Bool) throws -> (lateness: [Double], seconds: Double) {
+    /// lateness at the sink, the wall time and the element's `stats` at the end.
+    func runLive(frames: Int, skipLate: Bool) throws -> (lateness: [Double], seconds: Double, stats: [String: Any]) {
         let desc = "videotestsrc is-live=true num-buffers=\(frames) pattern=smpte ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 "
-            + "! ferfilter model=\"\(shippedModel)\" scale-factor=1.02 min-face-size=24 skip-late=\(skipLate) "
+            + "! ferfilter name=fer model=\"\(shippedModel)\" scale-factor=1.02 min-face-size=24 skip-late=\(skipLate) "
             + "! fakesink name=sink sync=true qos=true"
         var err: UnsafeMutablePointer<GError>? = nil
         let pipeline = try XCTUnwrap(gst_parse_launch(desc, &err), err.map { String(cString: $0.pointee.message) } ?? desc)
@@ -61,9 +61,12 @@ final class RealTimeTests: XCTestCase {
             XCTAssertEqual(msg.pointee.type, GST_MESSAGE_EOS, "no error")
             gst_message_unref(msg)
         }
+        let fer = try XCTUnwrap(gst_bin_get_by_name(bin, "fer"))
+        defer { gst_object_unref(UnsafeMutableRawPointer(fer)) }
+        let stats = try ferfilterStats(fer)
         gst_element_set_state(pipeline, GST_STATE_NULL)
         probe.lock.lock(); defer { probe.lock.unlock() }
-        return (probe.lateness, seconds)
+        return (probe.lateness, seconds, stats)
     }
 
     /// A live source whose frames take far longer to analyse than they last: with skip-late (the
@@ -78,6 +81,9 @@ final class RealTimeTests: XCTestCase {
                      perFrame * 1000, slow.lateness.dropFirst(2).first ?? 0, slow.lateness.last ?? 0))
         XCTAssertGreaterThan(perFrame, 0.1, "the analysis must be slower than 30 fps for this test to mean anything")
         XCTAssertGreaterThan(growth, 0.5, "without skip-late the backlog grows")
+        XCTAssertEqual(slow.stats["frames"] as? Int, 12)
+        XCTAssertEqual(slow.stats["analysed"] as? Int, 12, "every frame analysed, however late: \(slow.stats)")
+        XCTAssertEqual(slow.stats["live"] as? Bool, true)
 
         let frames = 90   // three seconds of video
         let live = try runLive(frames: frames, skipLate: true)
@@ -88,5 +94,15 @@ final class RealTimeTests: XCTestCase {
         XCTAssertLessThan(tail, max(head, perFrame) + 0.15, "lateness must not grow over the stream")
         XCTAssertLessThan(tail, 0.5, "frames reach the sink within a few frame times")
         XCTAssertLessThan(live.seconds, Double(frames) / 30 + 2 * perFrame + 1.0, "the run keeps pace with the source")
+        // the element's own account: every frame passed, most analyses left out while one ran, and
+        // the latency it answers covers an analysis
+        print("skip-late=true stats: \(live.stats)")
+        XCTAssertEqual(live.stats["frames"] as? Int, frames)
+        let analysed = live.stats["analysed"] as? Int ?? 0, busy = live.stats["skipped-busy"] as? Int ?? 0
+        XCTAssertEqual(["analysed", "between", "skipped-late", "skipped-busy", "skipped-rate"].compactMap { live.stats[$0] as? Int }.reduce(0, +), frames)
+        XCTAssertGreaterThan(analysed, 0)
+        XCTAssertGreaterThan(busy, analysed, "most frames pass while an analysis runs beside the stream")
+        XCTAssertGreaterThan(live.stats["analysis-ms-mean"] as? Double ?? 0, 1000.0 / 30, "an analysis outlasts a frame")
+        XCTAssertLessThan(live.stats["frame-ms-mean"] as? Double ?? 1e9, 1000.0 / 30, "frames themselves pass quickly")
     }
 }

@@ -152,6 +152,33 @@ func rois(of buffer: UnsafeMutablePointer<GstBuffer>) -> [ROI] {
     return out
 }
 
+/// A ferfilter's read-only `stats`, field by field (each field checked to be there with its type).
+func ferfilterStats(_ element: UnsafeMutablePointer<GstElement>) throws -> [String: Any] {
+    let v = gstfer_value_new(gst_structure_get_type())!
+    defer { gstfer_value_free(v) }
+    g_object_get_property(gobject(element), "stats", v)
+    let st = try XCTUnwrap(UnsafePointer<GstStructure>(OpaquePointer(g_value_get_boxed(v))))
+    XCTAssertEqual(String(cString: gst_structure_get_name(st)), "ferfilter-stats")
+    var out: [String: Any] = [:]
+    for field in ["frames", "analysed", "between", "skipped-late", "skipped-busy", "skipped-rate", "tracks"] {
+        var n: guint64 = 0
+        XCTAssertNotEqual(gst_structure_get_uint64(st, field, &n), 0, field)
+        out[field] = Int(n)
+    }
+    var faces: guint = 0
+    XCTAssertNotEqual(gst_structure_get_uint(st, "faces", &faces), 0)
+    out["faces"] = Int(faces)
+    for field in ["analysis-ms-mean", "analysis-ms-max", "frame-ms-mean", "frame-ms-max", "latency-ms"] {
+        var d = 0.0
+        XCTAssertNotEqual(gst_structure_get_double(st, field, &d), 0, field)
+        out[field] = d
+    }
+    var live: gboolean = 1
+    XCTAssertNotEqual(gst_structure_get_boolean(st, "live", &live), 0)
+    out["live"] = live != 0
+    return out
+}
+
 /// ferfilter in a harness, with a bus to read its messages.
 final class FerHarness {
     let h: UnsafeMutablePointer<GstHarness>
