@@ -41,7 +41,7 @@ public struct ViewerServer: Sendable {
     static let routes: [String: [HTTPRequest.Method]] = [
         "/": [.get, .head], "/video.mjpg": [.get], "/snapshot.jpg": [.get, .head], "/events": [.get],
         "/api/v1/analyze": [.post], "/api/v1/camera": [.post, .delete], "/api/v1/summary": [.get, .head], "/api/v1/timeline": [.get, .head],
-        "/api/v1/health": [.get, .head], "/healthz": [.get, .head],
+        "/api/v1/health": [.get, .head], "/healthz": [.get, .head], "/metrics": [.get, .head],
     ]
 
     public func router() -> Router<BasicRequestContext> {
@@ -146,6 +146,11 @@ public struct ViewerServer: Sendable {
         }
         router.get("/api/v1/health", use: health)
         router.get("/healthz", use: health)
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-cache"],
+                     body: .init(byteBuffer: ByteBuffer(string: Metrics.text(hub: hub, cameras: cameras.count,
+                                                                            uptime: Date().timeIntervalSince(started)))))
+        }
         return router
     }
 

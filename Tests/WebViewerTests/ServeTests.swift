@@ -433,6 +433,55 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual((h["clients"] as? [String: Int])?["video"], 0, "hung-up video clients are gone")
     }
 
+    /// `GET /metrics` in Prometheus's text format: the viewer's and the element's figures move as
+    /// the video plays, the emotion shares add up, and Prometheus's own linter (promtool, which CI
+    /// installs) accepts the page.
+    func testMetricsForPrometheus() throws {
+        let data = try fer2013Path()
+        let server = try Server(["--source", "test", "--data", data])
+        defer { server.stop() }
+        try waitPlaying(server)
+        func scrape() throws -> (text: String, samples: [String: Double]) {
+            let r = try server.get("/metrics")
+            XCTAssertEqual(r.status, 200)
+            XCTAssertTrue(r.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") ?? false, "\(r.headers)")
+            let text = String(decoding: r.body, as: UTF8.self)
+            var samples: [String: Double] = [:]
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                let parts = line.split(separator: " ")
+                XCTAssertEqual(parts.count, 2, String(line))
+                samples[String(parts[0])] = Double(parts[1])
+            }
+            return (text, samples)
+        }
+        let first = try scrape().samples
+        Thread.sleep(forTimeInterval: 1.5)
+        let (text, s) = try scrape()
+        XCTAssertEqual(s["fer_pipeline_playing"], 1)
+        XCTAssertGreaterThan(s["fer_frames_total"] ?? 0, (first["fer_frames_total"] ?? .infinity) + 10, "frames keep coming")
+        XCTAssertGreaterThan(s["fer_element_frames_total"] ?? 0, first["fer_element_frames_total"] ?? .infinity)
+        XCTAssertGreaterThanOrEqual(s["fer_element_tracks_total"] ?? 0, 6, "the clip's six faces")
+        XCTAssertGreaterThan(s["fer_element_analysis_mean_seconds"] ?? 0, 0)
+        XCTAssertLessThan(s["fer_element_analysis_mean_seconds"] ?? 1, 1, "seconds, not milliseconds")
+        XCTAssertEqual(s["fer_element_skipped_total{reason=\"late\"}"], 0)
+        let shares = FERDataset.labels.compactMap { s["fer_emotion_share{emotion=\"\($0)\"}"] }
+        XCTAssertEqual(shares.count, 7)
+        XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertEqual(s["fer_clients{kind=\"camera\"}"], 0)
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") else {
+            throw XCTSkip("promtool not installed (.ci/run installs Debian's prometheus for it): the format was checked here only")
+        }
+        let p = Process(), input = Pipe(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+        p.arguments = ["check", "metrics"]
+        p.standardInput = input; p.standardOutput = out; p.standardError = out
+        try p.run()
+        input.fileHandleForWriting.write(Data(text.utf8)); try input.fileHandleForWriting.close()
+        let said = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "promtool check metrics: \(said)")
+    }
+
     func testWithoutVideoThePageAndAPIStillWork() throws {
         let server = try Server(["--source", "none"])
         defer { server.stop() }
