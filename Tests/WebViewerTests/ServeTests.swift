@@ -278,6 +278,16 @@ final class ServeTests: XCTestCase {
             (try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as! [String: Any])["timecode"] as? String ?? "none"
         }
         XCTAssertTrue(timecodes.allSatisfy { $0.range(of: #"^10:00:0[0-2]:[0-2][0-9]$"#, options: .regularExpression) != nil }, "\(timecodes)")
+        // ...and the page's header shows the latest
+        if let chromium = HeadlessChromium.find() {
+            let browser = try HeadlessChromium(executable: chromium)
+            defer { browser.close() }
+            let page = try browser.open("http://127.0.0.1:\(server.port)/")
+            let shown = try page.wait(for: "document.getElementById('timecode') !== null && /^TC 10:00:0[0-2]:[0-2][0-9]$/.test(document.getElementById('timecode').textContent) "
+                                      + "&& !document.getElementById('timecode').hidden", timeout: 20)
+            let header = try page.evaluate("document.querySelector('header').textContent") as? String ?? ""
+            XCTAssertTrue(shown, "header: \(header)")
+        }
         let snap = try server.get("/snapshot.jpg")
         XCTAssertEqual(snap.status, 200)
         XCTAssertNil((try server.json("/api/v1/health")["pipeline"] as? [String: Any])?["error"])
