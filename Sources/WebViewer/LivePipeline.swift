@@ -296,10 +296,8 @@ public final class LivePipeline: @unchecked Sendable {
     /// plays; nil with faces from the stream or between pipelines.
     public func elementStats() -> [String: StatValue]? {
         lock.lock(); defer { lock.unlock() }
-        guard let fer = analyser else { return nil }
+        guard let fer = analyser else { return nil }   // the ferfilter this pipeline was built with
         let object = UnsafeMutableRawPointer(fer).assumingMemoryBound(to: GObject.self)
-        guard g_object_class_find_property(object.pointee.g_type_instance.g_class.withMemoryRebound(to: GObjectClass.self, capacity: 1) { $0 }, "stats") != nil
-        else { return nil }
         var v = GValue()
         g_value_init(&v, gst_structure_get_type())
         defer { g_value_unset(&v) }

@@ -10,19 +10,19 @@ enum Metrics {
     }
 
     /// Element `stats` fields as metric families: counters for the counts, gauges for the rest;
-    /// milliseconds become seconds, Prometheus's base unit.
-    static let elementFields: [(field: String, name: String, type: String, help: String)] = [
-        ("frames", "fer_element_frames_total", "counter", "Frames that passed through ferfilter."),
-        ("analysed", "fer_element_analysed_total", "counter", "Frames ferfilter analysed (detection and classification)."),
-        ("between", "fer_element_between_total", "counter", "Frames between analyses (detect-interval), where boxes follow the tracks."),
-        ("tracks", "fer_element_tracks_total", "counter", "Face tracks ferfilter started."),
-        ("faces", "fer_element_faces", "gauge", "Faces on ferfilter's last frame."),
-        ("analysis-ms-mean", "fer_element_analysis_mean_seconds", "gauge", "Mean time of one analysis."),
-        ("analysis-ms-max", "fer_element_analysis_max_seconds", "gauge", "Longest analysis."),
-        ("frame-ms-mean", "fer_element_frame_mean_seconds", "gauge", "Mean time a frame spends in ferfilter."),
-        ("frame-ms-max", "fer_element_frame_max_seconds", "gauge", "Longest time a frame spent in ferfilter."),
-        ("latency-ms", "fer_element_latency_seconds", "gauge", "Latency ferfilter reports (LATENCY query)."),
-        ("live", "fer_element_live", "gauge", "1 when ferfilter's source is live."),
+    /// milliseconds become seconds, Prometheus's base unit (`scale`).
+    static let elementFields: [(field: String, name: String, type: String, scale: Double, help: String)] = [
+        ("frames", "fer_element_frames_total", "counter", 1, "Frames that passed through ferfilter."),
+        ("analysed", "fer_element_analysed_total", "counter", 1, "Frames ferfilter analysed (detection and classification)."),
+        ("between", "fer_element_between_total", "counter", 1, "Frames between analyses (detect-interval), where boxes follow the tracks."),
+        ("tracks", "fer_element_tracks_total", "counter", 1, "Face tracks ferfilter started."),
+        ("faces", "fer_element_faces", "gauge", 1, "Faces on ferfilter's last frame."),
+        ("analysis-ms-mean", "fer_element_analysis_mean_seconds", "gauge", 1e-3, "Mean time of one analysis."),
+        ("analysis-ms-max", "fer_element_analysis_max_seconds", "gauge", 1e-3, "Longest analysis."),
+        ("frame-ms-mean", "fer_element_frame_mean_seconds", "gauge", 1e-3, "Mean time a frame spends in ferfilter."),
+        ("frame-ms-max", "fer_element_frame_max_seconds", "gauge", 1e-3, "Longest time a frame spent in ferfilter."),
+        ("latency-ms", "fer_element_latency_seconds", "gauge", 1e-3, "Latency ferfilter reports (LATENCY query)."),
+        ("live", "fer_element_live", "gauge", 1, "1 when ferfilter's source is live."),
     ]
 
     static func text(hub: LiveHub, cameras: Int, uptime: Double) -> String {
@@ -45,8 +45,7 @@ enum Metrics {
             for f in elementFields {
                 guard let v = element[f.field] else { continue }
                 let value: Double
-                switch v { case .number(let d): value = f.field.hasSuffix("-ms") || f.field.contains("-ms-") ? d / 1000 : d
-                           case .flag(let b): value = b ? 1 : 0 }
+                switch v { case .number(let d): value = d * f.scale; case .flag(let b): value = b ? 1 : 0 }
                 families.append(Family(name: f.name, help: f.help, type: f.type, samples: [("", value)]))
             }
             let skipped = ["late", "busy", "rate"].compactMap { reason -> (String, Double)? in
