@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "FERNet", targets: ["FERNet"]),
+        .library(name: "FERTraining", targets: ["FERTraining"]),
         .executable(name: "fer", targets: ["fer"]),
         // The GStreamer plugin: libgstfer.so (plugin/meson-free-build.sh installs it).
         .library(name: "gstfer", type: .dynamic, targets: ["GstFER"]),
@@ -35,31 +36,46 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
-        // The CNN library: layers, optimisers, data, augmentation, model files, training.
+        // The CNN library for inference: layers (each with its forward and backward pass), networks,
+        // model files, FacialExpressionModel, images.
         .target(
             name: "FERNet",
             dependencies: ["COpenBLAS", "CZlib", "CTurboJPEG"],
+            swiftSettings: fastMath + [.swiftLanguageMode(.v5)]
+        ),
+        // Training and data, apart from inference (the plugin links none of it): the trainer,
+        // optimisers, FER2013 and FER+ readers, augmentation, charts, synthetic face scenes.
+        .target(
+            name: "FERTraining",
+            dependencies: ["FERNet", "CZlib"],
             swiftSettings: fastMath + [.swiftLanguageMode(.v5)]
         ),
         // Face detection: OpenCV Haar cascades evaluated in Swift.
         .target(name: "FaceDetect", swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
         // Face tracks across frames: identities, motion between detections, smoothed labels.
         .target(name: "FaceTracking", swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The product's analysis, free of GStreamer and the web: detect -> crop -> classify -> track
+        // -> schedule for a stream (StreamAnalyzer) or a still picture (FrameAnalysis.picture), its
+        // settings and defaults, and the face results with one codec for every output format. The
+        // element, the web viewer and the `fer` tool all call this. Built with bounds checks.
+        .target(name: "FaceAnalysis", dependencies: ["FERNet", "FaceDetect", "FaceTracking"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // Emotion metadata inside H.264/H.265: SEI user-data-unregistered messages in access units,
         // and the JSON payload they carry (no GStreamer here).
-        .target(name: "EmotionSEI", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "EmotionSEI", dependencies: ["FaceAnalysis"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // GObject glue only: the GstFerFilter and GstFerSei types, pads, vfunc/property trampolines, plugin descriptor.
         .target(
             name: "CGStreamer",
             cSettings: [.unsafeFlags(gstIncludes)],
             linkerSettings: ["gstvideo-1.0", "gstbase-1.0", "gstreamer-1.0", "gobject-2.0", "glib-2.0"].map { .linkedLibrary($0) }
         ),
-        // The elements in Swift: ferfilter (settings, caps, per-frame detect/classify/track/draw/meta/messages),
-        // ferseiinsert/ferseiextract (the faces in H.264/H.265 SEI) and feroverlay (drawing the faces frames carry).
+        // The elements in Swift, thin adapters: ferfilter (settings, caps, the frame handed to
+        // FaceAnalysis, then draw/meta/messages/results), ferseiinsert/ferseiextract (the faces in
+        // H.264/H.265 SEI) and feroverlay (drawing the faces frames carry). They read metas and
+        // buffers from any upstream element, so they are built with bounds checks (no -Ounchecked).
         .target(
             name: "GstFER",
-            dependencies: ["CGStreamer", "EmotionSEI", "FERNet", "FaceDetect", "FaceTracking"],
-            swiftSettings: fastMath + gstSwiftIncludes + [.swiftLanguageMode(.v5)]
+            dependencies: ["CGStreamer", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect"],
+            swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
         // GStreamer's application libraries: appsink for the web viewer, gst-rtsp-server for `fer rtsp`.
         .systemLibrary(name: "CGstAppLibs", path: "Sources/CGstAppLibs", pkgConfig: "gstreamer-rtsp-server-1.0"),
@@ -67,7 +83,7 @@ let package = Package(
         // fed by Server-Sent Events, and a JSON API (analyze, summary, timeline, health), on Hummingbird.
         .target(
             name: "WebViewer",
-            dependencies: ["FERNet", "FaceDetect", "CGstAppLibs", "CTurboJPEG", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["FaceAnalysis", "FERNet", "FaceDetect", "CGstAppLibs", "CTurboJPEG", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.swiftLanguageMode(.v5)]
@@ -77,18 +93,18 @@ let package = Package(
         // The `fer` command-line tool: explore, train, eval, predict, detect, bench, rtsp, serve.
         .executableTarget(
             name: "fer",
-            dependencies: ["EmotionSEI", "FERNet", "FaceDetect", "CGstAppLibs", "WebViewer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EmotionSEI", "FaceAnalysis", "FERNet", "FERTraining", "FaceDetect", "CGstAppLibs", "WebViewer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "FERNetTests",
-            dependencies: ["FERNet"],
+            dependencies: ["FERNet", "FERTraining"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "FaceDetectTests",
-            dependencies: ["FaceDetect", "FERNet"],
+            dependencies: ["FaceDetect", "FERNet", "FERTraining"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
@@ -97,18 +113,23 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
+            name: "FaceAnalysisTests",
+            dependencies: ["FaceAnalysis", "FaceDetect", "FaceTracking", "FERNet", "FERTraining"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
             name: "EmotionSEITests",
-            dependencies: ["EmotionSEI"],
+            dependencies: ["EmotionSEI", "FaceAnalysis"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "WebViewerTests",
-            dependencies: ["WebViewer", "FERNet", "FaceDetect"],
+            dependencies: ["WebViewer", "FaceAnalysis", "FERNet", "FaceDetect", "FERTraining"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "GstFERTests",
-            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FERNet", "FaceDetect", "FaceTracking"],
+            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect", "FaceTracking", "WebViewer", "FERTraining"],
             swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
     ]

@@ -13,13 +13,15 @@ G_DEFINE_TYPE (GstFerFilter, gst_fer_filter, GST_TYPE_VIDEO_FILTER);
 static void
 gst_fer_filter_set_property (GObject * object, guint id, const GValue * value, GParamSpec * pspec)
 {
-  gstfer_impl_set_property (((GstFerFilter *) object)->impl, id, value);
+  if (!gstfer_impl_set_property (((GstFerFilter *) object)->impl, id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
 }
 
 static void
 gst_fer_filter_get_property (GObject * object, guint id, GValue * value, GParamSpec * pspec)
 {
-  gstfer_impl_get_property (((GstFerFilter *) object)->impl, id, value);
+  if (!gstfer_impl_get_property (((GstFerFilter *) object)->impl, id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
 }
 
 static void
@@ -195,13 +197,13 @@ GType gstfer_type_double (void) { return G_TYPE_DOUBLE; }
 GType gstfer_type_boolean (void) { return G_TYPE_BOOLEAN; }
 
 void
-gstfer_element_error (GstFerFilter * self, int kind, const char * text, const char * debug)
+gstfer_element_error (GstFerFilter * self, GstFerErrorKind kind, const char * text, const char * debug)
 {
   switch (kind) {
-    case 0:
+    case GSTFER_ERROR_NOT_FOUND:
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", text), ("%s", debug ? debug : ""));
       break;
-    case 1:
+    case GSTFER_ERROR_OPEN_READ:
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("%s", text), ("%s", debug ? debug : ""));
       break;
     default:
@@ -220,6 +222,16 @@ void
 gstfer_log (GstFerFilter * self, GstDebugLevel level, const char * message)
 {
   GST_CAT_LEVEL_LOG (gst_fer_filter_debug, level, self, "%s", message);
+}
+
+gboolean
+gstfer_log_enabled (GstDebugLevel level)
+{
+#ifndef GST_DISABLE_GST_DEBUG
+  return gst_debug_category_get_threshold (gst_fer_filter_debug) >= level;
+#else
+  return FALSE;
+#endif
 }
 
 const char *

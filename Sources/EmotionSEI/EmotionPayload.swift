@@ -1,23 +1,5 @@
+import FaceAnalysis
 import Foundation
-
-/// One face of a frame as ferfilter reports it (its ROI meta, its bus message, its SEI).
-public struct EmotionFace: Sendable, Equatable {
-    /// The track id: the same while the face stays in view.
-    public var id: Int
-    public var x: Int, y: Int, width: Int, height: Int
-    public var emotion: String
-    /// The emotion's index in the model's labels.
-    public var labelID: Int
-    public var confidence: Double
-    /// The model's probabilities in label order; empty when the sender left them out.
-    public var probabilities: [Double]
-
-    public init(id: Int, x: Int, y: Int, width: Int, height: Int, emotion: String, labelID: Int, confidence: Double,
-                probabilities: [Double]) {
-        self.id = id; self.x = x; self.y = y; self.width = width; self.height = height
-        self.emotion = emotion; self.labelID = labelID; self.confidence = confidence; self.probabilities = probabilities
-    }
-}
 
 public enum EmotionPayloadError: Error, Equatable, CustomStringConvertible {
     case malformed(String)
@@ -47,7 +29,7 @@ public enum EmotionPayload {
                                        0xb1, 0x2a, 0xb0, 0x42, 0x14, 0xb4, 0x74, 0x5b]
     public static let version = 1
     /// Bounds on what is read from a stream: coordinates (a frame up to 65,536 pixels wide) and labels.
-    public static let maxCoordinate = 1 << 16, maxLabels = 64
+    public static let maxCoordinate = EmotionFace.maxCoordinate, maxLabels = EmotionFace.maxLabels
     /// A time code is at most this long and made of digits and the separators ":;.,".
     public static let maxTimecodeLength = 32
 
@@ -57,12 +39,9 @@ public enum EmotionPayload {
         s += "\"faces\":["
         for (k, f) in faces.enumerated() {
             if k > 0 { s += "," }
-            s += "{\"id\":\(f.id),\"x\":\(f.x),\"y\":\(f.y),\"width\":\(f.width),\"height\":\(f.height),"
-            s += "\"emotion\":\(quoted(f.emotion)),\"label_id\":\(f.labelID),\"confidence\":\(decimal3(f.confidence))"
-            if probabilities && !f.probabilities.isEmpty {
-                s += ",\"probabilities\":[" + f.probabilities.map(decimal3).joined(separator: ",") + "]"
-            }
-            s += "}"
+            var w = CompactJSONWriter()
+            f.write(to: &w, probabilities: probabilities)
+            s += w.text + "}"
         }
         s += "]}"
         return Array(s.utf8)
@@ -95,38 +74,9 @@ public enum EmotionPayload {
             timecode = text
         }
         let faces: [EmotionFace] = try list.enumerated().map { k, f in
-            func int(_ key: String) throws -> Int {
-                guard let n = f[key] as? NSNumber, let i = Int(exactly: n.doubleValue) else {
-                    throw EmotionPayloadError.malformed("face \(k): \"\(key)\" is not an integer")
-                }
-                return i
+            do { return try EmotionFace(reading: JSONObjectReader(f)) } catch let e as FaceFieldError {
+                throw EmotionPayloadError.malformed("face \(k): \(e)")
             }
-            func number(_ key: String) throws -> Double {
-                guard let n = f[key] as? NSNumber, n.doubleValue.isFinite else {
-                    throw EmotionPayloadError.malformed("face \(k): \"\(key)\" is not a number")
-                }
-                return n.doubleValue
-            }
-            guard let emotion = f["emotion"] as? String else { throw EmotionPayloadError.malformed("face \(k): no \"emotion\"") }
-            var probabilities: [Double] = []
-            if let p = f["probabilities"] {
-                guard let a = p as? [NSNumber] else { throw EmotionPayloadError.malformed("face \(k): \"probabilities\" is not a list of numbers") }
-                probabilities = a.map(\.doubleValue)
-            }
-            let face = EmotionFace(id: try int("id"), x: try int("x"), y: try int("y"), width: try int("width"),
-                                   height: try int("height"), emotion: emotion, labelID: try int("label_id"),
-                                   confidence: try number("confidence"), probabilities: probabilities)
-            guard face.x >= 0, face.y >= 0, face.width > 0, face.height > 0, face.labelID >= 0 else {
-                throw EmotionPayloadError.malformed("face \(k): negative or empty box, or negative label_id")
-            }
-            guard [face.x, face.y, face.width, face.height].allSatisfy({ $0 <= maxCoordinate }), face.labelID <= maxLabels else {
-                throw EmotionPayloadError.malformed("face \(k): box beyond \(maxCoordinate) pixels or label_id beyond \(maxLabels)")
-            }
-            guard (0...1).contains(face.confidence), face.probabilities.count <= maxLabels,
-                  face.probabilities.allSatisfy({ (0...1).contains($0) }) else {
-                throw EmotionPayloadError.malformed("face \(k): a confidence or probability outside 0-1, or over \(maxLabels) probabilities")
-            }
-            return face
         }
         return EmotionFrame(faces: faces, timecode: timecode)
     }
@@ -158,4 +108,17 @@ public enum EmotionPayload {
         }
         return out + "\""
     }
+}
+
+/// Writes a face's fields as the payload's compact JSON: "{" and the fields, numbers with three
+/// decimals (the caller closes the object).
+struct CompactJSONWriter: FaceFieldWriter {
+    var text = "{"
+    private var first = true
+    private mutating func key(_ k: String) { text += (first ? "" : ",") + EmotionPayload.quoted(k) + ":"; first = false }
+    mutating func coordinate(_ k: String, _ v: Int) { key(k); text += String(v) }
+    mutating func integer(_ k: String, _ v: Int) { key(k); text += String(v) }
+    mutating func number(_ k: String, _ v: Double) { key(k); text += EmotionPayload.decimal3(v) }
+    mutating func text(_ k: String, _ v: String) { key(k); text += EmotionPayload.quoted(v) }
+    mutating func numbers(_ k: String, _ v: [Double]) { key(k); text += "[" + v.map(EmotionPayload.decimal3).joined(separator: ",") + "]" }
 }

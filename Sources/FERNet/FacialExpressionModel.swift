@@ -96,13 +96,13 @@ public final class FacialExpressionModel: @unchecked Sendable {
     /// Converts 8-bit grey faces (each width·height bytes, row-major) to the normalised input tensor.
     public func inputTensor(_ faces: [[UInt8]], flip: Bool = false) -> Tensor {
         let w = inputSize.width, h = inputSize.height, plane = w * h
-        let m = description.normalization.mean, s = description.normalization.std
+        let norm = description.normalization
         var data = [Float](repeating: 0, count: faces.count * plane)
         for (i, f) in faces.enumerated() {
             precondition(f.count == plane, "a face must be \(w)x\(h) = \(plane) bytes, got \(f.count)")
             for y in 0..<h { for x in 0..<w {
                 let sx = flip ? w - 1 - x : x
-                data[i * plane + y * w + x] = (Float(f[y * w + sx]) / 255 - m) / s
+                data[i * plane + y * w + x] = norm.input(pixel: f[y * w + sx])
             } }
         }
         return Tensor(shape: [1, faces.count, h, w], data: data)

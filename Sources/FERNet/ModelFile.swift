@@ -32,7 +32,18 @@ public struct Normalization: Codable, Equatable, Sendable {
     public var mean: Float
     public var std: Float
     public init(mean: Float, std: Float) { self.mean = mean; self.std = std }
+
+    /// The network's input for a pixel in [0, 1]: (v - mean) / std. Every path into a network
+    /// (inference, training batches, evaluation) goes through this or `input(pixel:)`.
+    @inline(__always) public func input(_ v: Float) -> Float { (v - mean) / std }
+
+    /// The network's input for an 8-bit grey pixel: (p / 255 - mean) / std.
+    @inline(__always) public func input(pixel p: UInt8) -> Float { input(Float(p) / 255) }
 }
+
+/// The seven FER2013 emotions in its label order: what a model trained on FER2013 names in its
+/// file, and what drawing code falls back to for faces that carry no model's labels.
+public let fer2013Labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 /// Per-class figures for the model card.
 public struct ClassReport: Codable, Sendable {
@@ -55,6 +66,13 @@ public struct ModelCard: Codable, Sendable {
     public var bestEpoch: Int
     public var trainingSeconds: Double?
     public var notes: String?
+
+    public init(evaluatedOn: String, accuracy: Double, accuracyFlipTTA: Double?, perClass: [ClassReport], date: String, command: String,
+                epochsTrained: Int, bestEpoch: Int, trainingSeconds: Double? = nil, notes: String? = nil) {
+        self.evaluatedOn = evaluatedOn; self.accuracy = accuracy; self.accuracyFlipTTA = accuracyFlipTTA; self.perClass = perClass
+        self.date = date; self.command = command; self.epochsTrained = epochsTrained; self.bestEpoch = bestEpoch
+        self.trainingSeconds = trainingSeconds; self.notes = notes
+    }
 }
 
 /// How the model was trained (the recipe `fer train` records).
@@ -82,6 +100,16 @@ public struct TrainingRecipe: Codable, Sendable {
     /// A run begun from another model's weights (`fer train --init-from`): that model, its
     /// recipe and score, in one line.
     public var startedFrom: String? = nil
+
+    public init(architecture: String, epochs: Int, batchSize: Int, optimizer: String, learningRate: Float, weightDecay: Float,
+                schedule: String, labelSmoothing: Float, augmentation: Augmentation, seed: UInt64, data: String,
+                averagedFromEpoch: Int? = nil, ferPlusWeight: Float? = nil, teacher: String? = nil, teacherWeight: Float? = nil,
+                startedFrom: String? = nil) {
+        self.architecture = architecture; self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer
+        self.learningRate = learningRate; self.weightDecay = weightDecay; self.schedule = schedule; self.labelSmoothing = labelSmoothing
+        self.augmentation = augmentation; self.seed = seed; self.data = data; self.averagedFromEpoch = averagedFromEpoch
+        self.ferPlusWeight = ferPlusWeight; self.teacher = teacher; self.teacherWeight = teacherWeight; self.startedFrom = startedFrom
+    }
 }
 
 /// `Models/<name>.json`: the architecture as JSON beside the weights, with labels, input size,

@@ -113,7 +113,14 @@ private let serialKey: pthread_key_t = {
     return key
 }()
 
-/// Process-wide thread count for FERNet's own loops and OpenBLAS.
+/// A thread's own limit on `Parallelism.threads` (`withThreads`): the count, as a pointer's bits.
+private let limitKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+/// Thread counts for FERNet's own loops and OpenBLAS: process-wide, or per caller.
 public enum Parallelism {
     /// Runs `body` with every `parallelFor` it reaches on this thread run in one piece, on this
     /// thread: for work too small to pay for waking the other cores (one face's small layers).
@@ -128,15 +135,34 @@ public enum Parallelism {
     /// Whether this thread is inside `serial`.
     public static var isSerialHere: Bool { pthread_getspecific(serialKey) != nil }
 
-    nonisolated(unsafe) public private(set) static var threads: Int = {
+    nonisolated(unsafe) private static var processThreads: Int = {
         BLAS.useSingleThreadedKernels()
         BLAS.tuneAllocator()
         return ProcessInfo.processInfo.activeProcessorCount
     }()
 
+    /// Threads FERNet's loops (and so its OpenBLAS calls, each single-threaded) use here: the
+    /// innermost `withThreads` on this thread, else the process-wide `setThreads` value (one per
+    /// core by default).
+    public static var threads: Int {
+        if let local = pthread_getspecific(limitKey) { return Int(bitPattern: local) }
+        return processThreads
+    }
+
+    /// Runs `body` with `threads` equal to `n` (at least 1) on this thread only; other threads,
+    /// and other elements of the same process, keep their own. `n` 0: one per core.
+    public static func withThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let count = n > 0 ? n : ProcessInfo.processInfo.activeProcessorCount
+        _ = processThreads   // the one-time OpenBLAS set-up
+        let was = pthread_getspecific(limitKey)
+        pthread_setspecific(limitKey, UnsafeRawPointer(bitPattern: count))
+        defer { pthread_setspecific(limitKey, was) }
+        return try body()
+    }
+
     /// Sets the number of threads used by FERNet loops and by OpenBLAS.
     public static func setThreads(_ n: Int) {
-        threads = Swift.max(1, n)
+        processThreads = Swift.max(1, n)
         BLAS.useSingleThreadedKernels()
         BLAS.tuneAllocator()
     }

@@ -19,19 +19,19 @@ public func gstfer_impl_free(_ impl: UnsafeMutableRawPointer?) {
 
 @_cdecl("gstfer_impl_install_properties")
 public func gstfer_impl_install_properties(_ klass: UnsafeMutablePointer<GObjectClass>?) {
-    Property.install(klass!)
+    FerFilterProperties.install(klass!)
 }
 
 @_cdecl("gstfer_impl_set_property")
-public func gstfer_impl_set_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafePointer<GValue>?) {
-    guard let p = Property(rawValue: id), let value else { return }
-    filter(impl).setProperty(p, value)
+public func gstfer_impl_set_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafePointer<GValue>?) -> gboolean {
+    guard let value else { return 0 }
+    return filter(impl).setProperty(id, value) ? 1 : 0
 }
 
 @_cdecl("gstfer_impl_get_property")
-public func gstfer_impl_get_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafeMutablePointer<GValue>?) {
-    guard let p = Property(rawValue: id), let value else { return }
-    filter(impl).getProperty(p, value)
+public func gstfer_impl_get_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafeMutablePointer<GValue>?) -> gboolean {
+    guard let value else { return 0 }
+    return filter(impl).getProperty(id, value) ? 1 : 0
 }
 
 @_cdecl("gstfer_impl_start")

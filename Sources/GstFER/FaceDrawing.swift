@@ -1,4 +1,4 @@
-import EmotionSEI
+import FaceAnalysis
 
 /// Boxes, labels and probability bars on a frame, in place, in any of the element's formats:
 /// ferfilter's own drawing and feroverlay's.

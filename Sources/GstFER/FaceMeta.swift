@@ -1,11 +1,36 @@
 import CGStreamer
-import EmotionSEI
+import FaceAnalysis
 
-extension FaceResult {
-    /// The face as it is reported: ROI meta, bus message, SEI.
-    func emotionFace(labels: [String]) -> EmotionFace {
-        EmotionFace(id: id, x: x, y: y, width: width, height: height, emotion: labels[labelIndex], labelID: labelIndex,
-                    confidence: Double(confidence), probabilities: probabilities.map(Double.init))
+/// Writes a face's fields into a GstStructure (box as guint, ids as gint, probabilities as a
+/// GstValueArray of doubles).
+struct StructureWriter: FaceFieldWriter {
+    let structure: UnsafeMutablePointer<GstStructure>
+    func coordinate(_ key: String, _ v: Int) { gstfer_structure_set_uint(structure, key, guint(clamping: v)) }
+    func integer(_ key: String, _ v: Int) { gstfer_structure_set_int(structure, key, gint(truncatingIfNeeded: v)) }
+    func number(_ key: String, _ v: Double) { gstfer_structure_set_double(structure, key, v) }
+    func text(_ key: String, _ v: String) { gstfer_structure_set_string(structure, key, v) }
+    func numbers(_ key: String, _ v: [Double]) { gstfer_structure_set_double_array(structure, key, v, guint(v.count)) }
+}
+
+/// Reads a face's fields from a GstStructure, whoever wrote it.
+struct StructureReader: FaceFieldReader {
+    let structure: UnsafePointer<GstStructure>
+    func value(_ key: String) -> FaceFieldValue? {
+        guard let v = gst_structure_get_value(structure, key) else { return nil }
+        switch v.pointee.g_type {
+        case gstfer_type_int(): return .integer(Int(g_value_get_int(v)))
+        case gstfer_type_uint(): return .integer(Int(g_value_get_uint(v)))
+        case gstfer_type_double(): return .number(g_value_get_double(v))
+        case gstfer_type_string(): return g_value_get_string(v).map { .text(String(cString: $0)) } ?? .other
+        default:
+            guard v.pointee.g_type == gst_value_array_get_type() else { return .other }
+            var out: [Double] = []
+            for i in 0..<min(gst_value_array_get_size(v), guint(EmotionFace.maxLabels + 1)) {
+                guard let e = gst_value_array_get_value(v, i), e.pointee.g_type == gstfer_type_double() else { return .other }
+                out.append(g_value_get_double(e))
+            }
+            return .numbers(out)
+        }
     }
 }
 
@@ -47,18 +72,11 @@ enum FaceMeta {
         return String(cString: tc)
     }
 
-    /// A `face` structure: x, y, width, height, id, emotion, label_id, confidence, probabilities.
+    /// A `face` structure: id, x, y, width, height, emotion, label_id, confidence, probabilities.
     static func structure(_ f: EmotionFace) -> UnsafeMutablePointer<GstStructure> {
         let fs = gst_structure_new_empty("face")!
-        gstfer_structure_set_uint(fs, "x", guint(f.x)); gstfer_structure_set_uint(fs, "y", guint(f.y))
-        gstfer_structure_set_uint(fs, "width", guint(f.width)); gstfer_structure_set_uint(fs, "height", guint(f.height))
-        gstfer_structure_set_int(fs, "id", gint(truncatingIfNeeded: f.id))
-        gstfer_structure_set_string(fs, "emotion", f.emotion)
-        gstfer_structure_set_int(fs, "label_id", gint(truncatingIfNeeded: f.labelID))
-        gstfer_structure_set_double(fs, "confidence", f.confidence)
-        if !f.probabilities.isEmpty {
-            gstfer_structure_set_double_array(fs, "probabilities", f.probabilities, guint(f.probabilities.count))
-        }
+        var w = StructureWriter(structure: fs)
+        f.write(to: &w)
         return fs
     }
 
@@ -87,7 +105,7 @@ enum FaceMeta {
                 _ = gst_structure_get_int(s, "label_id", &labelID)
                 _ = gst_structure_get_double(s, "confidence", &confidence)
                 f = EmotionFace(id: 0, x: 0, y: 0, width: 0, height: 0, emotion: String(cString: label), labelID: Int(labelID),
-                                confidence: confidence, probabilities: doubles(s, "probabilities"))
+                                confidence: confidence, probabilities: probabilities(s))
             } else if let k = known?[Int(m.pointee.id)] {
                 f = k
             } else {
@@ -100,23 +118,15 @@ enum FaceMeta {
         return sawROI || known != nil ? out : nil
     }
 
-    /// A `face` structure back (nil without a box or an emotion).
+    /// A `face` structure back (nil where a field is missing, of the wrong type or out of bounds).
     static func face(_ fs: UnsafePointer<GstStructure>) -> EmotionFace? {
-        var x: guint = 0, y: guint = 0, w: guint = 0, h: guint = 0, id: gint = 0, labelID: gint = -1, confidence: gdouble = 0
-        guard gst_structure_get_uint(fs, "x", &x) != 0, gst_structure_get_uint(fs, "y", &y) != 0,
-              gst_structure_get_uint(fs, "width", &w) != 0, gst_structure_get_uint(fs, "height", &h) != 0,
-              let label = gst_structure_get_string(fs, "emotion") else { return nil }
-        _ = gst_structure_get_int(fs, "id", &id)
-        _ = gst_structure_get_int(fs, "label_id", &labelID)
-        _ = gst_structure_get_double(fs, "confidence", &confidence)
-        return EmotionFace(id: Int(id), x: Int(x), y: Int(y), width: Int(w), height: Int(h), emotion: String(cString: label),
-                           labelID: Int(labelID), confidence: confidence, probabilities: doubles(fs, "probabilities"))
+        try? EmotionFace(reading: StructureReader(structure: fs))
     }
 
-    private static func doubles(_ s: UnsafePointer<GstStructure>, _ field: String) -> [Double] {
-        var values = [gdouble](repeating: 0, count: 64), n: guint = 0
-        guard gstfer_structure_get_double_array(s, field, &values, 64, &n) != 0 else { return [] }
-        return Array(values.prefix(min(Int(n), 64)))
+    /// The probabilities of an "emotion" ROI param (none when absent or not numbers).
+    private static func probabilities(_ s: UnsafePointer<GstStructure>) -> [Double] {
+        if case .numbers(let p)? = StructureReader(structure: s).value(EmotionFace.Key.probabilities) { return p }
+        return []
     }
 
     /// The `ferfilter` element message, shaped like facedetect's: `timestamp`, `stream-time`,

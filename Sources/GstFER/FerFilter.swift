@@ -1,83 +1,99 @@
 import CGStreamer
-import EmotionSEI
+import FaceAnalysis
 import FaceDetect
-import FaceTracking
 import FERNet
 import Foundation
 
-/// One face in a frame and what the model says of it (smoothed over its track).
-public struct FaceResult: Sendable, Equatable {
-    /// The track id: the same while the face stays in view.
-    public var id: Int
-    public var x: Int, y: Int, width: Int, height: Int
-    public var probabilities: [Float]
-    public var labelIndex: Int
-    public var confidence: Float { probabilities.isEmpty ? 0 : probabilities[labelIndex] }
+/// A value behind its own lock: what the streaming thread shares with the application thread
+/// (properties) and the threads that deliver events and queries.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
 }
 
-/// The ferfilter element's behaviour. One instance per GstFerFilter; GStreamer calls in from
-/// the application thread (properties, state changes) and the streaming thread (frames).
+/// The ferfilter element: a thin adapter between GStreamer and FaceAnalysis. Per frame it takes a
+/// settings snapshot, hands the frame to the stream's `StreamAnalyzer`, then draws, attaches the
+/// metas, posts the messages, writes the results and counts. GStreamer calls in from the
+/// application thread (properties, state changes), the streaming thread (frames) and the threads
+/// delivering events and queries.
 final class FerFilter {
     let element: UnsafeMutablePointer<GstFerFilter>
-    private let lock = NSLock()
-    private var settings = Settings()
-    /// Set when `model` or `cascade` changes while running: reloaded before the next frame.
-    private var reloadRequested = false
 
-    // Streaming-thread state (start/stop/set_info/transform are serialised by GstBaseTransform).
-    private var model: FacialExpressionModel?
-    private var cascade: HaarCascade?
-    private var loadedModelPath = ""
-    private var loadedCascadePath = ""
-    private var frameCount = 0
-    /// Analyses so far (the phase of a spread scan).
-    private var analysisCount = 0
-    private var lastSignature = ""
-    private var lumaScratch: [UInt8] = []
-    private let tracker = FaceTracker()
-    private var scheduler = AnalysisScheduler()
-    private let worker = AnalysisWorker()
-    private var frameDuration = 1.0 / 30
-    private var appliedThreads = -1
-    private var feed: ResultsFeed?
+    /// What the threads share, under one lock.
+    private struct Shared {
+        var settings = Settings()
+        /// Set when `model` or `cascade` changes while running: reloaded before the next frame.
+        var reloadRequested = false
+        /// QoS: frames whose running time is before this are late downstream.
+        var qosEarliest: GstClockTime = clockTimeNone
+        var upstreamLive = false, liveKnown = false
+        /// What the element adds to the LATENCY query: the estimate now and what was answered.
+        var latencyEstimate = 1.0 / 30, reportedLatency = 0.0
+        var stats = FilterStats()
+    }
+    private let shared = Locked(Shared())
 
-    // Shared with the threads that deliver events and queries (under `lock`).
-    private var qosEarliest: GstClockTime = clockTimeNone
-    private var upstreamLive = false
-    private var liveKnown = false
-    private var latencyEstimate = 1.0 / 30
-    private var reportedLatency = 0.0
-    private var stats = FilterStats()
+    /// What exists while the element runs: made in `start`, dropped in `stop`; the streaming
+    /// thread's alone (GstBaseTransform serialises start, stop, set_info and transform).
+    private final class Running {
+        var model: FacialExpressionModel
+        var cascade: HaarCascade
+        var modelPath: String, cascadePath: String
+        let analyzer = StreamAnalyzer()
+        var feed: ResultsFeed?
+        var frames = 0
+        var lastSignature = ""
+        var lumaScratch: [UInt8] = []
+        init(model: FacialExpressionModel, modelPath: String, cascade: HaarCascade, cascadePath: String) {
+            self.model = model; self.modelPath = modelPath; self.cascade = cascade; self.cascadePath = cascadePath
+        }
+    }
+    private var running: Running?
 
     init(element: UnsafeMutablePointer<GstFerFilter>) { self.element = element }
 
     // MARK: properties
 
-    func setProperty(_ p: Property, _ v: UnsafePointer<GValue>) {
-        lock.lock(); defer { lock.unlock() }
-        p.set(&settings, v)
-        if p == .model || p == .cascade { reloadRequested = true }
-    }
-
-    func getProperty(_ p: Property, _ v: UnsafeMutablePointer<GValue>) {
-        lock.lock(); defer { lock.unlock() }
-        if p == .stats {
-            g_value_take_boxed(v, stats.structure(live: upstreamLive, latency: reportedLatency))
-        } else {
-            p.get(settings, v)
+    /// Sets property `id`; false for an id ferfilter does not have (the C side warns, as GObject expects).
+    func setProperty(_ id: guint, _ v: UnsafePointer<GValue>) -> Bool {
+        guard let p = FerFilterProperties.spec(id) else { return false }
+        shared.withLock {
+            FerFilterProperties.set(p, &$0.settings, v)
+            if p.name == "model" || p.name == "cascade" { $0.reloadRequested = true }
         }
+        return true
     }
 
-    private func snapshot() -> (Settings, Bool) {
-        lock.lock(); defer { lock.unlock() }
-        let r = reloadRequested
-        reloadRequested = false
-        return (settings, r)
+    func getProperty(_ id: guint, _ v: UnsafeMutablePointer<GValue>) -> Bool {
+        guard let p = FerFilterProperties.spec(id) else { return false }
+        shared.withLock { sh in
+            if case .stats = p.kind {
+                g_value_take_boxed(v, sh.stats.structure(live: sh.upstreamLive, latency: sh.reportedLatency))
+            } else {
+                FerFilterProperties.get(p, sh.settings, v)
+            }
+        }
+        return true
+    }
+
+    private func snapshot() -> (Settings, reload: Bool) {
+        shared.withLock { sh in
+            defer { sh.reloadRequested = false }
+            return (sh.settings, sh.reloadRequested)
+        }
     }
 
     // MARK: logging
 
-    func log(_ level: GstDebugLevel, _ s: String) { gstfer_log(element, level, s) }
+    /// Logs `message` (built only when the debug level lets it through).
+    func log(_ level: GstDebugLevel, _ message: @autoclosure () -> String) {
+        if gstfer_log_enabled(level) != 0 { gstfer_log(element, level, message()) }
+    }
 
     // MARK: lifecycle
 
@@ -93,62 +109,68 @@ final class FerFilter {
         return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
-    /// Loads the model and cascade named by `s`. On failure posts an element error naming the file
-    /// (`fatal`, at start), or a warning while running, when the old model stays in use.
-    private func load(_ s: Settings, fatal: Bool = true) -> Bool {
-        func report(_ kind: Int32, _ text: String, _ debug: String) {
+    /// Loads the model and cascade `s` names, reusing `current`'s where the file is the same. On
+    /// failure posts an element error naming the file (`fatal`, at start), or a warning while
+    /// running, when the old ones stay in use; returns nil.
+    private func load(_ s: Settings, current: Running?, fatal: Bool) -> (FacialExpressionModel, String, HaarCascade, String)? {
+        func report(_ kind: GstFerErrorKind, _ text: String, _ debug: String) {
             if fatal { gstfer_element_error(element, kind, text, debug) } else {
                 gstfer_element_warning(element, text + " (keeping the one loaded before)", debug)
             }
         }
         let mpath = s.model ?? FerFilter.defaultModelPath()
-        do {
-            if model == nil || mpath != loadedModelPath {
-                model = try FacialExpressionModel.shared(contentsOf: URL(fileURLWithPath: mpath))
-                loadedModelPath = mpath
-                log(GST_LEVEL_INFO, "loaded model \(mpath): \(model!.description.name), \(model!.network.parameterCount) parameters, "
+        var model = current?.model
+        if model == nil || mpath != current?.modelPath {
+            do {
+                let m = try FacialExpressionModel.shared(contentsOf: URL(fileURLWithPath: mpath))
+                log(GST_LEVEL_INFO, "loaded model \(mpath): \(m.description.name), \(m.network.parameterCount) parameters, "
                     + BLAS.kernelsDescription)
+                model = m
+            } catch {
+                let missing = (error as? ModelFileError).map { if case .missing = $0 { return true } else { return false } } ?? false
+                report(missing ? GSTFER_ERROR_NOT_FOUND : GSTFER_ERROR_OPEN_READ, "ferfilter cannot load the model \(mpath): \(error)",
+                       "property model=\(s.model ?? "(default)")")
+                return nil
             }
-        } catch {
-            let missing = (error as? ModelFileError).map { if case .missing = $0 { return true } else { return false } } ?? false
-            report(missing ? 0 : 1, "ferfilter cannot load the model \(mpath): \(error)", "property model=\(s.model ?? "(default)")")
-            return false
         }
-        do {
-            if cascade == nil || s.cascade != loadedCascadePath {
-                cascade = try HaarCascade(contentsOf: s.cascade)
-                loadedCascadePath = s.cascade
-                log(GST_LEVEL_INFO, "loaded cascade \(s.cascade): \(cascade!.stageCount) stages")
+        var cascade = current?.cascade
+        if cascade == nil || s.cascade != current?.cascadePath {
+            do {
+                let c = try HaarCascade(contentsOf: s.cascade)
+                log(GST_LEVEL_INFO, "loaded cascade \(s.cascade): \(c.stageCount) stages")
+                cascade = c
+            } catch {
+                let missing = !FileManager.default.fileExists(atPath: s.cascade)
+                report(missing ? GSTFER_ERROR_NOT_FOUND : GSTFER_ERROR_OPEN_READ, "ferfilter cannot load the face cascade \(s.cascade): \(error)",
+                       missing ? "install opencv-data or set the cascade property" : "property cascade=\(s.cascade)")
+                return nil
             }
-        } catch {
-            let missing = !FileManager.default.fileExists(atPath: s.cascade)
-            report(missing ? 0 : 1, "ferfilter cannot load the face cascade \(s.cascade): \(error)",
-                   missing ? "install opencv-data or set the cascade property" : "property cascade=\(s.cascade)")
-            return false
         }
-        return true
+        return (model!, mpath, cascade!, s.cascade)
     }
 
     func start() -> Bool {
         let (s, _) = snapshot()
-        frameCount = 0; lastSignature = ""
-        worker.reset(); tracker.reset(); scheduler.reset()
-        lock.lock(); qosEarliest = clockTimeNone; reportedLatency = 0; liveKnown = false; stats = FilterStats(); lock.unlock()
-        guard load(s) else { return false }
-        feed = nil
+        shared.withLock { $0.qosEarliest = clockTimeNone; $0.reportedLatency = 0; $0.liveKnown = false; $0.stats = FilterStats() }
+        guard let (model, mpath, cascade, cpath) = load(s, current: nil, fatal: true) else { return false }
+        let run = Running(model: model, modelPath: mpath, cascade: cascade, cascadePath: cpath)
         if let path = s.results {
-            do { feed = try ResultsFeed(path: path) } catch {
-                gstfer_element_error(element, 2, "ferfilter cannot write the results file \(path): \(error.localizedDescription)",
+            do { run.feed = try ResultsFeed(path: path) } catch {
+                gstfer_element_error(element, GSTFER_ERROR_SETTINGS, "ferfilter cannot write the results file \(path): \(error.localizedDescription)",
                                      "property results=\(path)")
                 return false
             }
         }
+        running = run
         return true
     }
 
     func stop() -> Bool {
-        feed?.finish(labels: model?.labels ?? FERDataset.labels); feed = nil
-        worker.reset(); tracker.reset()
+        if let run = running {
+            run.feed?.finish(labels: run.model.labels)
+            run.analyzer.finish()
+        }
+        running = nil
         return true
     }
 
@@ -156,7 +178,7 @@ final class FerFilter {
 
     /// At the end of the stream the results file gets its summary.
     func sinkEvent(_ event: UnsafeMutablePointer<GstEvent>) {
-        if event.pointee.type == GST_EVENT_EOS { feed?.finish(labels: model?.labels ?? FERDataset.labels) }
+        if event.pointee.type == GST_EVENT_EOS, let run = running { run.feed?.finish(labels: run.model.labels) }
     }
 
     /// Notes QoS from downstream: frames whose running time is before `earliest` are late.
@@ -164,8 +186,7 @@ final class FerFilter {
         guard event.pointee.type == GST_EVENT_QOS else { return }
         var type = GST_QOS_TYPE_UNDERFLOW, proportion = 0.0, diff: GstClockTimeDiff = 0, timestamp: GstClockTime = 0
         gst_event_parse_qos(event, &type, &proportion, &diff, &timestamp)
-        lock.lock(); defer { lock.unlock() }
-        qosEarliest = diff > 0 ? timestamp &+ GstClockTime(diff) : timestamp
+        shared.withLock { $0.qosEarliest = diff > 0 ? timestamp &+ GstClockTime(diff) : timestamp }
     }
 
     /// Adds the element's processing time to LATENCY queries and notes whether the source is live.
@@ -173,11 +194,11 @@ final class FerFilter {
         guard handled, direction == GST_PAD_SRC, query.pointee.type == GST_QUERY_LATENCY else { return handled }
         var live: gboolean = 0, minLatency: GstClockTime = 0, maxLatency: GstClockTime = 0
         gst_query_parse_latency(query, &live, &minLatency, &maxLatency)
-        lock.lock()
-        upstreamLive = live != 0; liveKnown = true
-        reportedLatency = latencyEstimate
-        let ours = GstClockTime(latencyEstimate * 1e9)
-        lock.unlock()
+        let ours = shared.withLock { sh -> GstClockTime in
+            sh.upstreamLive = live != 0; sh.liveKnown = true
+            sh.reportedLatency = sh.latencyEstimate
+            return GstClockTime(sh.latencyEstimate * 1e9)
+        }
         minLatency &+= ours
         if maxLatency != clockTimeNone { maxLatency &+= ours }
         gst_query_set_latency(query, live, minLatency, maxLatency)
@@ -190,14 +211,14 @@ final class FerFilter {
             log(GST_LEVEL_ERROR, "unsupported format")
             return false
         }
+        guard let run = running else { return false }
         log(GST_LEVEL_DEBUG, "caps: \(info.pointee.width)x\(info.pointee.height) format \(f.pointee.format.rawValue)")
-        worker.reset(); tracker.reset()   // boxes from another size mean nothing now
-        lumaScratch = []
-        if info.pointee.fps_n > 0 && info.pointee.fps_d > 0 { frameDuration = Double(info.pointee.fps_d) / Double(info.pointee.fps_n) }
-        lock.lock(); let s = settings; lock.unlock()
-        log(GST_LEVEL_INFO, "at \(String(format: "%.2f", 1 / frameDuration)) fps: the search for new faces spread over "
-            + "\(s.scanSpread(frameDuration: frameDuration)) analysed frames, a tracked face classified on one in "
-            + "\(s.classifyInterval(frameDuration: frameDuration))")
+        let fps = info.pointee.fps_n > 0 && info.pointee.fps_d > 0 ? Double(info.pointee.fps_d) / Double(info.pointee.fps_n) : nil
+        run.analyzer.restart(frameDuration: fps)   // boxes from another size mean nothing now
+        run.lumaScratch = []
+        let s = snapshot().0.analysis, d = run.analyzer.frameDuration
+        log(GST_LEVEL_INFO, "at \(String(format: "%.2f", 1 / d)) fps: the search for new faces spread over "
+            + "\(s.scanSpread(frameDuration: d)) analysed frames, a tracked face classified on one in \(s.classifyInterval(frameDuration: d))")
         return true
     }
 
@@ -205,100 +226,67 @@ final class FerFilter {
 
     func transform(_ frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
         let (s, reload) = snapshot()
-        if reload {
-            // a bad file set while running must not stop the stream: keep the old model, warn
-            let oldModel = model, oldCascade = cascade, oldM = loadedModelPath, oldC = loadedCascadePath
-            if !load(s, fatal: false) {
-                model = oldModel; cascade = oldCascade; loadedModelPath = oldM; loadedCascadePath = oldC
-            }
+        guard let run = running, let view = FrameView(frame) else { return GST_FLOW_ERROR }
+        if reload, let (model, mpath, cascade, cpath) = load(s, current: run, fatal: false) {
+            // a bad file set while running must not stop the stream: load warned and the old ones stay
+            run.model = model; run.modelPath = mpath; run.cascade = cascade; run.cascadePath = cpath
         }
-        guard let model, let cascade, let view = FrameView(frame) else { return GST_FLOW_ERROR }
         let started = DispatchTime.now().uptimeNanoseconds
         let buffer = frame.pointee.buffer!
-        if s.threads != appliedThreads {
-            appliedThreads = s.threads
-            Parallelism.setThreads(s.threads > 0 ? s.threads : ProcessInfo.processInfo.activeProcessorCount)
-        }
-        tracker.configuration.hold = s.trackHold
-        tracker.configuration.smoothing = s.smoothing
-        tracker.configuration.hysteresis = s.hysteresis
 
         // the frame's time: its running time, else its place in the stream
         let times = FrameTimes(buffer, gstfer_segment(element))
-        let running = times.running, dur = times.duration
-        let d = dur == clockTimeNone || dur == 0 ? frameDuration : Double(dur) / 1e9
-        let t = running == clockTimeNone ? Double(frameCount) * d : Double(running) / 1e9
-        lock.lock()
-        let needLive = !liveKnown
-        lock.unlock()
-        if needLive { askUpstreamIfLive() }
-        lock.lock()
-        let late = qosEarliest != clockTimeNone && running != clockTimeNone && running &+ GstClockTime(d * 1e9) < qosEarliest
-        let live = upstreamLive
-        lock.unlock()
-
-        // Live with skip-late: analyses run beside the stream and frames never wait for one.
-        let async = live && s.skipLate
-        if !async && worker.isBusy { worker.drain() }
-        var changes: [LabelChange] = []
-        var analysisSeconds: Double? = nil
-        if let r = worker.take() {
-            analysisSeconds = r.seconds
-            changes += tracker.update(r.detections, at: r.time)
-            log(GST_LEVEL_LOG, "analysis of the frame at \(r.time) s took \(Int(r.seconds * 1000)) ms")
+        let d = times.duration == clockTimeNone || times.duration == 0 ? run.analyzer.frameDuration : Double(times.duration) / 1e9
+        let t = times.running == clockTimeNone ? Double(run.frames) * d : Double(times.running) / 1e9
+        if !shared.withLock({ $0.liveKnown }) { askUpstreamIfLive() }
+        let (late, live) = shared.withLock { sh in
+            (sh.qosEarliest != clockTimeNone && times.running != clockTimeNone && times.running &+ GstClockTime(d * 1e9) < sh.qosEarliest,
+             sh.upstreamLive)
         }
-        let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
-        let expected = decision == .analyse ? tracker.expectedBoxes(at: t) : []
-        let settled = decision == .analyse ? settledFaces(expected, s) : []
-        let views = decision == .analyse ? alternateViews(expected, s) : []
-        let plan = decision == .analyse ? scanPlan(expected, s) : nil
-        if decision == .analyse && !async {
-            let a0 = DispatchTime.now().uptimeNanoseconds
-            let detections = analyse(view, s, model, cascade, plan: plan, settled: settled, views: views)
-            analysisSeconds = Double(DispatchTime.now().uptimeNanoseconds - a0) / 1e9
-            changes += tracker.update(detections, at: t)
-        } else {
-            if decision == .analyse {
-                let (luma, stride) = view.luma(into: &lumaScratch)
-                let (w, h) = (view.width, view.height)
-                var copy = [UInt8](repeating: 0, count: w * h)
-                copy.withUnsafeMutableBufferPointer { dst in
-                    for y in 0..<h { (dst.baseAddress! + y * w).update(from: luma + y * stride, count: w) }
-                }
-                worker.submit(time: t) {
-                    copy.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: w, height: h, stride: w, s, model, cascade,
-                                                                   plan: plan, settled: settled, views: views) }
-                }
-            } else if decision == .late {
-                log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed")
-            }
-            tracker.predict(at: t)
-        }
-        frameCount += 1
-        let faces = visibleFaces(s.maxFaces, width: view.width, height: view.height)
 
-        let reported = faces.map { $0.emotionFace(labels: model.labels) }
-        if s.draw { FaceDrawing.draw(reported, on: view, labels: model.labels, probabilities: s.drawProbabilities) }
-        FaceMeta.attach(reported, timecode: times.timecode, to: buffer)
-        postMessage(reported, times: times, mode: s.messageMode)
-        if s.messageMode != .none { for c in changes { postLabelChange(c, times: times, labels: model.labels) } }
-        if s.results != feed?.path { switchResults(to: s.results, labels: model.labels) }
-        feed?.frame(reported, times: times, time: t)
+        let outcome = run.analyzer.process(view.width, view.height, time: t, late: late, live: live, settings: s.analysis,
+                                           model: run.model, detector: s.analysis.haar(run.cascade)) {
+            let (luma, stride) = view.luma(into: &run.lumaScratch)
+            return LumaPlane(pixels: luma, width: view.width, height: view.height, stride: stride)
+        }
+        if outcome.decision == .late { log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed") }
+        run.frames += 1
+
+        let labels = run.model.labels
+        let faces = outcome.faces.map { $0.reported(labels: labels) }
+        if s.draw { FaceDrawing.draw(faces, on: view, labels: labels, probabilities: s.drawProbabilities) }
+        FaceMeta.attach(faces, timecode: times.timecode, to: buffer)
+        postMessage(faces, times: times, mode: s.messageMode, run)
+        if s.messageMode != .none { for c in outcome.changes { postLabelChange(c, times: times, labels: labels) } }
+        if s.results != run.feed?.path { switchResults(run, to: s.results) }
+        run.feed?.frame(faces, times: times, time: t)
 
         let frameSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        scheduler.spent(frameSeconds)
-        lock.lock()
-        stats.count(decision, faces: reported.count, tracks: tracker.tracksStarted, analysisSeconds: analysisSeconds, frameSeconds: frameSeconds)
-        lock.unlock()
-        updateLatency(frameDuration: d)
+        run.analyzer.spent(frameSeconds)
+        let estimate = run.analyzer.latency(frameDuration: d)
+        let repost = shared.withLock { sh -> Bool in
+            sh.stats.count(outcome.decision, faces: faces.count, tracks: outcome.tracksStarted, analysisSeconds: outcome.analysisSeconds,
+                           frameSeconds: frameSeconds)
+            // when the estimate grows well past what the pipeline was told, ask it to recompute
+            sh.latencyEstimate = estimate
+            let repost = sh.upstreamLive && sh.reportedLatency > 0 && estimate > sh.reportedLatency * 1.5
+            if repost { sh.reportedLatency = estimate }
+            return repost
+        }
+        if repost {
+            log(GST_LEVEL_INFO, "processing takes \(Int(estimate * 1000)) ms a frame: asking the pipeline to recompute its latency")
+            let object = UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstObject.self)
+            _ = gst_element_post_message(UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstElement.self),
+                                         gst_message_new_latency(object))
+        }
         return GST_FLOW_OK
     }
 
     /// The results property changed while running: the old file gets its summary, the new one opens.
-    private func switchResults(to path: String?, labels: [String]) {
-        feed?.finish(labels: labels); feed = nil
+    private func switchResults(_ run: Running, to path: String?) {
+        run.feed?.finish(labels: run.model.labels); run.feed = nil
         guard let path else { return }
-        do { feed = try ResultsFeed(path: path) } catch {
+        do { run.feed = try ResultsFeed(path: path) } catch {
             gstfer_element_warning(element, "ferfilter cannot write the results file \(path): \(error.localizedDescription)", "property results=\(path)")
         }
     }
@@ -310,158 +298,28 @@ final class FerFilter {
         defer { gst_query_unref(q) }
         var live: gboolean = 0
         if gst_pad_peer_query(gstfer_sink_pad(element), q) != 0 { gst_query_parse_latency(q, &live, nil, nil) }
-        lock.lock(); upstreamLive = live != 0; liveKnown = true; lock.unlock()
+        shared.withLock { $0.upstreamLive = live != 0; $0.liveKnown = true }
         log(GST_LEVEL_DEBUG, "upstream is \(live != 0 ? "live" : "not live")")
     }
 
-    /// Keeps the latency estimate current; when it grows well past what the pipeline was told,
-    /// posts a LATENCY message so the pipeline asks again.
-    private func updateLatency(frameDuration d: Double) {
-        let estimate = scheduler.latency(frameDuration: d)
-        lock.lock()
-        latencyEstimate = estimate
-        let repost = upstreamLive && reportedLatency > 0 && estimate > reportedLatency * 1.5
-        if repost { reportedLatency = estimate }
-        lock.unlock()
-        if repost {
-            log(GST_LEVEL_INFO, "processing takes \(Int(estimate * 1000)) ms a frame: asking the pipeline to recompute its latency")
-            let object = UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstObject.self)
-            _ = gst_element_post_message(UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstElement.self),
-                                         gst_message_new_latency(object))
-        }
-    }
-
-    /// The tracks to show: those detected last first, then by size, at most `maxFaces`, in id order,
-    /// boxes clipped to the frame.
-    func visibleFaces(_ maxFaces: Int, width: Int, height: Int) -> [FaceResult] {
-        var tracks = tracker.tracks
-        if maxFaces > 0 && tracks.count > maxFaces {
-            tracks.sort { ($0.detected ? 1 : 0, $0.box.width * $0.box.height) > ($1.detected ? 1 : 0, $1.box.width * $1.box.height) }
-            tracks = Array(tracks.prefix(maxFaces))
-        }
-        return tracks.sorted { $0.id < $1.id }.compactMap { tr in
-            let x0 = max(0, Int(tr.box.x.rounded())), y0 = max(0, Int(tr.box.y.rounded()))
-            let x1 = min(width, Int((tr.box.x + tr.box.width).rounded())), y1 = min(height, Int((tr.box.y + tr.box.height).rounded()))
-            guard x1 - x0 >= 2, y1 - y0 >= 2 else { return nil }
-            return FaceResult(id: tr.id, x: x0, y: y0, width: x1 - x0, height: y1 - y0,
-                              probabilities: tr.probabilities, labelIndex: tr.label)
-        }
-    }
-
-    /// What this analysis searches: with `scan-spread` N > 1 and faces tracked, one of N bands of
-    /// window rows at every pyramid level (in turn) and, at the sizes each tracked face may have,
-    /// the area around it (`expected`: the tracks' expected boxes); without tracks (a new scene),
-    /// everything.
-    func scanPlan(_ expected: [TrackBox], _ s: Settings) -> ScanPlan? {
-        defer { analysisCount += 1 }
-        let spread = s.scanSpread(frameDuration: frameDuration)
-        guard spread > 1, !expected.isEmpty else { return nil }
-        let regions = expected.map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
-        return ScanPlan(period: spread, phase: analysisCount % spread, regions: regions)
-    }
-
-    /// Where the tracked faces that need no classification on this analysis are expected: with
-    /// `classify-interval` N, a track is classified when (analysis number + its id) is a multiple
-    /// of N, so the tracks take turns; one that was missed on the last analysis is classified too.
-    /// `expected`: the tracks' expected boxes, in track order.
-    func settledFaces(_ expected: [TrackBox], _ s: Settings) -> [TrackBox] {
-        let interval = s.classifyInterval(frameDuration: frameDuration)
-        guard interval > 1 else { return [] }
-        return zip(tracker.tracks, expected).compactMap { tr, box in
-            tr.detected && (analysisCount + tr.id) % interval != 0 ? box : nil
-        }
-    }
-
-    /// With flip-tta and flip-alternate (and smoothing on), how each tracked face is to be looked
-    /// at if it is classified on this analysis: mirrored after an odd number of classifications,
-    /// as seen after an even one; the tracker folds the mean of that view and the track's latest
-    /// of the other, so a steady face gets exactly flip TTA's probabilities at half the work.
-    /// `expected`: the tracks' expected boxes, in track order.
-    func alternateViews(_ expected: [TrackBox], _ s: Settings) -> [(box: TrackBox, view: FacialExpressionModel.FaceView)] {
-        guard s.flipTTA && s.flipAlternate && s.smoothing > 0 else { return [] }
-        return zip(tracker.tracks, expected).map { tr, box in (box, tr.classifications % 2 == 1 ? .mirrored : .asSeen) }
-    }
-
-    /// Detects faces on the luma plane, crops them as FER2013 frames faces, classifies all of a
-    /// frame's faces in one batch.
-    func analyse(_ view: FrameView, _ s: Settings, _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan?,
-                 settled: [TrackBox] = [], views: [(box: TrackBox, view: FacialExpressionModel.FaceView)] = []) -> [TrackDetection] {
-        let (luma, stride) = view.luma(into: &lumaScratch)
-        return FerFilter.analyse(luma: luma, width: view.width, height: view.height, stride: stride, s, model, cascade,
-                                 plan: plan, settled: settled, views: views)
-    }
-
-    /// One analysis of a grey plane (on any thread). A face found where a `settled` box is expected
-    /// (intersection over union at least 0.5, one face per box) is not classified: its detection
-    /// has empty probabilities and its track keeps its own. A face classified where a box of
-    /// `views` is expected (the same matching) is looked at as that says; any other with flip-tta
-    /// both as seen and mirrored.
-    static func analyse(luma: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, _ s: Settings,
-                        _ model: FacialExpressionModel, _ cascade: HaarCascade, plan: ScanPlan? = nil,
-                        settled: [TrackBox] = [], views: [(box: TrackBox, view: FacialExpressionModel.FaceView)] = []) -> [TrackDetection] {
-        var p = DetectionParameters()
-        p.plan = plan
-        p.minSize = s.minFaceSize(forHeight: height); p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.threads = s.threads
-        p.coarseStages = s.coarseStages
-        var boxes = cascade.detect(grey: luma, width: width, height: height, stride: stride, parameters: p)
-        boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }
-        if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }
-        guard !boxes.isEmpty else { return [] }
-        let found = boxes.map { TrackBox(x: Double($0.x), y: Double($0.y), width: Double($0.width), height: Double($0.height)) }
-        /// the index of the box of `expected` that `box` matches (intersection over union at least
-        /// 0.5, the best not yet taken), marking it taken
-        func match(_ box: TrackBox, _ expected: [TrackBox], _ taken: inout [Bool]) -> Int? {
-            var best = -1, bestOverlap = 0.5
-            for (k, sb) in expected.enumerated() where !taken[k] {
-                let o = box.iou(sb)
-                if o >= bestOverlap { best = k; bestOverlap = o }
-            }
-            if best >= 0 { taken[best] = true }
-            return best >= 0 ? best : nil
-        }
-        var taken = [Bool](repeating: false, count: settled.count)
-        let classify = found.map { match($0, settled, &taken) == nil }
-        var viewTaken = [Bool](repeating: false, count: views.count)
-        let viewBoxes = views.map(\.box)
-        let faceViews = found.indices.filter { classify[$0] }.map { i -> FacialExpressionModel.FaceView in
-            match(found[i], viewBoxes, &viewTaken).map { views[$0].view } ?? (s.flipTTA ? .both : .asSeen)
-        }
-        let side = model.inputSize.width
-        let crops = boxes.indices.filter { classify[$0] }.map { i in
-            FaceCrop.crop(grey: luma, width: width, height: height, stride: stride,
-                          box: (boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height), side: side, scale: s.cropScale)
-        }
-        // with flip TTA each classification carries its views (0: as seen, 1: mirrored), so that a
-        // track classified one view at a time folds the mean of its latest two
-        var results = crops.isEmpty ? [] : model.predictViews(faces: crops, views: faceViews)[...]
-        return found.indices.map { i in
-            guard classify[i] else { return TrackDetection(box: found[i], probabilities: []) }
-            let r = results.removeFirst()
-            if !s.flipTTA { return TrackDetection(box: found[i], probabilities: r.asSeen!) }
-            var views: [Int: [Float]] = [:]
-            views[0] = r.asSeen; views[1] = r.mirrored
-            return TrackDetection(box: found[i], probabilities: FacialExpressionModel.combined(r), views: views)
-        }
-    }
-
     /// The `ferfilter` element message, shaped like facedetect's (every frame, or on change).
-    func postMessage(_ faces: [EmotionFace], times: FrameTimes, mode: MessageMode) {
+    private func postMessage(_ faces: [EmotionFace], times: FrameTimes, mode: MessageMode, _ run: Running) {
         if mode == .none { return }
         if mode == .onChange {
             let sig = FaceMeta.signature(faces)
-            if sig == lastSignature { return }
-            lastSignature = sig
+            if sig == run.lastSignature { return }
+            run.lastSignature = sig
         }
         _ = gstfer_post_element_message(element, FaceMeta.message(faces, times: times))
     }
 
     /// `ferfilter-emotion-changed`: a track's shown label changed.
-    func postLabelChange(_ c: LabelChange, times: FrameTimes, labels: [String]) {
+    private func postLabelChange(_ c: EmotionChange, times: FrameTimes, labels: [String]) {
         let st = gst_structure_new_empty("ferfilter-emotion-changed")!
         gstfer_structure_set_int(st, "id", gint(c.id))
         gstfer_structure_set_string(st, "emotion", labels[c.to])
         gstfer_structure_set_string(st, "previous", labels[c.from])
-        if let tr = tracker.tracks.first(where: { $0.id == c.id }) { gstfer_structure_set_double(st, "confidence", Double(tr.confidence)) }
+        gstfer_structure_set_double(st, "confidence", Double(c.confidence))
         times.set(on: st)
         _ = gstfer_post_element_message(element, st)
     }
@@ -493,6 +351,7 @@ struct FilterStats {
         }
         gstfer_structure_set_uint(st, "faces", guint(faces))
         gstfer_structure_set_uint64(st, "tracks", guint64(tracks))
+        gstfer_structure_set_uint64(st, "analyses", guint64(analyses))
         gstfer_structure_set_double(st, "analysis-ms-mean", analyses > 0 ? analysisSeconds / Double(analyses) * 1000 : 0)
         gstfer_structure_set_double(st, "analysis-ms-max", analysisMax * 1000)
         gstfer_structure_set_double(st, "frame-ms-mean", frames > 0 ? frameSeconds / Double(frames) * 1000 : 0)

@@ -1,5 +1,5 @@
 import CGStreamer
-import EmotionSEI
+import FaceAnalysis
 import FERNet
 import Foundation
 
@@ -38,7 +38,7 @@ final class FerOverlay {
     func transform(_ frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
         lock.lock(); let probabilities = drawProbabilities; lock.unlock()
         guard let view = FrameView(frame), let faces = FaceMeta.read(from: frame.pointee.buffer), !faces.isEmpty else { return GST_FLOW_OK }
-        FaceDrawing.draw(faces, on: view, labels: FERDataset.labels, probabilities: probabilities)
+        FaceDrawing.draw(faces, on: view, labels: fer2013Labels, probabilities: probabilities)
         return GST_FLOW_OK
     }
 }

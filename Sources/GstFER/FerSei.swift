@@ -1,5 +1,6 @@
 import CGStreamer
 import EmotionSEI
+import FaceAnalysis
 import FERNet
 import Foundation
 
@@ -68,7 +69,7 @@ final class FerSei {
     /// Logged once: frames that came without ferfilter's faces.
     private var unannotated = false
     /// Label names by label_id for the results summary: FER2013's, as the stream names them.
-    private var labels = FERDataset.labels
+    private var labels = fer2013Labels
 
     init(element: UnsafeMutablePointer<GstFerSei>, inserts: Bool) {
         self.element = element
@@ -96,7 +97,7 @@ final class FerSei {
     /// Opens the results file (ferseiextract), failing the state change with an error naming it.
     func start() -> Bool {
         lock.lock(); let path = settings.results; lock.unlock()
-        lastSignature = nil; warned = false; unannotated = false; labels = FERDataset.labels
+        lastSignature = nil; warned = false; unannotated = false; labels = fer2013Labels
         feed = nil
         guard !inserts, let path else { return true }
         do { feed = try ResultsFeed(path: path) } catch {

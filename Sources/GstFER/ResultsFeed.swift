@@ -1,12 +1,12 @@
 import CGStreamer
-import EmotionSEI
+import FaceAnalysis
 import Foundation
 
 /// The `results` property's output: one JSON object per frame (JSON Lines) and a summary at the
 /// end of the stream, so any tool can follow the emotions over time (`tail -f`, jq, pandas).
 ///
 ///     {"frame":12,"pts":0.4,"stream_time":0.4,"running_time":0.4,"wall_time":"2026-11-25T09:45:00.123Z",
-///      "timecode":"10:00:00:12","faces":[{"id":1,"x":120,"y":64,"width":140,"height":140,"emotion":"happy","confidence":0.87,
+///      "timecode":"10:00:00:12","faces":[{"id":1,"x":120,"y":64,"width":140,"height":140,"emotion":"happy","label_id":3,"confidence":0.87,
 ///                "probabilities":[...7 numbers in label order...]}]}
 ///     {"summary":{"frames":300,"seconds":10.0,"labels":[...],"overall":{"happy":0.61,...},
 ///                 "tracks":[{"id":1,"frames":298,"first":0.0,"last":9.93,"first_timecode":"10:00:00:00",
@@ -58,12 +58,7 @@ final class ResultsFeed {
         guard !finished else { return }
         if firstTime == nil { firstTime = time }
         lastTime = time
-        let list: [[String: Any]] = faces.map { f in
-            var o: [String: Any] = ["id": f.id, "x": f.x, "y": f.y, "width": f.width, "height": f.height, "emotion": f.emotion,
-                                    "confidence": f.confidence]
-            if !f.probabilities.isEmpty { o["probabilities"] = f.probabilities }
-            return o
-        }
+        let list = faces.map { $0.jsonObject() }
         var line: [String: Any] = ["frame": frames, "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
                                    "running_time": ResultsFeed.seconds(times.running), "wall_time": ResultsFeed.iso.string(from: Date()),
                                    "faces": list]

@@ -1,3 +1,4 @@
+import FaceAnalysis
 import FaceDetect
 import FERNet
 import Foundation
@@ -28,21 +29,29 @@ public enum AnalysisError: Error, CustomStringConvertible {
     }
 }
 
-/// Finds the faces in a still picture and reads their expressions, the way ferfilter does for a
-/// frame (the same cascade, crop and model), without tracking or smoothing.
+/// Finds the faces in a still picture and reads their expressions with FaceAnalysis, exactly as
+/// ferfilter reports them on the first frame of a stream with the same settings (by default the
+/// element's defaults: the same detector tuning, smallest face, crop and flip TTA).
 /// Pictures are analysed one at a time on a queue of their own, at most `maxWaiting` queued.
 public final class ImageAnalyzer: @unchecked Sendable {
     public let model: FacialExpressionModel
-    public let cascade: HaarCascade
+    public let detector: any FaceDetector
+    public let settings: AnalysisSettings
     public let maxPixels: Int
     public let maxWaiting: Int
-    public let flipTTA: Bool
     private let queue = DispatchQueue(label: "gstfer.analyzer")
     private let lock = NSLock()
     private var waiting = 0
 
-    public init(model: FacialExpressionModel, cascade: HaarCascade, maxPixels: Int = 40_000_000, maxWaiting: Int = 8, flipTTA: Bool = false) {
-        self.model = model; self.cascade = cascade; self.maxPixels = maxPixels; self.maxWaiting = maxWaiting; self.flipTTA = flipTTA
+    /// `cascade` tuned by `settings` (scale factor, neighbours) is the detector.
+    public convenience init(model: FacialExpressionModel, cascade: HaarCascade, settings: AnalysisSettings = AnalysisSettings(),
+                            maxPixels: Int = 40_000_000, maxWaiting: Int = 8) {
+        self.init(model: model, detector: settings.haar(cascade), settings: settings, maxPixels: maxPixels, maxWaiting: maxWaiting)
+    }
+
+    public init(model: FacialExpressionModel, detector: any FaceDetector, settings: AnalysisSettings = AnalysisSettings(),
+                maxPixels: Int = 40_000_000, maxWaiting: Int = 8) {
+        self.model = model; self.detector = detector; self.settings = settings; self.maxPixels = maxPixels; self.maxWaiting = maxWaiting
     }
 
     /// Decodes an uploaded JPEG, PNG or PGM picture; what goes wrong is an `AnalysisError`, with
@@ -61,35 +70,30 @@ public final class ImageAnalyzer: @unchecked Sendable {
 
     /// Analyses JPEG/PNG/PGM bytes. With `wholeImage` the picture is taken as one face (already
     /// cropped) and no detection runs.
-    public func analyze(_ bytes: [UInt8], wholeImage: Bool = false, maxFaces: Int = 64) throws -> AnalysisResult {
+    public func analyze(_ bytes: [UInt8], wholeImage: Bool = false, maxFaces: Int? = nil) throws -> AnalysisResult {
         let t0 = Date()
         let img = try ImageAnalyzer.decode(bytes, name: "the request body", maxPixels: maxPixels)
         let grey = img.grey
-        var boxes: [(x: Int, y: Int, w: Int, h: Int)]
-        if wholeImage {
-            boxes = [(0, 0, img.width, img.height)]
-        } else {
-            var p = DetectionParameters()
-            p.scaleFactor = 1.1
-            p.minNeighbors = 3
-            p.minSize = max(24, min(img.width, img.height) / 20)
-            boxes = grey.withUnsafeBufferPointer {
-                cascade.detect(grey: $0.baseAddress!, width: img.width, height: img.height, stride: img.width, parameters: p)
-            }.map { ($0.x, $0.y, $0.width, $0.height) }
-            // largest first, so max-faces keeps the nearest people
-            boxes.sort { $0.w * $0.h > $1.w * $1.h }
-            if boxes.count > maxFaces { boxes.removeLast(boxes.count - maxFaces) }
-        }
-        let side = model.inputSize.width
-        let crops = boxes.map { FaceCrop.crop(grey: grey, width: img.width, height: img.height, box: $0, side: side) }
-        let probs = crops.isEmpty ? [] : model.predict(faces: crops, flipTTA: flipTTA)
+        var s = settings
+        if let maxFaces { s.maxFaces = maxFaces }
         let labels = model.labels
-        let faces = zip(boxes, probs).map { b, p -> FaceReading in
+        let found: [EmotionFace]
+        if wholeImage {
+            let p = model.predict(faces: [FaceCrop.crop(grey: grey, width: img.width, height: img.height, box: (0, 0, img.width, img.height),
+                                                        side: model.inputSize.width)], flipTTA: s.flipTTA)[0]
             let k = p.indices.max { p[$0] < p[$1] }!
+            found = [FaceResult(id: 0, x: 0, y: 0, width: img.width, height: img.height, probabilities: p, labelIndex: k).reported(labels: labels)]
+        } else {
+            found = grey.withUnsafeBufferPointer {
+                FrameAnalysis.picture(LumaPlane(pixels: $0.baseAddress!, width: img.width, height: img.height, stride: img.width),
+                                      settings: s, model: model, detector: detector)
+            }.map { $0.reported(labels: labels) }
+        }
+        let faces = found.map { f -> FaceReading in
             var byLabel: [String: Double] = [:]
-            for (i, l) in labels.enumerated() { byLabel[l] = Double(p[i]) }
-            return FaceReading(id: nil, box: FaceBox(x: b.x, y: b.y, width: b.w, height: b.h), emotion: labels[k],
-                               confidence: Double(p[k]), probabilities: byLabel)
+            for (i, p) in f.probabilities.enumerated() where i < labels.count { byLabel[labels[i]] = p }
+            return FaceReading(id: nil, box: FaceBox(x: f.x, y: f.y, width: f.width, height: f.height),
+                               emotion: f.emotion, confidence: f.confidence, probabilities: byLabel)
         }
         return AnalysisResult(width: img.width, height: img.height, faces: faces, elapsedMs: Date().timeIntervalSince(t0) * 1000)
     }

@@ -1,4 +1,5 @@
 import CGstAppLibs
+import FaceAnalysis
 import Foundation
 
 /// Where the viewer's video comes from, resolved from what the user typed after `--source`.
@@ -316,20 +317,12 @@ public final class LivePipeline: @unchecked Sendable {
         guard let list = gst_structure_get_value(st, "faces"), gst_value_list_get_type() == list.pointee.g_type else { return ([], time, timecode) }
         var faces: [FaceReading] = []
         for i in 0..<gst_value_list_get_size(list) {
-            guard let v = gst_value_list_get_value(list, i), let f = gst_value_get_structure(v) else { continue }
-            var x: guint = 0, y: guint = 0, fw: guint = 0, fh: guint = 0, id: gint = 0, conf = 0.0
-            _ = gst_structure_get_uint(f, "x", &x); _ = gst_structure_get_uint(f, "y", &y)
-            _ = gst_structure_get_uint(f, "width", &fw); _ = gst_structure_get_uint(f, "height", &fh)
-            _ = gst_structure_get_int(f, "id", &id); _ = gst_structure_get_double(f, "confidence", &conf)
-            let emotion = gst_structure_get_string(f, "emotion").map { String(cString: $0) } ?? "?"
+            guard let v = gst_value_list_get_value(list, i), let fs = gst_value_get_structure(v),
+                  let f = try? EmotionFace(reading: MessageFaceReader(structure: fs)) else { continue }
             var probs: [String: Double] = [:]
-            if let arr = gst_structure_get_value(f, "probabilities"), gst_value_array_get_type() == arr.pointee.g_type {
-                for j in 0..<min(gst_value_array_get_size(arr), guint(labels.count)) {
-                    if let pv = gst_value_array_get_value(arr, j) { probs[labels[Int(j)]] = g_value_get_double(pv) }
-                }
-            }
-            faces.append(FaceReading(id: Int(id), box: FaceBox(x: Int(x), y: Int(y), width: Int(fw), height: Int(fh)),
-                                     emotion: emotion, confidence: conf, probabilities: probs))
+            for (j, p) in f.probabilities.enumerated() where j < labels.count { probs[labels[j]] = p }
+            faces.append(FaceReading(id: f.id, box: FaceBox(x: f.x, y: f.y, width: f.width, height: f.height),
+                                     emotion: f.emotion, confidence: f.confidence, probabilities: probs))
         }
         return (faces, time, timecode)
     }
@@ -365,5 +358,28 @@ public enum StatValue: Codable, Sendable, Equatable {
             }
         }
         return out
+    }
+}
+
+/// Reads a face of ferfilter's message for `EmotionFace(reading:)`, the codec ferfilter writes it with.
+struct MessageFaceReader: FaceFieldReader {
+    let structure: UnsafePointer<GstStructure>
+    func value(_ key: String) -> FaceFieldValue? {
+        guard let v = gst_structure_get_value(structure, key) else { return nil }
+        let type = v.pointee.g_type
+        if type == gst_value_array_get_type() {
+            var out: [Double] = []
+            for i in 0..<min(gst_value_array_get_size(v), guint(EmotionFace.maxLabels + 1)) {
+                guard let e = gst_value_array_get_value(v, i), e.pointee.g_type == gstfer_viewer_type_double() else { return .other }
+                out.append(g_value_get_double(e))
+            }
+            return .numbers(out)
+        }
+        if type == gstfer_viewer_type_double() { return .number(g_value_get_double(v)) }
+        if let s = gst_structure_get_string(structure, key) { return .text(String(cString: s)) }
+        var i: gint = 0, u: guint = 0
+        if gst_structure_get_int(structure, key, &i) != 0 { return .integer(Int(i)) }
+        if gst_structure_get_uint(structure, key, &u) != 0 { return .integer(Int(u)) }
+        return .other
     }
 }

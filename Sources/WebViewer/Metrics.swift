@@ -17,6 +17,7 @@ enum Metrics {
         ("between", "fer_element_between_total", "counter", 1, "Frames between analyses (detect-interval), where boxes follow the tracks."),
         ("tracks", "fer_element_tracks_total", "counter", 1, "Face tracks ferfilter started."),
         ("faces", "fer_element_faces", "gauge", 1, "Faces on ferfilter's last frame."),
+        ("analyses", "fer_element_analyses_total", "counter", 1, "Analyses ferfilter finished."),
         ("analysis-ms-mean", "fer_element_analysis_mean_seconds", "gauge", 1e-3, "Mean time of one analysis."),
         ("analysis-ms-max", "fer_element_analysis_max_seconds", "gauge", 1e-3, "Longest analysis."),
         ("frame-ms-mean", "fer_element_frame_mean_seconds", "gauge", 1e-3, "Mean time a frame spends in ferfilter."),

@@ -1,6 +1,8 @@
 import ArgumentParser
+import FaceAnalysis
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 
 struct CropCheck: ParsableCommand {
@@ -8,7 +10,7 @@ struct CropCheck: ParsableCommand {
         commandName: "crop-check",
         abstract: "How much the detect-and-crop path costs: accuracy on PublicTest faces placed in frames, per crop scale.",
         discussion: """
-        Renders PublicTest faces into 800x600 frames (12 per frame), detects them with the cascade, \
+        Renders PublicTest faces into 800x600 frames (12 per frame), detects them as ferfilter does (FaceAnalysis, its defaults), \
         crops each detection at several scales as ferfilter does, and compares the model's accuracy \
         on those crops with its accuracy on the original 48x48 faces. Used to choose ferfilter's crop-scale.
         """)
@@ -22,14 +24,17 @@ struct CropCheck: ParsableCommand {
 
     func run() throws {
         let m = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: model))
-        let c = try HaarCascade(contentsOf: cascade)
+        let settings = AnalysisSettings()
+        let detector = settings.haar(try HaarCascade(contentsOf: cascade))
         let d = try loadData(data).subset([.publicTest])
         let scaleList = scales.split(separator: ",").compactMap { Double($0) }
         var correct = [Int](repeating: 0, count: scaleList.count), direct = 0, found = 0, placed = 0
         for first in stride(from: 0, to: min(faces, d.count) - 11, by: 12) {
             let scene = FaceScene.grid(width: 800, height: 600, rows: Array(first..<(first + 12)), size: size)
             let img = scene.render(d)
-            let boxes = img.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: 800, height: 600, stride: 800) }
+            let boxes = img.withUnsafeBufferPointer {
+                FrameAnalysis.detect(LumaPlane(pixels: $0.baseAddress!, width: 800, height: 600, stride: 800), settings: settings, detector: detector)
+            }
             for p in scene.placements {
                 placed += 1
                 let truth = Int(d.labels[p.row])

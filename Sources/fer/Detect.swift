@@ -1,42 +1,50 @@
 import ArgumentParser
+import FaceAnalysis
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 
 /// The cascade GstFER uses unless told otherwise (Debian's opencv-data).
-let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+let defaultCascade = AnalysisSettings.defaultCascade
 
 struct Detect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find faces in images with the Haar cascade and print their boxes (and emotions with --model).")
+        abstract: "Find faces in images and print their boxes (and emotions with --model), as ferfilter finds them.",
+        discussion: "The analysis is FaceAnalysis's, with ferfilter's defaults: the same faces, boxes and labels as the element "
+            + "reports on the first frame of a stream of the picture.")
 
     @Argument(help: "Images (JPEG, PNG, PGM).") var images: [String]
     @Option(help: "Haar cascade XML.") var cascade = defaultCascade
-    @Option(help: "Scale step between pyramid levels.") var scaleFactor = 1.1
-    @Option(help: "Neighbours a detection needs.") var minNeighbors = 3
-    @Option(help: "Smallest face in pixels.") var minSize = 30
+    @Option(help: "Scale step between pyramid levels (ferfilter's scale-factor).") var scaleFactor = AnalysisSettings().scaleFactor
+    @Option(help: "Neighbours a detection needs (ferfilter's min-neighbors).") var minNeighbors = AnalysisSettings().minNeighbors
+    @Option(help: "Smallest face in pixels; 0: automatic, as ferfilter's min-face-size.") var minSize = AnalysisSettings().minFaceSize
     @Option(help: "Model JSON to classify each face.") var model: String?
 
     func run() throws {
         let c = try HaarCascade(contentsOf: cascade)
         let m = try model.map { try FacialExpressionModel(contentsOf: URL(fileURLWithPath: $0)) }
-        var p = DetectionParameters()
-        p.scaleFactor = scaleFactor; p.minNeighbors = minNeighbors; p.minSize = minSize
+        var s = AnalysisSettings()
+        s.scaleFactor = scaleFactor; s.minNeighbors = minNeighbors; s.minFaceSize = minSize
+        let detector = s.haar(c)
         for path in images {
             let img = try ImageCodec.read(path)
             let g = img.grey
             let t0 = Date()
-            let boxes = g.withUnsafeBufferPointer { c.detect(grey: $0.baseAddress!, width: img.width, height: img.height, stride: img.width, parameters: p) }
-            print("\(path): \(boxes.count) faces in \(fmt(Date().timeIntervalSince(t0) * 1000, 1)) ms")
-            for b in boxes {
-                var line = "  x \(b.x) y \(b.y) w \(b.width) h \(b.height) (\(b.neighbors) neighbours)"
+            let lines: [String] = g.withUnsafeBufferPointer { buf in
+                let luma = LumaPlane(pixels: buf.baseAddress!, width: img.width, height: img.height, stride: img.width)
                 if let m {
-                    let crop = FaceCrop.crop(grey: g, width: img.width, height: img.height, box: (b.x, b.y, b.width, b.height), side: m.inputSize.width)
-                    let pr = m.predict(face: crop); let k = argmax(pr[...])
-                    line += " \(m.labels[k]) \(fmt(Double(pr[k]), 2))"
+                    return FrameAnalysis.picture(luma, settings: s, model: m, detector: detector).map { f in
+                        let r = f.reported(labels: m.labels)
+                        return "  x \(r.x) y \(r.y) w \(r.width) h \(r.height) \(r.emotion) \(fmt(r.confidence, 2))"
+                    }
                 }
-                print(line)
+                return FrameAnalysis.detect(luma, settings: s, detector: detector).map { b in
+                    "  x \(b.x) y \(b.y) w \(b.width) h \(b.height) (\(b.neighbors) neighbours)"
+                }
             }
+            print("\(path): \(lines.count) faces in \(fmt(Date().timeIntervalSince(t0) * 1000, 1)) ms")
+            for line in lines { print(line) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FERNet
+import FERTraining
 import Foundation
 
 struct Explore: ParsableCommand {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import EmotionSEI
+import FaceAnalysis
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 
 /// A seeded mutation fuzzer over everything GstFER reads from disk or the network: model

@@ -2,6 +2,7 @@ import ArgumentParser
 import CGstAppLibs
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 import WebViewer
 

@@ -1,5 +1,6 @@
 @testable import EmotionSEI
 import XCTest
+import FaceAnalysis
 
 /// NAL units and SEI over hand-built access units: every byte placed is checked where the two
 /// codecs and two framings put it. `SEIElementTests` (GstFERTests) runs the same code on real

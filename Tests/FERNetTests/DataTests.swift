@@ -1,6 +1,7 @@
 import XCTest
 import CZlib
 @testable import FERNet
+@testable import FERTraining
 
 final class DataTests: XCTestCase {
     func row(_ label: Int, _ v: Int = 7, usage: String = "Training") -> String {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import FERNet
+@testable import FERTraining
 
 /// FER+ votes (`fer2013new.csv`) and training on targets blended from them.
 final class FERPlusTests: XCTestCase {

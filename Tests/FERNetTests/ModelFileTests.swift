@@ -1,5 +1,6 @@
 import XCTest
 @testable import FERNet
+@testable import FERTraining
 
 final class ModelFileTests: XCTestCase {
     func savedTiny() throws -> (URL, Network) {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import FERNet
+@testable import FERTraining
 
 /// Loads a committed PyTorch fixture (see tools/make_fixtures.py).
 func fixture(_ name: String) throws -> Any {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import FERNet
+@testable import FERTraining
 
 /// The first `n` faces of a dataset.
 private func take(_ d: FERDataset, _ n: Int) -> FERDataset {

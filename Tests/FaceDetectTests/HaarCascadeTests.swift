@@ -1,5 +1,6 @@
 @testable import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 import XCTest
 

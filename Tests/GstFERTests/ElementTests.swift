@@ -1,7 +1,9 @@
+import FaceAnalysis
 import CGStreamer
 import CGstCheck
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 import GstFER
 import XCTest
@@ -17,7 +19,7 @@ final class ElementTests: XCTestCase {
     /// element's default flip TTA, the crop and its mirror image averaged).
     func testFacesAndLabelsMatchTheStandaloneModel() throws {
         let grey = try faceScene(faces: 6, size: 120)
-        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        let cascade = try HaarCascade(contentsOf: AnalysisSettings.defaultCascade)
         let expected = grey.withUnsafeBufferPointer {
             cascade.detect(grey: $0.baseAddress!, width: 640, height: 480, stride: 640, parameters: elementDetectionParameters())
         }
@@ -32,7 +34,7 @@ final class ElementTests: XCTestCase {
             XCTAssertEqual(r.type, "face")
             XCTAssertTrue(expected.contains { $0.x == r.x && $0.y == r.y && $0.width == r.w && $0.height == r.h }, "box \(r)")
             let crop = FaceCrop.crop(grey: grey, width: 640, height: 480, box: (r.x, r.y, r.w, r.h), side: 48)
-            let p = model.predict(face: crop, flipTTA: Settings().flipTTA)
+            let p = model.predict(face: crop, flipTTA: AnalysisSettings().flipTTA)
             let k = argmax(p[...])
             XCTAssertEqual(r.label, model.labels[k])
             XCTAssertEqual(Int(r.labelID), k)

@@ -1,4 +1,6 @@
+import FaceAnalysis
 import FERNet
+import FERTraining
 import Foundation
 import XCTest
 

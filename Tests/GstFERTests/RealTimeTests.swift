@@ -1,3 +1,4 @@
+import FaceAnalysis
 import CGStreamer
 import Foundation
 import GstFER
@@ -102,7 +103,17 @@ final class RealTimeTests: XCTestCase {
         XCTAssertEqual(["analysed", "between", "skipped-late", "skipped-busy", "skipped-rate"].compactMap { live.stats[$0] as? Int }.reduce(0, +), frames)
         XCTAssertGreaterThan(analysed, 0)
         XCTAssertGreaterThan(busy, analysed, "most frames pass while an analysis runs beside the stream")
-        XCTAssertGreaterThan(live.stats["analysis-ms-mean"] as? Double ?? 0, 1000.0 / 30, "an analysis outlasts a frame")
+        // an analysis outlasts a frame: the mean of those that finished, or, where none finished
+        // before the stream ended (a slow host, a sanitizer: ten seconds each), the one still running
+        let finished = live.stats["analyses"] as? Int ?? -1
+        XCTAssertGreaterThanOrEqual(finished, 0, "stats count finished analyses")
+        if finished > 0 {
+            XCTAssertGreaterThan(live.stats["analysis-ms-mean"] as? Double ?? 0, 1000.0 / 30, "an analysis outlasts a frame")
+        } else {
+            // one started and was still running when the stream ended, seconds of frames later
+            XCTAssertGreaterThan(analysed, 0, "an analysis started")
+            XCTAssertGreaterThan(live.seconds, 10.0 / 30, "the stream outlasted ten frames while it ran")
+        }
         XCTAssertLessThan(live.stats["frame-ms-mean"] as? Double ?? 1e9, 1000.0 / 30, "frames themselves pass quickly")
     }
 }

@@ -1,3 +1,4 @@
+import FaceAnalysis
 import CGStreamer
 import CGstCheck
 import FERNet

@@ -1,6 +1,8 @@
+import FaceAnalysis
 import CGStreamer
 import CGstCheck
 import FERNet
+import FERTraining
 import Foundation
 import XCTest
 

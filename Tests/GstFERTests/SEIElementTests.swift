@@ -1,7 +1,9 @@
+import FaceAnalysis
 import CGStreamer
 import CGstCheck
 import EmotionSEI
 import FERNet
+import FERTraining
 import Foundation
 @testable import GstFER
 import XCTest

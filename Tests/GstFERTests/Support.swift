@@ -1,7 +1,9 @@
+import FaceAnalysis
 import CGStreamer
 import CGstCheck
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 import GstFER
 import XCTest
@@ -160,7 +162,7 @@ func ferfilterStats(_ element: UnsafeMutablePointer<GstElement>) throws -> [Stri
     let st = try XCTUnwrap(UnsafePointer<GstStructure>(OpaquePointer(g_value_get_boxed(v))))
     XCTAssertEqual(String(cString: gst_structure_get_name(st)), "ferfilter-stats")
     var out: [String: Any] = [:]
-    for field in ["frames", "analysed", "between", "skipped-late", "skipped-busy", "skipped-rate", "tracks"] {
+    for field in ["frames", "analysed", "between", "skipped-late", "skipped-busy", "skipped-rate", "tracks", "analyses"] {
         var n: guint64 = 0
         XCTAssertNotEqual(gst_structure_get_uint64(st, field, &n), 0, field)
         out[field] = Int(n)
@@ -236,7 +238,7 @@ func faceScene(width: Int = 640, height: Int = 480, faces: Int = 4, size: Int = 
 /// standalone detector.
 func elementDetectionParameters(height: Int = 480) -> DetectionParameters {
     var p = DetectionParameters()
-    let s = Settings()
+    let s = AnalysisSettings()
     p.scaleFactor = s.scaleFactor; p.minNeighbors = s.minNeighbors; p.minSize = s.minFaceSize(forHeight: height)
     return p
 }

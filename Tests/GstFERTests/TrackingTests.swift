@@ -1,7 +1,9 @@
+import FaceAnalysis
 import CGStreamer
 import CGstCheck
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 @testable import GstFER
 import FaceTracking
@@ -137,15 +139,15 @@ final class TrackingTests: XCTestCase {
     /// fixed defaults before), whatever the frame rate, detect-interval or max-analysis-rate; set
     /// values are kept as they are.
     func testAutomaticIntervalsFollowTheAnalysisRate() {
-        var s = Settings()
+        var s = AnalysisSettings()
         XCTAssertEqual(s.classifyInterval, 0); XCTAssertEqual(s.scanSpread, 0)
         for (fps, classify, spread) in [(30.0, 2, 4), (30000.0 / 1001, 2, 4), (25, 2, 3), (50, 4, 7), (60, 5, 9), (15, 2, 2), (5, 2, 2)] {
             let d = 1 / fps
             XCTAssertEqual(s.classifyInterval(frameDuration: d), classify, "\(fps) fps")
             XCTAssertEqual(s.scanSpread(frameDuration: d), spread, "\(fps) fps")
             let n = Double(s.classifyInterval(frameDuration: d))
-            XCTAssertGreaterThanOrEqual(fps / n, min(fps / 2, Settings.automaticClassificationsPerSecond), "\(fps) fps: classifications per second")
-            XCTAssertLessThanOrEqual(Double(s.scanSpread(frameDuration: d)) / fps, max(Settings.automaticScanSeconds, 2 / fps) + 1e-9)
+            XCTAssertGreaterThanOrEqual(fps / n, min(fps / 2, AnalysisSettings.automaticClassificationsPerSecond), "\(fps) fps: classifications per second")
+            XCTAssertLessThanOrEqual(Double(s.scanSpread(frameDuration: d)) / fps, max(AnalysisSettings.automaticScanSeconds, 2 / fps) + 1e-9)
         }
         s.detectInterval = 3
         XCTAssertEqual(s.classifyInterval(frameDuration: 1 / 30.0), 2)
@@ -235,16 +237,19 @@ final class TrackingTests: XCTestCase {
     func testAnalysisLooksAtEachFaceAsAsked() throws {
         let grey = try faceScene(faces: 4, size: 144)
         let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
-        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
-        func analyse(_ s: Settings, _ views: [(box: TrackBox, view: FacialExpressionModel.FaceView)]) -> [TrackDetection] {
-            grey.withUnsafeBufferPointer { FerFilter.analyse(luma: $0.baseAddress!, width: 640, height: 480, stride: 640, s, model, cascade, views: views) }
+        let cascade = try HaarCascade(contentsOf: AnalysisSettings.defaultCascade)
+        func analyse(_ s: AnalysisSettings, _ views: [(box: TrackBox, view: FacialExpressionModel.FaceView)]) -> [TrackDetection] {
+            grey.withUnsafeBufferPointer {
+                FrameAnalysis.analyse(LumaPlane(pixels: $0.baseAddress!, width: 640, height: 480, stride: 640), settings: s, model: model,
+                                      detector: s.haar(cascade), guidance: AnalysisGuidance(views: views.map { .init(box: $0.box, view: $0.view) }))
+            }
         }
-        let all = analyse(Settings(), [])
+        let all = analyse(AnalysisSettings(), [])
         XCTAssertGreaterThanOrEqual(all.count, 3, "the scene's faces are found")
         for d in all { XCTAssertEqual(Set(d.views.keys), [0, 1], "a new face: both views") }
         let asked: [FacialExpressionModel.FaceView] = [.mirrored, .asSeen]   // the others: no expectation
         let views = zip(all, asked).map { (box: $0.box, view: $1) }
-        let some = analyse(Settings(), views)
+        let some = analyse(AnalysisSettings(), views)
         XCTAssertEqual(some.count, all.count)
         // the same crop in another batch: equal up to the products' rounding
         func close(_ a: [Float]?, _ b: [Float], _ what: String) {
@@ -262,7 +267,7 @@ final class TrackingTests: XCTestCase {
                 XCTAssertEqual(Set(d.views.keys), [0, 1]); close(d.probabilities, model.predict(face: crop, flipTTA: true), "both")
             }
         }
-        var off = Settings(); off.flipTTA = false
+        var off = AnalysisSettings(); off.flipTTA = false
         for d in analyse(off, []) { XCTAssertTrue(d.views.isEmpty); XCTAssertEqual(d.probabilities.count, 7) }
     }
 
@@ -318,7 +323,7 @@ final class TrackingTests: XCTestCase {
     func testExpressionChangePostsOneMessage() throws {
         let d = try fer2013()
         let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
-        let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+        let cascade = try HaarCascade(contentsOf: AnalysisSettings.defaultCascade)
         let caps = "video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1"
         // two faces the detector finds and the model reads confidently as different emotions
         var picks: [(row: Int, label: Int)] = []
@@ -328,7 +333,7 @@ final class TrackingTests: XCTestCase {
             guard boxes.count == 1 else { continue }
             let b = boxes[0]
             let p = model.predict(face: FaceCrop.crop(grey: img, width: 320, height: 240, box: (b.x, b.y, b.width, b.height), side: 48),
-                                  flipTTA: Settings().flipTTA)
+                                  flipTTA: AnalysisSettings().flipTTA)
             let k = argmax(p[...])
             if p[k] > 0.8 && !picks.contains(where: { $0.label == k }) { picks.append((row, k)) }
         }
@@ -367,7 +372,7 @@ final class TrackingTests: XCTestCase {
 /// The first `count` PublicTest rows whose face the detector finds whole on its own in a 144 px
 /// placement (some FER2013 crops are too tight for Haar).
 private func wholeFaces(_ d: FERDataset, count: Int) throws -> [Int] {
-    let cascade = try HaarCascade(contentsOf: Settings.defaultCascade)
+    let cascade = try HaarCascade(contentsOf: AnalysisSettings.defaultCascade)
     let rows = (0..<40).filter { row in
         let img = FaceScene.grid(width: 320, height: 240, rows: [row], size: 144).render(d)
         let b = img.withUnsafeBufferPointer { cascade.detect(grey: $0.baseAddress!, width: 320, height: 240, stride: 320, parameters: elementDetectionParameters(height: 240)) }

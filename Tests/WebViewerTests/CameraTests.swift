@@ -1,4 +1,5 @@
 import FERNet
+import FERTraining
 import Foundation
 import XCTest
 
@@ -224,13 +225,13 @@ final class CameraTests: XCTestCase {
         XCTAssertTrue(try page.wait(for: loaded, timeout: 20))
         XCTAssertEqual(try page.evaluate("window.isSecureContext") as? Bool, true)
         let state = "JSON.stringify(document.body.dataset) + ' ' + document.getElementById('videostate').textContent"
-        let served = try page.wait(for: "Number(document.body.dataset.faces) >= 3 && document.getElementById('video').naturalWidth === 640", timeout: 30)
+        let served = try page.wait(for: "Number(document.body.dataset.faces) >= 3 && document.getElementById('video').naturalWidth === 640", timeout: 180)
         let before = try page.evaluate(state) as? String ?? ""
         XCTAssertTrue(served, before)
         _ = try page.evaluate("document.getElementById('camera').click()")
         let ready = "document.body.dataset.mode === 'camera' && Number(document.body.dataset.cameraFrames) >= 10 "
             + "&& document.querySelectorAll('#faces .face').length >= 5"
-        let camera = try page.wait(for: ready, timeout: 60)
+        let camera = try page.wait(for: ready, timeout: 180)
         let after = try page.evaluate(state) as? String ?? ""
         XCTAssertTrue(camera, after)
         print("HTTPS page: \(after)")

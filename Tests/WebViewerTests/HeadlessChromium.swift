@@ -1,3 +1,4 @@
+import FERTraining
 import Foundation
 
 /// Drives Debian's `chromium` in headless mode through the Chrome DevTools Protocol, over a

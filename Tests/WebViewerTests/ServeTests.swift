@@ -1,4 +1,5 @@
 import FERNet
+import FERTraining
 import Foundation
 import XCTest
 

@@ -1,5 +1,7 @@
+import FaceAnalysis
 import FaceDetect
 import FERNet
+import FERTraining
 import Foundation
 import WebViewer
 import XCTest
@@ -188,7 +190,7 @@ final class ImageAnalyzerTests: XCTestCase {
         let png = [UInt8](ImageCodec.encodePNG(Image(width: 48, height: 48, channels: 1, pixels: face)))
         let r = try a.analyze(png, wholeImage: true)
         XCTAssertEqual(r.faces.count, 1)
-        let direct = a.model.predict(face: face)
+        let direct = a.model.predict(face: face, flipTTA: a.settings.flipTTA)   // the element's default: with flip TTA
         for (k, l) in a.model.labels.enumerated() { XCTAssertEqual(r.faces[0].probabilities[l]!, Double(direct[k]), accuracy: 1e-4) }
         XCTAssertEqual(r.faces[0].box, FaceBox(x: 0, y: 0, width: 48, height: 48))
     }

@@ -64,8 +64,9 @@ GType gst_fer_sei_extract_get_type (void);
 gpointer gstfer_impl_new (GstFerFilter * element);
 void gstfer_impl_free (gpointer impl);
 void gstfer_impl_install_properties (GObjectClass * klass);
-void gstfer_impl_set_property (gpointer impl, guint id, const GValue * value);
-void gstfer_impl_get_property (gpointer impl, guint id, GValue * value);
+/* FALSE: no property of that id (the C side then warns, as GObject expects) */
+gboolean gstfer_impl_set_property (gpointer impl, guint id, const GValue * value);
+gboolean gstfer_impl_get_property (gpointer impl, guint id, GValue * value);
 gboolean gstfer_impl_start (gpointer impl);
 gboolean gstfer_impl_stop (gpointer impl);
 gboolean gstfer_impl_set_info (gpointer impl, GstVideoInfo * info);
@@ -104,10 +105,17 @@ GType gstfer_type_int (void);
 GType gstfer_type_uint (void);
 GType gstfer_type_double (void);
 GType gstfer_type_boolean (void);
-/* GST_ELEMENT_ERROR: kind 0 = resource not found, 1 = resource open-read failed, 2 = settings. */
-void gstfer_element_error (GstFerFilter * self, int kind, const char * text, const char * debug);
+/* Which GST_ELEMENT_ERROR ferfilter posts (all in GST_RESOURCE_ERROR). */
+typedef enum {
+  GSTFER_ERROR_NOT_FOUND,     /* a file that is not there (model, cascade) */
+  GSTFER_ERROR_OPEN_READ,     /* a file that is there but cannot be read or is damaged */
+  GSTFER_ERROR_SETTINGS       /* a setting that cannot be honoured (results file not writable) */
+} GstFerErrorKind;
+void gstfer_element_error (GstFerFilter * self, GstFerErrorKind kind, const char * text, const char * debug);
 void gstfer_element_warning (GstFerFilter * self, const char * text, const char * debug);
 void gstfer_log (GstFerFilter * self, GstDebugLevel level, const char * message);
+/* whether ferfilter's debug category logs at `level` (build no message otherwise) */
+gboolean gstfer_log_enabled (GstDebugLevel level);
 /* the file libgstfer.so (or the binary holding GstFER) was loaded from, or NULL */
 const char * gstfer_library_path (void);
 GstSegment * gstfer_segment (GstFerFilter * self);

@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 
 /// Synthetic frames built from real FER2013 faces: faces scaled up and placed on a textured

@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 
 /// Everything `fer train` can set.
@@ -104,7 +105,7 @@ public func evaluate(_ net: Network, on data: FERDataset, normalization: Normali
                 let base = (start + i) * px
                 for y in 0..<side { for xx in 0..<side {
                     let sx = flip ? side - 1 - xx : xx
-                    x[i * px + y * side + xx] = (Float(data.images[base + y * side + sx]) / 255 - normalization.mean) / normalization.std
+                    x[i * px + y * side + xx] = normalization.input(pixel: data.images[base + y * side + sx])
                 } }
             }
             let logits = net.forward(Tensor(shape: [1, n, side, side], data: x), training: false).data
@@ -288,21 +289,32 @@ public final class Trainer {
                     for j in 0..<px { img[j] = Float(self.train.images[base + j]) / 255 }
                     var r = SeededGenerator(seed: seeds[i])
                     aug.apply(&img, size: side, rng: &r)
-                    for j in 0..<px { xb[i * px + j] = (img[j] - norm.mean) / norm.std }
+                    for j in 0..<px { xb[i * px + j] = norm.input(img[j]) }
                 }
             }
         }
         let labels = rows.map { Int(train.labels[$0]) }
-        network.zeroGrad()
-        let logits = network.forward(Tensor(shape: [1, n, side, side], data: x), training: true)
         let k = network.outputSize
-        let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: logits.data, targets: targets(rows: rows, classes: k),
-                                                               classes: k, smoothing: c.labelSmoothing)
-        network.backward(Tensor(shape: logits.shape, data: grad), inputGradient: false)
-        optimizer.update(network.parameters, lr: learningRate(step: optimizer.step))
+        let (loss, logits) = Trainer.optimisationStep(network: network, optimizer: optimizer, input: Tensor(shape: [1, n, side, side], data: x),
+                                                      targets: targets(rows: rows, classes: k), labelSmoothing: c.labelSmoothing,
+                                                      lr: learningRate(step: optimizer.step))
         var correct = 0
         for i in 0..<n where argmax(logits.data[(i * k)..<((i + 1) * k)]) == labels[i] { correct += 1 }
         return (loss, correct)
+    }
+
+    /// One optimisation step, what every batch of a run gets: forward in training mode, softmax
+    /// cross-entropy against `targets` (count·classes, with label smoothing), backward, and the
+    /// optimiser's update at `lr`. The PyTorch reference test runs this very function.
+    public static func optimisationStep(network: Network, optimizer: Optimizer, input: Tensor, targets: [Float],
+                                        labelSmoothing: Float, lr: Float) -> (loss: Float, logits: Tensor) {
+        network.zeroGrad()
+        let logits = network.forward(input, training: true)
+        let k = network.outputSize
+        let (loss, grad) = SoftmaxCrossEntropy.lossAndGradient(logits: logits.data, targets: targets, classes: k, smoothing: labelSmoothing)
+        network.backward(Tensor(shape: logits.shape, data: grad), inputGradient: false)
+        optimizer.update(network.parameters, lr: lr)
+        return (loss, logits)
     }
 
     /// The target distributions of dataset rows: one-hot labels, blended with their FER+ votes
@@ -445,7 +457,7 @@ public final class Trainer {
         let faces = min(data.count, faces), bs = max(batchSize, 2)
         func batch(_ start: Int, _ n: Int) -> Tensor {
             var x = [Float](repeating: 0, count: n * px)
-            for j in 0..<(n * px) { x[j] = (Float(data.images[start * px + j]) / 255 - norm.mean) / norm.std }
+            for j in 0..<(n * px) { x[j] = norm.input(pixel: data.images[start * px + j]) }
             return Tensor(shape: [1, n, side, side], data: x)
         }
         var batches = stride(from: 0, to: faces - bs + 1, by: bs).map { batch($0, bs) }

@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 
 /// SVG charts a person opens in a browser: training curves, class distribution, confusion matrix.

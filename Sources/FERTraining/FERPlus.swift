@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 
 /// Microsoft's FER+ relabelling of FER2013 (`fer2013new.csv`): for every FER2013 row, in the same

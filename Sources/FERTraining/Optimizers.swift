@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 
 /// An optimiser updates parameters from their accumulated gradients. Its state is a list of named

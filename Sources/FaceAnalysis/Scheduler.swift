@@ -1,25 +1,28 @@
 import FaceTracking
 import Foundation
 
-/// Decides frame by frame whether ferfilter analyses (detects and classifies) a frame or only
+/// Decides frame by frame whether a stream's analyser (ferfilter's) analyses (detects and classifies) a frame or only
 /// moves its tracks.
 ///
 /// - `detect-interval` and `max-analysis-rate` space analyses out by frames and by time.
 /// - With `skip-late`: a frame downstream already reported late (QoS) is not analysed, and on a
 ///   live source analyses run beside the stream (`AnalysisWorker`), one at a time, so a frame is
 ///   never held back by one: frames that come while an analysis is running only follow the tracks.
-struct AnalysisScheduler {
-    enum Decision: String { case analyse, interval, rate, late, busy }
+public struct AnalysisScheduler: Sendable {
+    /// What happens to a frame: analysed, or not for one of four reasons.
+    public enum Decision: String, Sendable { case analyse, interval, rate, late, busy }
 
     private(set) var framesSinceAnalysis = Int.max / 2
     private(set) var lastAnalysisTime: Double?
     /// Wall times of recent frames in the streaming thread, seconds (for the latency reported).
     private var recent: [Double] = []
 
-    mutating func reset() { self = AnalysisScheduler() }
+    public init() {}
+
+    public mutating func reset() { self = AnalysisScheduler() }
 
     /// Whether to analyse the frame at stream time `t` (seconds).
-    mutating func decide(time t: Double, late: Bool, busy: Bool, settings s: Settings) -> Decision {
+    public mutating func decide(time t: Double, late: Bool, busy: Bool, settings s: AnalysisSettings) -> Decision {
         let decision: Decision
         if framesSinceAnalysis + 1 < s.detectInterval {
             decision = .interval
@@ -37,14 +40,14 @@ struct AnalysisScheduler {
     }
 
     /// Records the wall time a frame spent in the streaming thread.
-    mutating func spent(_ seconds: Double) {
+    public mutating func spent(_ seconds: Double) {
         recent.append(seconds)
         if recent.count > 64 { recent.removeFirst(recent.count - 64) }
     }
 
     /// The latency the element adds: the 95th percentile of recent frames' time in the element,
     /// at least one frame duration.
-    func latency(frameDuration d: Double) -> Double {
+    public func latency(frameDuration d: Double) -> Double {
         guard !recent.isEmpty else { return d }
         let sorted = recent.sorted()
         return max(d, sorted[min(sorted.count - 1, sorted.count * 95 / 100)])
@@ -54,7 +57,7 @@ struct AnalysisScheduler {
 /// Runs analyses off the streaming thread, one at a time; the streaming thread collects the
 /// result on a later frame.
 final class AnalysisWorker: @unchecked Sendable {
-    struct Result {
+    struct Result: @unchecked Sendable {
         var detections: [TrackDetection]
         /// Stream time of the analysed frame, and the wall time the analysis took.
         var time: Double, seconds: Double

@@ -1,3 +1,4 @@
+import FERNet
 import Foundation
 import CZlib
 
@@ -27,7 +28,7 @@ public enum Usage: String, CaseIterable, Codable, Sendable {
 
 /// A set of 48x48 grey faces with labels 0-6 and their split.
 public struct FERDataset: Sendable {
-    public static let labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    public static let labels = fer2013Labels
     public static let side = 48
     public static let pixels = side * side
 

@@ -1,0 +1,167 @@
+import FaceDetect
+import FaceTracking
+import FERNet
+import Foundation
+
+/// A change of the label a track shows (hysteresis passed), with the track's confidence in the new one.
+public struct EmotionChange: Sendable, Equatable {
+    public var id: Int, from: Int, to: Int
+    public var confidence: Float
+}
+
+/// The analysis of one video stream, frame after frame: what ferfilter does with a frame,
+/// without GStreamer. Per frame it decides whether to analyse (`AnalysisScheduler`), what to search
+/// and classify given the tracks (spread search, classify-interval, flip-alternate), runs the
+/// analysis on the calling thread or, on a live source, beside the stream (one at a time), and
+/// moves the tracks (`FaceTracker`).
+///
+/// Not thread-safe: one caller at a time (the streaming thread). Create one per stream; `restart`
+/// when the frame size changes.
+public final class StreamAnalyzer {
+    /// What became of one frame.
+    public struct Outcome: Sendable {
+        public var decision: AnalysisScheduler.Decision
+        /// The tracked faces to show on this frame (at most max-faces, in id order, clipped).
+        public var faces: [FaceResult]
+        /// Labels that changed on this frame.
+        public var changes: [EmotionChange]
+        /// Wall time of the analysis finished on this frame (this frame's, or on a live source an
+        /// earlier frame's that ran beside the stream), seconds.
+        public var analysisSeconds: Double?
+        /// Tracks started since the analyser started.
+        public var tracksStarted: Int
+    }
+
+    private let tracker = FaceTracker()
+    private var scheduler = AnalysisScheduler()
+    private let worker = AnalysisWorker()
+    /// Analyses so far: the phase of the spread search and of the classification turns.
+    private var analyses = 0
+    /// Seconds between frames (from the caps; 1/30 until known).
+    public private(set) var frameDuration = 1.0 / 30
+
+    public init(frameDuration: Double? = nil) {
+        if let frameDuration, frameDuration > 0 { self.frameDuration = frameDuration }
+    }
+
+    deinit { worker.reset() }
+
+    /// Forgets the tracks and any analysis in flight (new frame size: boxes mean nothing now);
+    /// keeps the schedule. `frameDuration` when the new caps give one.
+    public func restart(frameDuration: Double?) {
+        worker.reset(); tracker.reset()
+        if let frameDuration, frameDuration > 0 { self.frameDuration = frameDuration }
+    }
+
+    /// Waits for an analysis in flight and drops everything (end of the stream).
+    public func finish() { worker.reset(); tracker.reset() }
+
+    /// The tracks as they stand.
+    public var tracks: [Track] { tracker.tracks }
+
+    /// One frame of `width` x `height` at stream time `time` (seconds). `late`: downstream said the
+    /// frame is late; `live`: the source is live (with skip-late, analyses then run beside the
+    /// stream and the frame never waits for one). `luma` is called only when the frame is analysed.
+    public func process(_ width: Int, _ height: Int, time t: Double, late: Bool = false, live: Bool = false,
+                        settings s: AnalysisSettings, model: FacialExpressionModel, detector: any FaceDetector,
+                        luma: () -> LumaPlane) -> Outcome {
+        tracker.configuration.hold = s.trackHold
+        tracker.configuration.smoothing = s.smoothing
+        tracker.configuration.hysteresis = s.hysteresis
+        let async = live && s.skipLate
+        if !async && worker.isBusy { worker.drain() }
+        var changes: [LabelChange] = []
+        var analysisSeconds: Double? = nil
+        if let r = worker.take() {
+            analysisSeconds = r.seconds
+            changes += tracker.update(r.detections, at: r.time)
+        }
+        let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
+        if decision == .analyse {
+            let guidance = self.guidance(s, at: t, analysis: analyses)
+            analyses += 1
+            let plane = luma()
+            if !async {
+                let a0 = DispatchTime.now().uptimeNanoseconds
+                let detections = FrameAnalysis.analyse(plane, settings: s, model: model, detector: detector, guidance: guidance)
+                analysisSeconds = Double(DispatchTime.now().uptimeNanoseconds - a0) / 1e9
+                changes += tracker.update(detections, at: t)
+            } else {
+                // the frame goes on now: the analysis reads a copy
+                let (w, h) = (plane.width, plane.height)
+                var copy = [UInt8](repeating: 0, count: w * h)
+                copy.withUnsafeMutableBufferPointer { dst in
+                    for y in 0..<h { (dst.baseAddress! + y * w).update(from: plane.pixels + y * plane.stride, count: w) }
+                }
+                worker.submit(time: t) {
+                    copy.withUnsafeBufferPointer {
+                        FrameAnalysis.analyse(LumaPlane(pixels: $0.baseAddress!, width: w, height: h, stride: w), settings: s,
+                                              model: model, detector: detector, guidance: guidance)
+                    }
+                }
+                tracker.predict(at: t)
+            }
+        } else {
+            tracker.predict(at: t)
+        }
+        let faces = visibleFaces(s.maxFaces, width: width, height: height)
+        let tracks = tracker.tracks
+        let reported = changes.map { c in
+            EmotionChange(id: c.id, from: c.from, to: c.to, confidence: tracks.first { $0.id == c.id }?.confidence ?? 0)
+        }
+        return Outcome(decision: decision, faces: faces, changes: reported, analysisSeconds: analysisSeconds,
+                       tracksStarted: tracker.tracksStarted)
+    }
+
+    /// Records the wall time a frame spent in the caller (for `latency`).
+    public func spent(_ seconds: Double) { scheduler.spent(seconds) }
+
+    /// The latency the analysis adds: the 95th percentile of recent frames' time, at least a frame.
+    public func latency(frameDuration d: Double) -> Double { scheduler.latency(frameDuration: d) }
+
+    /// What analysis number `n` at time `t` searches and classifies, from the tracks:
+    /// - the plan: with scan-spread N > 1 and faces tracked, one of N bands of window rows at every
+    ///   pyramid level (in turn) and, at the sizes each tracked face may have, the area around it;
+    ///   without tracks (a new scene), everything;
+    /// - settled faces: with classify-interval N, a track is classified when (n + its id) is a
+    ///   multiple of N, so the tracks take turns; one missed on the last analysis is classified too;
+    /// - views: with flip-tta, flip-alternate and smoothing, a tracked face classified now is looked
+    ///   at mirrored after an odd number of classifications, as seen after an even one; the
+    ///   tracker folds the mean of that view and the track's latest of the other, so a steady face
+    ///   gets exactly flip TTA's probabilities at half the work.
+    func guidance(_ s: AnalysisSettings, at t: Double, analysis n: Int) -> AnalysisGuidance {
+        let tracks = tracker.tracks
+        let expected = tracker.expectedBoxes(at: t)
+        var g = AnalysisGuidance()
+        let spread = s.scanSpread(frameDuration: frameDuration)
+        if spread > 1 && !expected.isEmpty {
+            let regions = expected.map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+            g.plan = ScanPlan(period: spread, phase: n % spread, regions: regions)
+        }
+        let interval = s.classifyInterval(frameDuration: frameDuration)
+        if interval > 1 {
+            g.settled = zip(tracks, expected).compactMap { tr, box in tr.detected && (n + tr.id) % interval != 0 ? box : nil }
+        }
+        if s.flipTTA && s.flipAlternate && s.smoothing > 0 {
+            g.views = zip(tracks, expected).map { tr, box in .init(box: box, view: tr.classifications % 2 == 1 ? .mirrored : .asSeen) }
+        }
+        return g
+    }
+
+    /// The tracks to show: those detected last first, then by size, at most `maxFaces`, in id order,
+    /// boxes clipped to the frame.
+    func visibleFaces(_ maxFaces: Int, width: Int, height: Int) -> [FaceResult] {
+        var tracks = tracker.tracks
+        if maxFaces > 0 && tracks.count > maxFaces {
+            tracks.sort { ($0.detected ? 1 : 0, $0.box.width * $0.box.height) > ($1.detected ? 1 : 0, $1.box.width * $1.box.height) }
+            tracks = Array(tracks.prefix(maxFaces))
+        }
+        return tracks.sorted { $0.id < $1.id }.compactMap { tr in
+            let x0 = max(0, Int(tr.box.x.rounded())), y0 = max(0, Int(tr.box.y.rounded()))
+            let x1 = min(width, Int((tr.box.x + tr.box.width).rounded())), y1 = min(height, Int((tr.box.y + tr.box.height).rounded()))
+            guard x1 - x0 >= 2, y1 - y0 >= 2 else { return nil }
+            return FaceResult(id: tr.id, x: x0, y: y0, width: x1 - x0, height: y1 - y0,
+                              probabilities: tr.probabilities, labelIndex: tr.label)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import FaceAnalysis
+import FaceDetect
+import FERNet
+import FERTraining
+import Foundation
+import XCTest
+
+private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+private let shippedModel = packageRoot.appendingPathComponent("Models/fernet.json")
+
+/// FaceAnalysis on raw frames: no GStreamer, no pipeline.
+final class StreamAnalyzerTests: XCTestCase {
+    nonisolated(unsafe) static var data: FERDataset?
+
+    func publicTest() throws -> FERDataset {
+        if let d = StreamAnalyzerTests.data { return d }
+        guard let path = FERDataset.sharedCopy(beside: packageRoot) else {
+            throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV: these tests build frames from its faces")
+        }
+        let d = try FERDataset.loadCSV(path).subset([.publicTest])
+        StreamAnalyzerTests.data = d
+        return d
+    }
+
+    func tools() throws -> (FacialExpressionModel, HaarCascade) {
+        guard FileManager.default.fileExists(atPath: AnalysisSettings.defaultCascade) else {
+            throw XCTSkip("no Haar cascade at \(AnalysisSettings.defaultCascade) (Debian's opencv-data)")
+        }
+        return (try FacialExpressionModel.shared(contentsOf: shippedModel), try HaarCascade(contentsOf: AnalysisSettings.defaultCascade))
+    }
+
+    /// A clip of six drifting faces at 30 fps: every face gets a track on the first frame and keeps
+    /// its id on every frame after; the work is spread as the settings say (each analysed frame
+    /// searches one band for new faces, classifies about half the tracks).
+    func testTracksKeepTheirIdsAcrossAClip() throws {
+        let d = try publicTest()
+        let (model, cascade) = try tools()
+        let scene = FaceScene.grid(width: 640, height: 480, rows: Array(0..<6), size: 130)
+        let a = StreamAnalyzer(frameDuration: 1 / 30.0)
+        var settings = AnalysisSettings()
+        settings.skipLate = false
+        var ids: [Set<Int>] = []
+        for t in 0..<20 {
+            let frame = scene.moved(frame: t).render(d, phase: t)
+            let o = frame.withUnsafeBufferPointer { buf in
+                a.process(640, 480, time: Double(t) / 30, settings: settings, model: model, detector: settings.haar(cascade)) {
+                    LumaPlane(pixels: buf.baseAddress!, width: 640, height: 480, stride: 640)
+                }
+            }
+            XCTAssertEqual(o.decision, .analyse)
+            for f in o.faces {
+                XCTAssertEqual(f.probabilities.count, model.labels.count)
+                XCTAssertEqual(f.probabilities.reduce(0, +), 1, accuracy: 1e-3)
+            }
+            ids.append(Set(o.faces.map(\.id)))
+        }
+        XCTAssertGreaterThanOrEqual(ids[0].count, 4, "most of the six faces found on the first frame")
+        for (t, s) in ids.enumerated().dropFirst() { XCTAssertTrue(ids[0].isSubset(of: s), "frame \(t): the first frame's ids are kept: \(s)") }
+        XCTAssertLessThanOrEqual(ids.last!.count, 6)
+    }
+
+    /// detect-interval 3: two frames in three only follow the tracks, and their faces move with them.
+    func testDetectIntervalAnalysesOneFrameInThree() throws {
+        let d = try publicTest()
+        let (model, cascade) = try tools()
+        let scene = FaceScene.grid(width: 480, height: 360, rows: Array(6..<9), size: 120)
+        var s = AnalysisSettings()
+        s.detectInterval = 3; s.skipLate = false
+        let a = StreamAnalyzer(frameDuration: 1 / 30.0)
+        var decisions: [AnalysisScheduler.Decision] = []
+        for t in 0..<9 {
+            let frame = scene.render(d)
+            let o = frame.withUnsafeBufferPointer { buf in
+                a.process(480, 360, time: Double(t) / 30, settings: s, model: model, detector: s.haar(cascade)) {
+                    LumaPlane(pixels: buf.baseAddress!, width: 480, height: 360, stride: 480)
+                }
+            }
+            decisions.append(o.decision)
+            XCTAssertGreaterThanOrEqual(o.faces.count, 2, "frame \(t): the tracked faces are shown")
+        }
+        XCTAssertEqual(decisions, [.analyse, .interval, .interval, .analyse, .interval, .interval, .analyse, .interval, .interval])
+    }
+
+    /// A live source: the analysis runs beside the stream, so the first frame shows no face yet
+    /// and a later one shows the faces it found.
+    func testLiveAnalysesRunBesideTheStream() throws {
+        let d = try publicTest()
+        let (model, cascade) = try tools()
+        let frame = FaceScene.grid(width: 480, height: 360, rows: Array(6..<9), size: 120).render(d)
+        let s = AnalysisSettings()
+        let a = StreamAnalyzer(frameDuration: 1 / 30.0)
+        func push(_ t: Int) -> StreamAnalyzer.Outcome {
+            frame.withUnsafeBufferPointer { buf in
+                a.process(480, 360, time: Double(t) / 30, live: true, settings: s, model: model, detector: s.haar(cascade)) {
+                    LumaPlane(pixels: buf.baseAddress!, width: 480, height: 360, stride: 480)
+                }
+            }
+        }
+        let first = push(0)
+        XCTAssertEqual(first.decision, .analyse)
+        XCTAssertTrue(first.faces.isEmpty, "the frame does not wait for its analysis")
+        var t = 1, found: StreamAnalyzer.Outcome?
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let o = push(t); t += 1
+            if !o.faces.isEmpty { found = o; break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let o = try XCTUnwrap(found, "the analysis beside the stream finished within 60 s")
+        XCTAssertGreaterThanOrEqual(o.faces.count, 2)
+        XCTAssertNotNil(o.analysisSeconds, "the frame that collects an analysis reports its time")
+    }
+
+    /// A still picture's faces are those of a new stream's first frame, and the detection alone
+    /// finds the same boxes.
+    func testPictureIsTheFirstFrameOfAStream() throws {
+        let d = try publicTest()
+        let (model, cascade) = try tools()
+        let grey = FaceScene.grid(width: 640, height: 480, rows: Array(0..<4), size: 144).render(d)
+        let s = AnalysisSettings()
+        let (still, boxes, first) = grey.withUnsafeBufferPointer { buf -> ([FaceResult], [DetectedBox], [FaceResult]) in
+            let luma = LumaPlane(pixels: buf.baseAddress!, width: 640, height: 480, stride: 640)
+            var live = s; live.skipLate = false
+            return (FrameAnalysis.picture(luma, settings: s, model: model, detector: s.haar(cascade)),
+                    FrameAnalysis.detect(luma, settings: s, detector: s.haar(cascade)),
+                    StreamAnalyzer().process(640, 480, time: 5, settings: live, model: model, detector: s.haar(cascade)) { luma }.faces)
+        }
+        XCTAssertGreaterThanOrEqual(still.count, 3)
+        XCTAssertEqual(still, first)
+        XCTAssertEqual(Set(still.map { [$0.x, $0.y, $0.width, $0.height] }), Set(boxes.map { [$0.x, $0.y, $0.width, $0.height] }))
+    }
+
+    /// `Parallelism.withThreads` holds for the calling thread only.
+    func testThreadLimitIsPerThread() {
+        let process = Parallelism.threads
+        Parallelism.withThreads(1) {
+            XCTAssertEqual(Parallelism.threads, 1)
+            var elsewhere = 0
+            let done = DispatchSemaphore(value: 0)
+            Thread { elsewhere = Parallelism.threads; done.signal() }.start()
+            done.wait()
+            XCTAssertEqual(elsewhere, process, "another thread keeps the process's count")
+            Parallelism.withThreads(3) { XCTAssertEqual(Parallelism.threads, 3) }
+            XCTAssertEqual(Parallelism.threads, 1)
+        }
+        XCTAssertEqual(Parallelism.threads, process)
+    }
+}

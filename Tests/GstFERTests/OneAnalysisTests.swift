@@ -1,0 +1,123 @@
+import FaceAnalysis
+import CGStreamer
+import FaceDetect
+import FERNet
+import FERTraining
+import Foundation
+import GstFER
+import WebViewer
+import XCTest
+
+/// The element, `fer serve`'s analyze API and the CLI run one analysis (FaceAnalysis) with one set
+/// of defaults, so the same picture gives the same faces everywhere.
+final class OneAnalysisTests: XCTestCase {
+    /// The same picture through ferfilter (first frame, every default) and through the analyze
+    /// API (a PNG upload): the same faces, boxes, labels and probabilities.
+    func testElementAndAnalyzeAPIAgree() throws {
+        XCTAssertTrue(Gst.ready)
+        let d = try fer2013()
+        let (w, h) = (800, 600)
+        let grey = FaceScene.grid(width: w, height: h, rows: Array(30..<42), size: 120).render(d)
+        let png = try ImageCodec.encodePNG(Image(width: w, height: h, channels: 1, pixels: grey))
+
+        let harness = FerHarness(["draw": false], caps: "video/x-raw,format=GRAY8,width=\(w),height=\(h),framerate=30/1")
+        let out = try XCTUnwrap(harness.process(convert(grey, width: w, height: h, to: "GRAY8")))
+        defer { gst_buffer_unref(out) }
+        let element = rois(of: out).sorted { ($0.y, $0.x) < ($1.y, $1.x) }
+
+        let api = try ImageAnalyzer(model: FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel)),
+                                    cascade: HaarCascade(contentsOf: AnalysisSettings.defaultCascade)).analyze(Array(png))
+        let faces = api.faces.sorted { ($0.box.y, $0.box.x) < ($1.box.y, $1.box.x) }
+
+        print("element: \(element.count) faces, analyze API: \(faces.count) faces of 12 placed")
+        XCTAssertGreaterThanOrEqual(element.count, 8, "most of the 12 faces are found")
+        XCTAssertEqual(faces.count, element.count, "the same number of faces")
+        for (e, a) in zip(element, faces) {
+            XCTAssertEqual([e.x, e.y, e.w, e.h], [a.box.x, a.box.y, a.box.width, a.box.height], "the same box")
+            XCTAssertEqual(e.label, a.emotion, "the same label at \(e.x),\(e.y)")
+            XCTAssertEqual(e.confidence, a.confidence, accuracy: 1e-6, "the same confidence at \(e.x),\(e.y)")
+            let labels = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel)).labels
+            XCTAssertEqual(e.probabilities.count, labels.count)
+            for (k, p) in e.probabilities.enumerated() { XCTAssertEqual(p, a.probabilities[labels[k]] ?? -1, accuracy: 1e-6) }
+        }
+    }
+
+    /// `threads` is per element: two elements with different thread counts run side by side in one
+    /// process and give the faces each gives alone, and neither changes the process-wide count.
+    func testThreadsArePerElement() throws {
+        XCTAssertTrue(Gst.ready)
+        let d = try fer2013()
+        let frames = (0..<6).map { t in
+            convert(FaceScene.grid(width: 640, height: 480, rows: Array(12..<18), size: 130).moved(frame: t * 3).render(d, phase: t),
+                    width: 640, height: 480, to: "I420")
+        }
+        func run(_ h: FerHarness) -> [[ROI]] {
+            frames.enumerated().map { t, f in
+                guard let out = h.process(f, pts: UInt64(t) * 33_333_333) else { return [] }
+                defer { gst_buffer_unref(out) }
+                return rois(of: out)
+            }
+        }
+        let before = Parallelism.threads
+        let aloneOne = run(FerHarness(["threads": 1], caps: frames[0].caps))
+        let aloneTwo = run(FerHarness(["threads": 2], caps: frames[0].caps))
+        XCTAssertEqual(Parallelism.threads, before, "an element's threads property leaves the process's count alone")
+        XCTAssertGreaterThanOrEqual(aloneOne.map(\.count).reduce(0, +), 24, "the six faces are found")
+        let one = FerHarness(["threads": 1], caps: frames[0].caps), two = FerHarness(["threads": 2], caps: frames[0].caps)
+        final class Out: @unchecked Sendable { var one: [[ROI]] = [], two: [[ROI]] = [] }
+        let out = Out()
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            if i == 0 { out.one = run(one) } else { out.two = run(two) }
+        }
+        for (name, got, alone) in [("threads=1", out.one, aloneOne), ("threads=2", out.two, aloneTwo)] {
+            XCTAssertEqual(got.count, alone.count)
+            for (t, (g, e)) in zip(got, alone).enumerated() {
+                XCTAssertEqual(g.map { [$0.x, $0.y, $0.w, $0.h] }, e.map { [$0.x, $0.y, $0.w, $0.h] }, "\(name), frame \(t): boxes")
+                XCTAssertEqual(g.map(\.label), e.map(\.label), "\(name), frame \(t): labels")
+            }
+        }
+        XCTAssertEqual(Parallelism.threads, before)
+    }
+
+    /// The property table is what GObject sees: every entry installed under its id with its
+    /// default, and a value set through GObject reads back.
+    func testPropertyTableIsWhatGObjectSees() throws {
+        XCTAssertTrue(Gst.ready)
+        let e = try XCTUnwrap(gst_element_factory_make("ferfilter", nil))
+        defer { gst_object_unref(UnsafeMutableRawPointer(e)) }
+        let klass = UnsafeMutablePointer<GObjectClass>(OpaquePointer(gobject(e).pointee.g_type_instance.g_class))!
+        var n: guint = 0
+        let specs = try XCTUnwrap(g_object_class_list_properties(klass, &n))
+        defer { g_free(specs) }
+        let ours = (0..<Int(n)).map { specs[$0]! }.filter { $0.pointee.owner_type == gobject(e).pointee.g_type_instance.g_class.pointee.g_type }
+        let names = ours.map { String(cString: $0.pointee.name) }
+        for expected in ["model", "cascade", "min-face-size", "scale-factor", "threads", "scan-spread", "flip-alternate", "stats"] {
+            XCTAssertTrue(names.contains(expected), expected)
+        }
+        for (name, value) in [("min-face-size", 48 as Any), ("scale-factor", 1.3), ("flip-tta", false), ("results", "/tmp/x.jsonl")] {
+            setProperty(e, name, value)
+        }
+        XCTAssertEqual(intProperty(e, "min-face-size"), 48)
+        XCTAssertEqual(doubleProperty(e, "scale-factor"), 1.3)
+        XCTAssertEqual(stringProperty(e, "results"), "/tmp/x.jsonl")
+        setProperty(e, "cascade", "")
+        XCTAssertEqual(stringProperty(e, "cascade"), AnalysisSettings.defaultCascade, "an empty cascade is the default one")
+        XCTAssertEqual(intProperty(e, "scan-spread"), 0)
+    }
+}
+
+private func property<T>(_ e: UnsafeMutablePointer<GstElement>, _ name: String, _ type: GType, _ read: (UnsafeMutablePointer<GValue>) -> T) -> T {
+    let v = gstfer_value_new(type)!
+    defer { gstfer_value_free(v) }
+    g_object_get_property(gobject(e), name, v)
+    return read(v)
+}
+private func intProperty(_ e: UnsafeMutablePointer<GstElement>, _ name: String) -> Int {
+    property(e, name, gstfer_type_int()) { Int(g_value_get_int($0)) }
+}
+private func doubleProperty(_ e: UnsafeMutablePointer<GstElement>, _ name: String) -> Double {
+    property(e, name, gstfer_type_double()) { g_value_get_double($0) }
+}
+private func stringProperty(_ e: UnsafeMutablePointer<GstElement>, _ name: String) -> String? {
+    property(e, name, gstfer_type_string()) { g_value_get_string($0).map { String(cString: $0) } }
+}
