@@ -1,5 +1,6 @@
-/* GObject glue for ferfilter: type, pads, vfunc and property trampolines into Swift, the plugin
- * descriptor, and wrappers for macros. No behaviour lives here; see Sources/GstFER. */
+/* ferfilter's type, pads and metadata (its trampolines are gstferelement.c's, shared by all four
+ * elements), the plugin descriptor, and wrappers for macros. No behaviour lives here; see
+ * Sources/GstFER. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include "CGStreamer.h"
@@ -11,93 +12,12 @@ GST_DEBUG_CATEGORY_STATIC (gst_fer_filter_debug);
 G_DEFINE_TYPE (GstFerFilter, gst_fer_filter, GST_TYPE_VIDEO_FILTER);
 
 static void
-gst_fer_filter_set_property (GObject * object, guint id, const GValue * value, GParamSpec * pspec)
-{
-  if (!gstfer_impl_set_property (((GstFerFilter *) object)->impl, id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
-}
-
-static void
-gst_fer_filter_get_property (GObject * object, guint id, GValue * value, GParamSpec * pspec)
-{
-  if (!gstfer_impl_get_property (((GstFerFilter *) object)->impl, id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
-}
-
-static void
-gst_fer_filter_finalize (GObject * object)
-{
-  GstFerFilter *self = (GstFerFilter *) object;
-  if (self->impl) {
-    gstfer_impl_free (self->impl);
-    self->impl = NULL;
-  }
-  G_OBJECT_CLASS (gst_fer_filter_parent_class)->finalize (object);
-}
-
-static gboolean
-gst_fer_filter_start (GstBaseTransform * trans)
-{
-  return gstfer_impl_start (((GstFerFilter *) trans)->impl);
-}
-
-static gboolean
-gst_fer_filter_stop (GstBaseTransform * trans)
-{
-  return gstfer_impl_stop (((GstFerFilter *) trans)->impl);
-}
-
-static gboolean
-gst_fer_filter_set_info (GstVideoFilter * filter, GstCaps * incaps, GstVideoInfo * in_info,
-    GstCaps * outcaps, GstVideoInfo * out_info)
-{
-  return gstfer_impl_set_info (((GstFerFilter *) filter)->impl, in_info);
-}
-
-static GstFlowReturn
-gst_fer_filter_transform_frame_ip (GstVideoFilter * filter, GstVideoFrame * frame)
-{
-  return gstfer_impl_transform_ip (((GstFerFilter *) filter)->impl, frame);
-}
-
-/* Swift looks at the event (QoS) and the parent handles it as usual. */
-static gboolean
-gst_fer_filter_src_event (GstBaseTransform * trans, GstEvent * event)
-{
-  gstfer_impl_src_event (((GstFerFilter *) trans)->impl, event);
-  return GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->src_event (trans, event);
-}
-
-/* Swift looks at the event (EOS) and the parent handles it as usual. */
-static gboolean
-gst_fer_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
-{
-  gstfer_impl_sink_event (((GstFerFilter *) trans)->impl, event);
-  return GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->sink_event (trans, event);
-}
-
-/* The parent answers; Swift may amend the answer (LATENCY). */
-static gboolean
-gst_fer_filter_query (GstBaseTransform * trans, GstPadDirection direction, GstQuery * query)
-{
-  gboolean handled = GST_BASE_TRANSFORM_CLASS (gst_fer_filter_parent_class)->query (trans, direction, query);
-  return gstfer_impl_query (((GstFerFilter *) trans)->impl, direction, query, handled);
-}
-
-static void
 gst_fer_filter_class_init (GstFerFilterClass * klass)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
   GstCaps *caps = gst_caps_from_string (GST_VIDEO_CAPS_MAKE (GSTFER_FORMATS));
 
-  gobject_class->set_property = gst_fer_filter_set_property;
-  gobject_class->get_property = gst_fer_filter_get_property;
-  gobject_class->finalize = gst_fer_filter_finalize;
-  gstfer_impl_install_properties (gobject_class);
-
+  gstfer_class_init_glue (klass, GSTFER_KIND_FILTER);
   gst_element_class_add_pad_template (element_class,
       gst_pad_template_new ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, caps));
   gst_element_class_add_pad_template (element_class,
@@ -108,21 +28,11 @@ gst_fer_filter_class_init (GstFerFilterClass * klass)
       "Detects faces, classifies their expressions (angry, disgust, fear, happy, sad, surprise, "
       "neutral) with a CNN, draws boxes and labels, and attaches region-of-interest metadata "
       "and bus messages", "GstFER developers");
-
-  trans_class->start = GST_DEBUG_FUNCPTR (gst_fer_filter_start);
-  trans_class->stop = GST_DEBUG_FUNCPTR (gst_fer_filter_stop);
-  trans_class->src_event = GST_DEBUG_FUNCPTR (gst_fer_filter_src_event);
-  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_fer_filter_sink_event);
-  trans_class->query = GST_DEBUG_FUNCPTR (gst_fer_filter_query);
-  trans_class->passthrough_on_same_caps = FALSE;
-  filter_class->set_info = GST_DEBUG_FUNCPTR (gst_fer_filter_set_info);
-  filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR (gst_fer_filter_transform_frame_ip);
 }
 
 static void
 gst_fer_filter_init (GstFerFilter * self)
 {
-  self->impl = gstfer_impl_new (self);
   /* GstVideoFilter turns on GstBaseTransform's QoS, which drops late frames whole; ferfilter
    * reads QoS itself and passes every frame, skipping only the analysis of late ones. */
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
@@ -171,6 +81,12 @@ GParamFlags
 gstfer_param_flags_read_only (void)
 {
   return G_PARAM_READABLE;
+}
+
+GParamFlags
+gstfer_param_flags_at_start (void)
+{
+  return (GParamFlags) (G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY);
 }
 
 GType

@@ -21,7 +21,7 @@ final class Locked<Value>: @unchecked Sendable {
 /// metas, posts the messages, writes the results and counts. GStreamer calls in from the
 /// application thread (properties, state changes), the streaming thread (frames) and the threads
 /// delivering events and queries.
-final class FerFilter {
+final class FerFilter: ElementImpl {
     let element: UnsafeMutablePointer<GstFerFilter>
 
     /// What the threads share, under one lock.
@@ -224,7 +224,7 @@ final class FerFilter {
 
     // MARK: frames
 
-    func transform(_ frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
+    func transform(frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
         let (s, reload) = snapshot()
         guard let run = running, let view = FrameView(frame) else { return GST_FLOW_ERROR }
         if reload, let (model, mpath, cascade, cpath) = load(s, current: run, fatal: false) {

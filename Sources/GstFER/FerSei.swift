@@ -38,8 +38,8 @@ enum SeiProperty: UInt32, CaseIterable {
                                          + "the stream (shaped as ferfilter's own)", gstfer_message_mode_get_type(), d.messageMode.rawValue, flags)
             case .results:
                 spec = g_param_spec_string(p.name, p.name, "Write the faces read from the stream as JSON Lines, one object per frame and a "
-                                           + "summary at the end, as ferfilter's results property (\"-\": standard output); set before PLAYING",
-                                           nil, flags)
+                                           + "summary at the end, as ferfilter's results property (\"-\": standard output); read when the element starts",
+                                           nil, gstfer_param_flags_at_start())
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -52,7 +52,7 @@ enum SeiProperty: UInt32, CaseIterable {
 /// access unit's faces into it as a SEI user-data-unregistered message (`EmotionPayload`: JSON
 /// after GstFER's UUID; decoders skip it); ferseiextract, on the receiving side, reads them back
 /// into the same ROI metas and the same `ferfilter` bus message, without analysing anything.
-final class FerSei {
+final class FerSei: ElementImpl {
     let element: UnsafeMutablePointer<GstFerSei>
     let inserts: Bool
     private let lock = NSLock()
@@ -76,22 +76,26 @@ final class FerSei {
         self.inserts = inserts
     }
 
-    func setProperty(_ p: SeiProperty, _ v: UnsafePointer<GValue>) {
+    func setProperty(_ id: guint, _ v: UnsafePointer<GValue>) -> Bool {
+        guard let p = SeiProperty(rawValue: id), SeiProperty.all(insert: inserts).contains(p) else { return false }
         lock.lock(); defer { lock.unlock() }
         switch p {
         case .probabilities: settings.probabilities = g_value_get_boolean(v) != 0
         case .messageMode: settings.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
         case .results: settings.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
+        return true
     }
 
-    func getProperty(_ p: SeiProperty, _ v: UnsafeMutablePointer<GValue>) {
+    func getProperty(_ id: guint, _ v: UnsafeMutablePointer<GValue>) -> Bool {
+        guard let p = SeiProperty(rawValue: id), SeiProperty.all(insert: inserts).contains(p) else { return false }
         lock.lock(); defer { lock.unlock() }
         switch p {
         case .probabilities: g_value_set_boolean(v, settings.probabilities ? 1 : 0)
         case .messageMode: g_value_set_enum(v, settings.messageMode.rawValue)
         case .results: g_value_set_string(v, settings.results)
         }
+        return true
     }
 
     /// Opens the results file (ferseiextract), failing the state change with an error naming it.
@@ -155,7 +159,7 @@ final class FerSei {
         return true
     }
 
-    func transform(_ buffer: UnsafeMutablePointer<GstBuffer>) -> GstFlowReturn {
+    func transform(buffer: UnsafeMutablePointer<GstBuffer>) -> GstFlowReturn {
         lock.lock(); let s = settings; lock.unlock()
         var map = GstMapInfo()
         guard gst_buffer_map(buffer, &map, GST_MAP_READ) != 0 else {
@@ -261,64 +265,4 @@ extension FaceMeta {
         if let custom = gst_buffer_get_custom_meta(buffer, GSTFER_FACES_META) { doomed.append(UnsafeMutableRawPointer(custom)) }
         for m in doomed { _ = gst_buffer_remove_meta(buffer, m.assumingMemoryBound(to: GstMeta.self)) }
     }
-}
-
-// MARK: the Swift ends of CGStreamer's trampolines for ferseiinsert and ferseiextract
-
-@inline(__always) private func sei(_ p: UnsafeMutableRawPointer?) -> FerSei {
-    Unmanaged<FerSei>.fromOpaque(p!).takeUnretainedValue()
-}
-
-@_cdecl("gstfersei_impl_new")
-public func gstfersei_impl_new(_ element: UnsafeMutablePointer<GstFerSei>?, _ insert: gboolean) -> UnsafeMutableRawPointer? {
-    Unmanaged.passRetained(FerSei(element: element!, inserts: insert != 0)).toOpaque()
-}
-
-@_cdecl("gstfersei_impl_free")
-public func gstfersei_impl_free(_ impl: UnsafeMutableRawPointer?) {
-    Unmanaged<FerSei>.fromOpaque(impl!).release()
-}
-
-@_cdecl("gstfersei_impl_install_properties")
-public func gstfersei_impl_install_properties(_ klass: UnsafeMutablePointer<GObjectClass>?, _ insert: gboolean) {
-    SeiProperty.install(klass!, insert: insert != 0)
-}
-
-@_cdecl("gstfersei_impl_set_property")
-public func gstfersei_impl_set_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafePointer<GValue>?) {
-    guard let p = SeiProperty(rawValue: id), let value else { return }
-    sei(impl).setProperty(p, value)
-}
-
-@_cdecl("gstfersei_impl_get_property")
-public func gstfersei_impl_get_property(_ impl: UnsafeMutableRawPointer?, _ id: guint, _ value: UnsafeMutablePointer<GValue>?) {
-    guard let p = SeiProperty(rawValue: id), let value else { return }
-    sei(impl).getProperty(p, value)
-}
-
-@_cdecl("gstfersei_impl_start")
-public func gstfersei_impl_start(_ impl: UnsafeMutableRawPointer?) -> gboolean {
-    sei(impl).start() ? 1 : 0
-}
-
-@_cdecl("gstfersei_impl_stop")
-public func gstfersei_impl_stop(_ impl: UnsafeMutableRawPointer?) -> gboolean {
-    sei(impl).stop() ? 1 : 0
-}
-
-@_cdecl("gstfersei_impl_sink_event")
-public func gstfersei_impl_sink_event(_ impl: UnsafeMutableRawPointer?, _ event: UnsafeMutablePointer<GstEvent>?) {
-    if let event { sei(impl).sinkEvent(event) }
-}
-
-@_cdecl("gstfersei_impl_set_caps")
-public func gstfersei_impl_set_caps(_ impl: UnsafeMutableRawPointer?, _ caps: UnsafeMutablePointer<GstCaps>?) -> gboolean {
-    guard let caps else { return 0 }
-    return sei(impl).setCaps(caps) ? 1 : 0
-}
-
-@_cdecl("gstfersei_impl_transform_ip")
-public func gstfersei_impl_transform_ip(_ impl: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<GstBuffer>?) -> GstFlowReturn {
-    guard let buffer else { return GST_FLOW_ERROR }
-    return sei(impl).transform(buffer)
 }

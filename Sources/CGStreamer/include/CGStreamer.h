@@ -1,8 +1,8 @@
 /* CGStreamer: the C side of GstFER, and only glue.
  *
- * - the GstFerFilter GObject type (a GstVideoFilter) and the plugin descriptor,
- * - trampolines from its vfuncs and property accessors into Swift (the gstfer_impl_* functions,
- *   implemented in Sources/GstFER with @_cdecl),
+ * - the GObject types of the four elements and the plugin descriptor,
+ * - one set of trampolines from their vfuncs and property accessors into Swift (gstferelement.c
+ *   into the gstfer_impl_* functions, implemented in Sources/GstFER/Bridge.swift with @_cdecl),
  * - wrappers for GStreamer/GLib macros and variadic functions Swift cannot import.
  *
  * All behaviour lives in Swift. */
@@ -60,36 +60,36 @@ GType gst_fer_sei_get_type (void);
 GType gst_fer_sei_insert_get_type (void);
 GType gst_fer_sei_extract_get_type (void);
 
-/* ---- implemented in Swift (Sources/GstFER/Bridge.swift) ---- */
-gpointer gstfer_impl_new (GstFerFilter * element);
+/* The four elements, as the Swift side knows them. */
+typedef enum {
+  GSTFER_KIND_FILTER,         /* ferfilter (GstVideoFilter) */
+  GSTFER_KIND_OVERLAY,        /* feroverlay (GstVideoFilter) */
+  GSTFER_KIND_SEI_INSERT,     /* ferseiinsert (GstBaseTransform over access units) */
+  GSTFER_KIND_SEI_EXTRACT     /* ferseiextract (GstBaseTransform over access units) */
+} GstFerElementKind;
+
+/* Sets up a class of `kind` (from its class_init): property accessors, construction and
+ * finalisation of the Swift side, GstBaseTransform's vfuncs and, for the video elements,
+ * GstVideoFilter's, all as trampolines into the gstfer_impl_* functions below; then installs
+ * the kind's properties. gstferelement.c. */
+void gstfer_class_init_glue (gpointer klass, GstFerElementKind kind);
+
+/* ---- implemented in Swift (Sources/GstFER/Bridge.swift), one set for every element ---- */
+gpointer gstfer_impl_new (GstFerElementKind kind, gpointer element);
 void gstfer_impl_free (gpointer impl);
-void gstfer_impl_install_properties (GObjectClass * klass);
+void gstfer_impl_install_properties (GstFerElementKind kind, GObjectClass * klass);
 /* FALSE: no property of that id (the C side then warns, as GObject expects) */
 gboolean gstfer_impl_set_property (gpointer impl, guint id, const GValue * value);
 gboolean gstfer_impl_get_property (gpointer impl, guint id, GValue * value);
 gboolean gstfer_impl_start (gpointer impl);
 gboolean gstfer_impl_stop (gpointer impl);
 gboolean gstfer_impl_set_info (gpointer impl, GstVideoInfo * info);
-GstFlowReturn gstfer_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
+gboolean gstfer_impl_set_caps (gpointer impl, GstCaps * caps);
+GstFlowReturn gstfer_impl_transform_frame (gpointer impl, GstVideoFrame * frame);
+GstFlowReturn gstfer_impl_transform_buffer (gpointer impl, GstBuffer * buffer);
 void gstfer_impl_src_event (gpointer impl, GstEvent * event);
 void gstfer_impl_sink_event (gpointer impl, GstEvent * event);
 gboolean gstfer_impl_query (gpointer impl, GstPadDirection direction, GstQuery * query, gboolean handled);
-gpointer gstferoverlay_impl_new (GstFerOverlay * element);
-void gstferoverlay_impl_free (gpointer impl);
-void gstferoverlay_impl_install_properties (GObjectClass * klass);
-void gstferoverlay_impl_set_property (gpointer impl, guint id, const GValue * value);
-void gstferoverlay_impl_get_property (gpointer impl, guint id, GValue * value);
-GstFlowReturn gstferoverlay_impl_transform_ip (gpointer impl, GstVideoFrame * frame);
-gpointer gstfersei_impl_new (GstFerSei * element, gboolean insert);
-void gstfersei_impl_free (gpointer impl);
-void gstfersei_impl_install_properties (GObjectClass * klass, gboolean insert);
-void gstfersei_impl_set_property (gpointer impl, guint id, const GValue * value);
-void gstfersei_impl_get_property (gpointer impl, guint id, GValue * value);
-gboolean gstfersei_impl_start (gpointer impl);
-gboolean gstfersei_impl_stop (gpointer impl);
-void gstfersei_impl_sink_event (gpointer impl, GstEvent * event);
-gboolean gstfersei_impl_set_caps (gpointer impl, GstCaps * caps);
-GstFlowReturn gstfersei_impl_transform_ip (gpointer impl, GstBuffer * buffer);
 
 /* ---- wrappers for what Swift cannot import ---- */
 /* Registers ferfilter, ferseiinsert, ferseiextract and feroverlay in the given plugin, or statically
@@ -138,6 +138,8 @@ void gstfer_structure_set_double (GstStructure * s, const char * field, gdouble 
 void gstfer_structure_set_boolean (GstStructure * s, const char * field, gboolean value);
 /* a read-only property (the `stats` structure) */
 GParamFlags gstfer_param_flags_read_only (void);
+/* a property read when the element starts: settable up to READY (GST_PARAM_MUTABLE_READY) */
+GParamFlags gstfer_param_flags_at_start (void);
 /* an ordered array of doubles (GST_TYPE_ARRAY) */
 void gstfer_structure_set_double_array (GstStructure * s, const char * field, const gdouble * values, guint n);
 /* appends `item` (taking ownership) to the GstValueList field, creating it if needed */
