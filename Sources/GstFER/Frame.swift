@@ -76,43 +76,45 @@ struct FrameView {
         let (width, layout, src, stride) = (width, layout, planes[0], strides[0])
         scratch.withUnsafeMutableBufferPointer { d in
             let dst = d.baseAddress!
-            // bands of rows over the analysis threads
+            // Bands of rows over the analysis threads. The per-pixel kernel: this target is built with overflow checks, so its arithmetic
+            // is written wrapping (&+, &*), as the values cannot overflow (at most 255·256).
             parallelFor(height, minChunk: 64) { rows in
                 switch layout {
                 case .packed422(let yo, _, _):
                     for y in rows {
-                        let row = src + y * stride
-                        for x in 0..<width { dst[y * width + x] = row[x * 2 + yo] }
+                        let row = src + y &* stride, out = dst + y &* width
+                        for x in 0..<width { out[x] = row[x &* 2 &+ yo] }
                     }
                 case .rgb(let bytes, let r, let g, let b):
                     for y in rows {
-                        let row = src + y * stride
+                        var p = UnsafePointer(src + y &* stride)
+                        let out = dst + y &* width
                         for x in 0..<width {
-                            let p = row + x * bytes
-                            let rr: Int = 77 * Int(p[r]), gg: Int = 150 * Int(p[g]), bb: Int = 29 * Int(p[b])
-                            dst[y * width + x] = UInt8((rr + gg + bb + 128) >> 8)
+                            let sum = 77 &* Int(p[r]) &+ 150 &* Int(p[g]) &+ 29 &* Int(p[b]) &+ 128
+                            out[x] = UInt8(truncatingIfNeeded: sum &>> 8)
+                            p += bytes
                         }
                     }
                 case .planar420x16(let shift), .semiPlanar420x16(let shift):
                     for y in rows {
-                        let row = UnsafeRawPointer(src + y * stride)
+                        let row = UnsafeRawPointer(src + y &* stride), out = dst + y &* width
                         for x in 0..<width {
-                            let v = UInt16(littleEndian: row.loadUnaligned(fromByteOffset: 2 * x, as: UInt16.self))
-                            dst[y * width + x] = UInt8(truncatingIfNeeded: min(Int(v) >> shift, 255))
+                            let v = UInt16(littleEndian: row.loadUnaligned(fromByteOffset: 2 &* x, as: UInt16.self))
+                            out[x] = UInt8(truncatingIfNeeded: min(Int(v) &>> shift, 255))
                         }
                     }
                 case .v210:
                     // six pixels from each group of four words (rows hold whole groups)
                     for y in rows {
-                        let row = UnsafeRawPointer(src + y * stride), out = dst + y * width
+                        let row = UnsafeRawPointer(src + y &* stride), out = dst + y &* width
                         var x = 0
                         while x < width {
-                            let k = 4 * (x / 6)
-                            let w1 = V210.word(row, k + 1), w3 = V210.word(row, k + 3)
-                            let six = (SIMD8<UInt32>(V210.word(row, k) >> 10, w1, w1 >> 20, V210.word(row, k + 2) >> 10, w3, w3 >> 20, 0, 0)
+                            let k = 4 &* (x / 6)
+                            let w1 = V210.word(row, k &+ 1), w3 = V210.word(row, k &+ 3)
+                            let six = (SIMD8<UInt32>(V210.word(row, k) >> 10, w1, w1 >> 20, V210.word(row, k &+ 2) >> 10, w3, w3 >> 20, 0, 0)
                                        & 0x3FF) &>> 2
-                            for i in 0..<min(6, width - x) { out[x + i] = UInt8(truncatingIfNeeded: six[i]) }
-                            x += 6
+                            for i in 0..<min(6, width &- x) { out[x &+ i] = UInt8(truncatingIfNeeded: six[i]) }
+                            x &+= 6
                         }
                     }
                 default: break
