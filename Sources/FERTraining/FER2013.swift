@@ -233,4 +233,18 @@ extension FERDataset {
         let p = checkout.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013.csv.gz").path
         return FileManager.default.fileExists(atPath: p) ? p : nil
     }
+
+    /// The PublicTest rows of the shared copy beside `checkout` (see `sharedCopy`), read once per
+    /// process; nil when there is no copy.
+    public static func sharedPublicTest(beside checkout: URL) throws -> FERDataset? {
+        publicTestLock.lock(); defer { publicTestLock.unlock() }
+        if let d = publicTestCache { return d }
+        guard let path = sharedCopy(beside: checkout) else { return nil }
+        let d = try loadCSV(path).subset([.publicTest])
+        publicTestCache = d
+        return d
+    }
 }
+
+private let publicTestLock = NSLock()
+nonisolated(unsafe) private var publicTestCache: FERDataset?

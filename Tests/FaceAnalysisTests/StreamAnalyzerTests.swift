@@ -10,15 +10,10 @@ private let shippedModel = packageRoot.appendingPathComponent("Models/fernet.jso
 
 /// FaceAnalysis on raw frames: no GStreamer, no pipeline.
 final class StreamAnalyzerTests: XCTestCase {
-    nonisolated(unsafe) static var data: FERDataset?
-
     func publicTest() throws -> FERDataset {
-        if let d = StreamAnalyzerTests.data { return d }
-        guard let path = FERDataset.sharedCopy(beside: packageRoot) else {
+        guard let d = try FERDataset.sharedPublicTest(beside: packageRoot) else {
             throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV: these tests build frames from its faces")
         }
-        let d = try FERDataset.loadCSV(path).subset([.publicTest])
-        StreamAnalyzerTests.data = d
         return d
     }
 
@@ -135,11 +130,11 @@ final class StreamAnalyzerTests: XCTestCase {
         let process = Parallelism.threads
         Parallelism.withThreads(1) {
             XCTAssertEqual(Parallelism.threads, 1)
-            var elsewhere = 0
-            let done = DispatchSemaphore(value: 0)
-            Thread { elsewhere = Parallelism.threads; done.signal() }.start()
+            final class Seen: @unchecked Sendable { var threads = 0 }
+            let elsewhere = Seen(), done = DispatchSemaphore(value: 0)
+            Thread { elsewhere.threads = Parallelism.threads; done.signal() }.start()
             done.wait()
-            XCTAssertEqual(elsewhere, process, "another thread keeps the process's count")
+            XCTAssertEqual(elsewhere.threads, process, "another thread keeps the process's count")
             Parallelism.withThreads(3) { XCTAssertEqual(Parallelism.threads, 3) }
             XCTAssertEqual(Parallelism.threads, 1)
         }

@@ -35,17 +35,10 @@ func isolateRegistry() {
 }
 
 func fer2013() throws -> FERDataset {
-    if let d = Cache.data { return d }
-    guard let path = FERDataset.sharedCopy(beside: packageRoot) else {
+    guard let d = try FERDataset.sharedPublicTest(beside: packageRoot) else {
         throw XCTSkip("FER2013 not found beside the checkout (../shared/data/fer2013/fer2013.csv.gz) nor in $FER2013_CSV: these tests build frames from its faces")
     }
-    let d = try FERDataset.loadCSV(path).subset([.publicTest])
-    Cache.data = d
     return d
-}
-
-enum Cache {
-    nonisolated(unsafe) static var data: FERDataset?
 }
 
 func gobject(_ e: UnsafeMutablePointer<GstElement>) -> UnsafeMutablePointer<GObject> {
