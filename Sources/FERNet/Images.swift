@@ -15,10 +15,18 @@ public struct Image: Sendable {
         if channels == 1 { return pixels }
         var out = [UInt8](repeating: 0, count: width * height)
         for i in 0..<(width * height) {
-            let r = Int(pixels[i * channels]), g = Int(pixels[i * channels + 1]), b = Int(pixels[i * channels + 2])
-            out[i] = UInt8((299 * r + 587 * g + 114 * b + 500) / 1000)
+            out[i] = Image.luma(pixels[i * channels], pixels[i * channels + 1], pixels[i * channels + 2])
         }
         return out
+    }
+
+    /// BT.601 luma of an RGB pixel in 8-bit integer arithmetic: (77 R + 150 G + 29 B + 128) >> 8.
+    /// Every grey picture GstFER analyses is made with this (ferfilter's RGB frames, pictures sent
+    /// to `fer serve`, browser camera frames, the `fer` tool), so all of them see the same face
+    /// for the same pixels.
+    @inlinable @inline(__always)
+    public static func luma(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> UInt8 {
+        UInt8(truncatingIfNeeded: (77 &* Int(r) &+ 150 &* Int(g) &+ 29 &* Int(b) &+ 128) &>> 8)
     }
 
     /// Bilinear resize of a grey image to `w`x`h`.

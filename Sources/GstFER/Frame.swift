@@ -90,8 +90,7 @@ struct FrameView {
                         var p = UnsafePointer(src + y &* stride)
                         let out = dst + y &* width
                         for x in 0..<width {
-                            let sum = 77 &* Int(p[r]) &+ 150 &* Int(p[g]) &+ 29 &* Int(p[b]) &+ 128
-                            out[x] = UInt8(truncatingIfNeeded: sum &>> 8)
+                            out[x] = Image.luma(p[r], p[g], p[b])
                             p += bytes
                         }
                     }

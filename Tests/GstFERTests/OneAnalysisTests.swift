@@ -42,6 +42,33 @@ final class OneAnalysisTests: XCTestCase {
         }
     }
 
+    /// A colour picture: ferfilter on RGB frames and the analyze API on the same pixels as a PNG
+    /// turn it grey the same way (`Image.luma`), so they find the same faces with the same labels.
+    func testColourPictureGivesTheSameFacesEverywhere() throws {
+        XCTAssertTrue(Gst.ready)
+        let d = try fer2013()
+        let (w, h) = (640, 480)
+        let grey = FaceScene.grid(width: w, height: h, rows: Array(0..<6), size: 120).render(d)
+        // a warm tint, so that the grey is computed, not copied
+        var rgb = [UInt8](repeating: 0, count: w * h * 3)
+        for (i, v) in grey.enumerated() {
+            rgb[3 * i] = UInt8(min(255, Int(v) + 25)); rgb[3 * i + 1] = v; rgb[3 * i + 2] = UInt8(Int(v) * 3 / 4)
+        }
+        let png = ImageCodec.encodePNG(Image(width: w, height: h, channels: 3, pixels: rgb))
+        let harness = FerHarness(["draw": false], caps: "video/x-raw,format=RGB,width=\(w),height=\(h),framerate=30/1")
+        let out = try XCTUnwrap(harness.process(RawFrame(bytes: rgb, caps: "video/x-raw,format=RGB,width=\(w),height=\(h),framerate=30/1")))
+        defer { gst_buffer_unref(out) }
+        let element = rois(of: out).sorted { ($0.y, $0.x) < ($1.y, $1.x) }
+        let api = try ImageAnalyzer(model: FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel)),
+                                    cascade: HaarCascade(contentsOf: AnalysisSettings.defaultCascade)).analyze(Array(png))
+        let faces = api.faces.sorted { ($0.box.y, $0.box.x) < ($1.box.y, $1.box.x) }
+        print("colour: element \(element.count) faces, analyze API \(faces.count) of 6 placed")
+        XCTAssertGreaterThanOrEqual(element.count, 4)
+        XCTAssertEqual(faces.map { [$0.box.x, $0.box.y, $0.box.width, $0.box.height] }, element.map { [$0.x, $0.y, $0.w, $0.h] })
+        XCTAssertEqual(faces.map(\.emotion), element.map { $0.label ?? "" })
+        for (e, a) in zip(element, faces) { XCTAssertEqual(e.confidence, a.confidence, accuracy: 1e-6) }
+    }
+
     /// `threads` is per element: two elements with different thread counts run side by side in one
     /// process and give the faces each gives alone, and neither changes the process-wide count.
     func testThreadsArePerElement() throws {
