@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds of the numeric code are compiled with `-Ounchecked`: the hot loops index flat
-/// buffers whose bounds are checked once per call, not once per element.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Every target is built with Swift's checks on (bounds, overflow, preconditions): GstFER reads
+// files, metas, buffers and streams that others wrote. The numeric kernels index flat buffers
+// through unsafe pointers, with wrapping arithmetic where it matters, so `-Ounchecked` bought
+// neither the element nor the trainer anything measurable (docs/benchmarks-history.md, 2026-12-07).
 
 /// GStreamer's and GLib's include directories on Debian (pkg-config --cflags gstreamer-video-1.0).
 #if arch(arm64)
@@ -41,23 +42,23 @@ let package = Package(
         .target(
             name: "FERNet",
             dependencies: ["COpenBLAS", "CZlib", "CTurboJPEG"],
-            swiftSettings: fastMath + [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Training and data, apart from inference (the plugin links none of it): the trainer,
         // optimisers, FER2013 and FER+ readers, augmentation, charts, synthetic face scenes.
         .target(
             name: "FERTraining",
             dependencies: ["FERNet", "CZlib"],
-            swiftSettings: fastMath + [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Face detection: OpenCV Haar cascades evaluated in Swift.
-        .target(name: "FaceDetect", swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
+        .target(name: "FaceDetect", swiftSettings: [.swiftLanguageMode(.v5)]),
         // Face tracks across frames: identities, motion between detections, smoothed labels.
         .target(name: "FaceTracking", swiftSettings: [.swiftLanguageMode(.v5)]),
         // The product's analysis, free of GStreamer and the web: detect -> crop -> classify -> track
         // -> schedule for a stream (StreamAnalyzer) or a still picture (FrameAnalysis.picture), its
         // settings and defaults, and the face results with one codec for every output format. The
-        // element, the web viewer and the `fer` tool all call this. Built with bounds checks.
+        // element, the web viewer and the `fer` tool all call this.
         .target(name: "FaceAnalysis", dependencies: ["FERNet", "FaceDetect", "FaceTracking"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // Emotion metadata inside H.264/H.265: SEI user-data-unregistered messages in access units,
         // and the JSON payload they carry (no GStreamer here).
@@ -71,7 +72,7 @@ let package = Package(
         // The elements in Swift, thin adapters: ferfilter (settings, caps, the frame handed to
         // FaceAnalysis, then draw/meta/messages/results), ferseiinsert/ferseiextract (the faces in
         // H.264/H.265 SEI) and feroverlay (drawing the faces frames carry). They read metas and
-        // buffers from any upstream element, so they are built with bounds checks (no -Ounchecked).
+        // buffers from any upstream element.
         .target(
             name: "GstFER",
             dependencies: ["CGStreamer", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect"],

@@ -89,6 +89,16 @@ gstfersei_log (GstFerSei * self, GstDebugLevel level, const char * message)
   GST_CAT_LEVEL_LOG (gst_fer_sei_debug, level, self, "%s", message);
 }
 
+gboolean
+gstfersei_log_enabled (GstDebugLevel level)
+{
+#ifndef GST_DISABLE_GST_DEBUG
+  return gst_debug_category_get_threshold (gst_fer_sei_debug) >= level;
+#else
+  return FALSE;
+#endif
+}
+
 void
 gstfersei_element_error (GstFerSei * self, const char * text, const char * debug)
 {

@@ -1,74 +1,5 @@
 import Foundation
 
-/// A face (or object) found in an image, in that image's pixel coordinates.
-public struct DetectedBox: Equatable, Sendable {
-    public var x: Int, y: Int, width: Int, height: Int
-    /// Raw detections merged into this one.
-    public var neighbors: Int
-    public init(x: Int, y: Int, width: Int, height: Int, neighbors: Int = 0) {
-        self.x = x; self.y = y; self.width = width; self.height = height; self.neighbors = neighbors
-    }
-}
-
-/// Why a cascade file could not be used.
-public struct CascadeError: Error, CustomStringConvertible {
-    public let description: String
-}
-
-/// Parameters of one multi-scale detection pass (the names follow OpenCV's `detectMultiScale`).
-public struct DetectionParameters: Sendable {
-    public var scaleFactor: Double = 1.1
-    public var minNeighbors: Int = 3
-    public var minSize: Int = 30
-    public var maxSize: Int = 0          // 0: no limit
-    /// Drop a face whose box lies mostly (60%) inside a larger face's: the cascade also fires on
-    /// parts of big faces and twice on one face at neighbouring scales.
-    public var suppressNested = true
-    /// Coarse-to-fine at the levels searched at every pixel (window scale above 2): windows on even
-    /// rows and columns are evaluated first, and the three windows between them (to the right,
-    /// below, diagonally) only where that window passes the first `coarseStages` stages of the
-    /// cascade. A face gives many passing windows around it, so its neighbours pass those stages
-    /// (measured: the same faces on the test and benchmark scenes). 0: every window, as OpenCV.
-    /// (Doing the same at the levels below scale 2, searched at every other pixel, lost 6 of 15
-    /// faces of 40 px in `testCoarseToFineKeepsTheFullScansFaces`: it is not done.)
-    public var coarseStages = 4
-    /// Pyramid levels evaluated at once: 1 runs on the calling thread only; 0: one per core.
-    public var threads: Int = 0
-    /// Which part of the pyramid to search (nil: all of it, over the whole image).
-    public var plan: ScanPlan? = nil
-    public init() {}
-}
-
-/// A partial search, for video: at every pyramid level, the `phase`-th of `period` bands of window
-/// rows is searched (the bands of all phases tile the level), and each region at the levels whose
-/// window size lies in its range (a face already tracked, searched for near where it is
-/// expected). Over `period` frames with phases 0..<period, every level covers the whole image once.
-public struct ScanPlan: Sendable, Equatable {
-    public var period: Int
-    public var phase: Int
-    public var regions: [ScanRegion]
-    public init(period: Int, phase: Int, regions: [ScanRegion] = []) { self.period = max(1, period); self.phase = phase; self.regions = regions }
-}
-
-/// An area of the image to search at the window sizes `minSize...maxSize` (pixels).
-public struct ScanRegion: Sendable, Equatable {
-    public var x: Int, y: Int, width: Int, height: Int
-    public var minSize: Int, maxSize: Int
-    public init(x: Int, y: Int, width: Int, height: Int, minSize: Int, maxSize: Int) {
-        self.x = x; self.y = y; self.width = width; self.height = height; self.minSize = minSize; self.maxSize = maxSize
-    }
-
-    /// The region around a face box where the face can be on the next frame: the box grown by
-    /// `margin` of its size on every side, windows from 0.7x to 1.45x its size.
-    public static func around(x: Double, y: Double, width: Double, height: Double, margin: Double = 0.5) -> ScanRegion {
-        let side = max(width, height)
-        let m = side * margin
-        return ScanRegion(x: Int((x - m).rounded(.down)), y: Int((y - m).rounded(.down)),
-                          width: Int((width + 2 * m).rounded(.up)), height: Int((height + 2 * m).rounded(.up)),
-                          minSize: Int((side * 0.7).rounded(.down)), maxSize: Int((side * 1.45).rounded(.up)))
-    }
-}
-
 /// A boosted Haar cascade (OpenCV's XML format, stump or tree weak classifiers, upright features)
 /// evaluated on integral images over an image pyramid, with OpenCV's neighbour grouping.
 public final class HaarCascade: @unchecked Sendable {
@@ -88,81 +19,17 @@ public final class HaarCascade: @unchecked Sendable {
 
     public var stageCount: Int { stages.count }
 
-    public init(contentsOf path: String) throws {
-        self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CascadeError(description: "cascade file not found or unreadable: \(path)")
-        }
-        let root: XMLNode
-        do { root = try MiniXML.parse([UInt8](data)) } catch { throw CascadeError(description: "\(path) is not valid XML: \(error)") }
-        func fail(_ why: String) -> CascadeError { CascadeError(description: "\(path) is not an OpenCV Haar cascade: \(why)") }
-        guard let storage = root.child("opencv_storage"), let cascade = storage.children.first(where: { $0.name != "" && $0.child("stages") != nil }) else {
-            throw fail("no <opencv_storage> with a cascade holding <stages>")
-        }
-        guard cascade.child("featureType").map({ $0.text.trimmingCharacters(in: " \n\r\t") }) == "HAAR" else {
-            throw fail("featureType must be HAAR")
-        }
-        guard let w = cascade.child("width").flatMap({ Int($0.text.trimmingCharacters(in: " \n\r\t")) }),
-              let h = cascade.child("height").flatMap({ Int($0.text.trimmingCharacters(in: " \n\r\t")) }), w > 2, h > 2, w < 256, h < 256 else {
-            throw fail("missing or bad <width>/<height>")
-        }
-        windowWidth = w; windowHeight = h
-        func numbers(_ n: XMLNode?, _ what: String) throws -> [Double] {
-            guard let n else { throw fail("missing <\(what)>") }
-            let parts = n.text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" })
-            return try parts.map { p in
-                guard let v = Double(p) else { throw fail("\"\(p)\" in <\(what)> is not a number") }
-                return v
-            }
-        }
-        guard let fnode = cascade.child("features") else { throw fail("missing <features>") }
-        var feats: [[Rect]] = []
-        for (fi, f) in fnode.all("_").enumerated() {
-            if let t = f.child("tilted"), t.text.trimmingCharacters(in: " \n\r\t") == "1" {
-                throw CascadeError(description: "\(path): feature \(fi) is tilted; tilted Haar features are not supported")
-            }
-            guard let rects = f.child("rects") else { throw fail("feature \(fi) has no <rects>") }
-            var rs: [Rect] = []
-            for r in rects.all("_") {
-                let v = try numbers(r, "rects")
-                guard v.count == 5 else { throw fail("feature \(fi): a rect needs 5 numbers") }
-                let x = Int(v[0]), y = Int(v[1]), rw = Int(v[2]), rh = Int(v[3])
-                guard x >= 0, y >= 0, rw > 0, rh > 0, x + rw <= w, y + rh <= h else { throw fail("feature \(fi): rect outside the \(w)x\(h) window") }
-                rs.append(Rect(x: Int32(x), y: Int32(y), w: Int32(rw), h: Int32(rh), weight: Float(v[4])))
-            }
-            guard !rs.isEmpty, rs.count <= 3 else { throw fail("feature \(fi) has \(rs.count) rects") }
-            feats.append(rs)
-        }
-        guard let snode = cascade.child("stages"), !snode.all("_").isEmpty else { throw fail("no stages") }
-        var stages: [Stage] = []
-        for (si, s) in snode.all("_").enumerated() {
-            let thr = try numbers(s.child("stageThreshold"), "stageThreshold")
-            guard thr.count == 1, let wc = s.child("weakClassifiers") else { throw fail("stage \(si) lacks a threshold or weak classifiers") }
-            var weak: [Weak] = []
-            for c in wc.all("_") {
-                let nodeValues = try numbers(c.child("internalNodes"), "internalNodes")
-                let leaves = try numbers(c.child("leafValues"), "leafValues")
-                guard nodeValues.count % 4 == 0, !nodeValues.isEmpty, leaves.count == nodeValues.count / 4 + 1 else {
-                    throw fail("stage \(si): weak classifier with \(nodeValues.count) node values and \(leaves.count) leaves")
-                }
-                var nodes: [Node] = []
-                for k in stride(from: 0, to: nodeValues.count, by: 4) {
-                    let fi = Int(nodeValues[k + 2])
-                    guard fi >= 0, fi < feats.count else { throw fail("stage \(si): feature index \(fi) out of range") }
-                    let l = Int(nodeValues[k]), r = Int(nodeValues[k + 1])
-                    guard l > -leaves.count - 1, r > -leaves.count - 1, l < nodeValues.count / 4, r < nodeValues.count / 4 else {
-                        throw fail("stage \(si): node child out of range")
-                    }
-                    nodes.append(Node(feature: Int32(fi), threshold: Float(nodeValues[k + 3]), left: Int32(l), right: Int32(r)))
-                }
-                weak.append(Weak(nodes: nodes, leaves: leaves.map(Float.init)))
-            }
-            guard !weak.isEmpty else { throw fail("stage \(si) has no weak classifiers") }
-            stages.append(Stage(threshold: Float(thr[0]), weak: weak))
-        }
-        self.stages = stages
+    /// Reads an OpenCV Haar cascade file (`HaarCascadeFile`); what is wrong with it is a
+    /// `CascadeError` naming the file.
+    public convenience init(contentsOf path: String) throws {
+        let file = try HaarCascadeFile(contentsOf: path)
+        self.init(path: path, windowWidth: file.windowWidth, windowHeight: file.windowHeight, stages: file.stages, features: file.features)
+    }
+
+    init(path: String, windowWidth: Int, windowHeight: Int, stages: [Stage], features: [[Rect]]) {
+        self.path = path; self.windowWidth = windowWidth; self.windowHeight = windowHeight
+        self.stages = stages; self.features = features
         self.vectorStages = stages.prefix { st in st.weak.allSatisfy { $0.nodes.count == 1 } }.count
-        self.features = feats
     }
 
     /// Detects objects in an 8-bit grey image (any row stride).
@@ -173,19 +40,6 @@ public final class HaarCascade: @unchecked Sendable {
         return p.suppressNested ? HaarCascade.suppressNested(grouped, overlap: 0.6) : grouped
     }
 
-    /// Keeps the larger of two boxes when the smaller has more than `overlap` of its area inside it.
-    public static func suppressNested(_ boxes: [DetectedBox], overlap: Double) -> [DetectedBox] {
-        var kept: [DetectedBox] = []
-        for b in boxes.sorted(by: { $0.width * $0.height > $1.width * $1.height }) {
-            let inside = kept.contains { k in
-                let ix = max(0, min(b.x + b.width, k.x + k.width) - max(b.x, k.x))
-                let iy = max(0, min(b.y + b.height, k.y + k.height) - max(b.y, k.y))
-                return Double(ix * iy) > overlap * Double(b.width * b.height)
-            }
-            if !inside { kept.append(b) }
-        }
-        return kept
-    }
 
     /// The cascade flattened for one integral-image width: every rectangle as four corner
     /// offsets, every node with its rectangles, so a window is evaluated with no indirection.
@@ -557,42 +411,5 @@ public final class HaarCascade: @unchecked Sendable {
                 }
             }
         } } } }
-    }
-
-    /// OpenCV's `groupRectangles`: clusters of similar boxes averaged; clusters with no more than
-    /// `minNeighbors` members dropped, as are boxes inside a stronger one.
-    public static func group(_ rects: [DetectedBox], minNeighbors: Int, eps: Double) -> [DetectedBox] {
-        if minNeighbors <= 0 { return rects.map { var r = $0; r.neighbors = 1; return r } }
-        let n = rects.count
-        var parent = Array(0..<n)
-        func find(_ i: Int) -> Int { var i = i; while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }; return i }
-        func similar(_ a: DetectedBox, _ b: DetectedBox) -> Bool {
-            let delta = eps * Double(min(a.width, b.width) + min(a.height, b.height)) * 0.5
-            return Double(abs(a.x - b.x)) <= delta && Double(abs(a.y - b.y)) <= delta
-                && Double(abs(a.x + a.width - b.x - b.width)) <= delta && Double(abs(a.y + a.height - b.y - b.height)) <= delta
-        }
-        for i in 0..<n { for j in (i + 1)..<max(n, i + 1) where similar(rects[i], rects[j]) {
-            let a = find(i), b = find(j); if a != b { parent[a] = b }
-        } }
-        var sums: [Int: (x: Int, y: Int, w: Int, h: Int, n: Int)] = [:]
-        for i in 0..<n {
-            let r = find(i), b = rects[i]
-            let s = sums[r] ?? (0, 0, 0, 0, 0)
-            sums[r] = (s.x + b.x, s.y + b.y, s.w + b.width, s.h + b.height, s.n + 1)
-        }
-        var avg: [DetectedBox] = []
-        for (_, s) in sums.sorted(by: { $0.key < $1.key }) where s.n > minNeighbors {
-            let k = 1.0 / Double(s.n)
-            avg.append(DetectedBox(x: Int((Double(s.x) * k).rounded()), y: Int((Double(s.y) * k).rounded()),
-                                   width: Int((Double(s.w) * k).rounded()), height: Int((Double(s.h) * k).rounded()), neighbors: s.n))
-        }
-        return avg.enumerated().filter { (i, r1) in
-            !avg.enumerated().contains { (j, r2) in
-                guard i != j else { return false }
-                let dx = Int(Double(r2.width) * eps), dy = Int(Double(r2.height) * eps)
-                return r1.x >= r2.x - dx && r1.y >= r2.y - dy && r1.x + r1.width <= r2.x + r2.width + dx
-                    && r1.y + r1.height <= r2.y + r2.height + dy && (r2.neighbors > max(3, r1.neighbors) || r1.neighbors < 3)
-            }
-        }.map { $0.1 }
     }
 }

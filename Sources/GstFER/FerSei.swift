@@ -122,7 +122,10 @@ final class FerSei: ElementImpl {
         if event.pointee.type == GST_EVENT_EOS { feed?.finish(labels: labels) }
     }
 
-    private func log(_ level: GstDebugLevel, _ s: String) { gstfersei_log(element, level, s) }
+    /// Logs `message` (built only when the debug level lets it through).
+    private func log(_ level: GstDebugLevel, _ message: @autoclosure () -> String) {
+        if gstfersei_log_enabled(level) != 0 { gstfersei_log(element, level, message()) }
+    }
 
     /// A problem with the stream, reported once as an element warning (the stream flows on).
     private func warnOnce(_ text: String, _ debug: String) {

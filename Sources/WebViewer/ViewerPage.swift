@@ -117,7 +117,8 @@ function showStatus(s) {
   if (s.state === "none") {
     img.hidden = true; nv.hidden = false;
     nv.innerHTML = "No video source. Start <code>fer serve --source …</code> with a webcam (/dev/video0), a file, an RTSP/HTTP URL or <code>test</code>.<br>The API and picture analysis below still work.";
-    $("videostate").textContent = "video: none";
+    // a camera error the user has just been shown stays until they act again
+    if ($("videostate").className !== "bad") $("videostate").textContent = "video: none";
   } else if (img.hidden) {
     img.hidden = false; nv.hidden = true;
     img.src = "/video.mjpg";

@@ -136,11 +136,11 @@ final class CameraTests: XCTestCase {
         let browser = try HeadlessChromium(executable: chromium, arguments: fakeCameraArguments(y4m))
         defer { browser.close() }
         let page = try browser.open("http://127.0.0.1:\(server.port)/")
-        XCTAssertTrue(try page.wait(for: "document.body !== null && document.getElementById('camera') !== null", timeout: 20))
+        XCTAssertTrue(try page.wait(for: "document.body !== null && document.getElementById('camera') !== null", timeout: 120))
         _ = try page.evaluate("document.getElementById('camera').click()")
         let ready = "document.body.dataset.mode === 'camera' && Number(document.body.dataset.cameraFrames) >= 20 "
             + "&& document.querySelectorAll('#faces .face').length >= 5"
-        let ok = try page.wait(for: ready, timeout: 60)
+        let ok = try page.wait(for: ready, timeout: 120)
         let state = try page.evaluate("JSON.stringify(document.body.dataset) + ' ' + document.getElementById('videostate').textContent") as? String ?? ""
         XCTAssertTrue(ok, "page state: \(state)")
         let labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -162,7 +162,7 @@ final class CameraTests: XCTestCase {
         try? png.write(to: out.appendingPathComponent("fer-serve-camera.png"))
         // back to the server's video: the session ends at once
         _ = try page.evaluate("document.getElementById('camera').click()")
-        XCTAssertTrue(try page.wait(for: "document.body.dataset.mode === 'server'", timeout: 5))
+        XCTAssertTrue(try page.wait(for: "document.body.dataset.mode === 'server'", timeout: 120))
         let deadline = Date().addingTimeInterval(5)
         var open = 1
         while Date() < deadline && open != 0 {
@@ -214,15 +214,15 @@ final class CameraTests: XCTestCase {
         defer { browser.close() }
         let loaded = "document.body !== null && document.getElementById('camera') !== null"
         let insecure = try browser.open("http://fer.test:\(plain.port)/")
-        XCTAssertTrue(try insecure.wait(for: loaded, timeout: 20))
+        XCTAssertTrue(try insecure.wait(for: loaded, timeout: 120))
         XCTAssertEqual(try insecure.evaluate("window.isSecureContext") as? Bool, false)
         _ = try insecure.evaluate("document.getElementById('camera').click()")
-        let refused = try insecure.wait(for: "document.getElementById('videostate').textContent.includes('--tls-cert')", timeout: 10)
+        let refused = try insecure.wait(for: "document.getElementById('videostate').textContent.includes('--tls-cert')", timeout: 120)
         let said = try insecure.evaluate("document.getElementById('videostate').textContent") as? String ?? ""
         XCTAssertTrue(refused, said)
 
         let page = try browser.open("https://fer.test:\(secure.port)/")
-        XCTAssertTrue(try page.wait(for: loaded, timeout: 20))
+        XCTAssertTrue(try page.wait(for: loaded, timeout: 120))
         XCTAssertEqual(try page.evaluate("window.isSecureContext") as? Bool, true)
         let state = "JSON.stringify(document.body.dataset) + ' ' + document.getElementById('videostate').textContent"
         let served = try page.wait(for: "Number(document.body.dataset.faces) >= 3 && document.getElementById('video').naturalWidth === 640", timeout: 180)

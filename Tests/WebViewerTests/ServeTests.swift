@@ -522,7 +522,7 @@ final class ServeTests: XCTestCase {
         // document.body is null until the page is parsed: the condition is false then, not an error
         let ready = "document.body !== null && Number(document.body.dataset.events) >= 30 && Number(document.body.dataset.videoUpdates) >= 3 "
             + "&& Number(document.body.dataset.ticks) >= 2 && document.querySelectorAll('#faces .face').length >= 4"
-        let ok = try page.wait(for: ready, timeout: 40)
+        let ok = try page.wait(for: ready, timeout: 120)
         let state = try page.evaluate("JSON.stringify(document.body.dataset)") as? String ?? ""
         XCTAssertTrue(ok, "page state: \(state)")
         let emotions = try page.evaluate("Array.from(document.querySelectorAll('#faces .face')).map(e => e.dataset.emotion)") as? [String] ?? []

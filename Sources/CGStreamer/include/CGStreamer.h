@@ -152,6 +152,7 @@ const GstStructure * gstfer_structure_list_get (const GstStructure * s, const ch
 GstVideoRegionOfInterestMeta * gstfer_buffer_iterate_roi (GstBuffer * buffer, gpointer * state);
 /* ferseiinsert/ferseiextract: their debug category "fersei", messages, segment */
 void gstfersei_log (GstFerSei * self, GstDebugLevel level, const char * message);
+gboolean gstfersei_log_enabled (GstDebugLevel level);
 void gstfersei_element_warning (GstFerSei * self, const char * text, const char * debug);
 /* GST_ELEMENT_ERROR: a file that cannot be written (results) */
 void gstfersei_element_error (GstFerSei * self, const char * text, const char * debug);
