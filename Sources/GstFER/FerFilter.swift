@@ -4,18 +4,6 @@ import FaceDetect
 import FERNet
 import Foundation
 
-/// A value behind its own lock: what the streaming thread shares with the application thread
-/// (properties) and the threads that deliver events and queries.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
 /// The ferfilter element: a thin adapter between GStreamer and FaceAnalysis. Per frame it takes a
 /// settings snapshot, hands the frame to the stream's `StreamAnalyzer`, then draws, attaches the
 /// metas, posts the messages, writes the results and counts. GStreamer calls in from the

@@ -12,8 +12,8 @@ import Foundation
 /// and drawn on after scaling up.
 final class FerOverlay: ElementImpl {
     let element: UnsafeMutablePointer<GstFerOverlay>
-    private let lock = NSLock()
-    private var drawProbabilities = false
+    /// `draw-probabilities`, shared with the application thread.
+    private let drawProbabilities = Locked(false)
 
     init(element: UnsafeMutablePointer<GstFerOverlay>) { self.element = element }
 
@@ -27,18 +27,18 @@ final class FerOverlay: ElementImpl {
 
     func setProperty(_ id: guint, _ v: UnsafePointer<GValue>) -> Bool {
         guard id == FerOverlay.drawProbabilitiesID else { return false }
-        lock.lock(); drawProbabilities = g_value_get_boolean(v) != 0; lock.unlock()
+        drawProbabilities.withLock { $0 = g_value_get_boolean(v) != 0 }
         return true
     }
 
     func getProperty(_ id: guint, _ v: UnsafeMutablePointer<GValue>) -> Bool {
         guard id == FerOverlay.drawProbabilitiesID else { return false }
-        lock.lock(); g_value_set_boolean(v, drawProbabilities ? 1 : 0); lock.unlock()
+        g_value_set_boolean(v, drawProbabilities.withLock { $0 } ? 1 : 0)
         return true
     }
 
     func transform(frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
-        lock.lock(); let probabilities = drawProbabilities; lock.unlock()
+        let probabilities = drawProbabilities.withLock { $0 }
         guard let view = FrameView(frame), let faces = FaceMeta.read(from: frame.pointee.buffer), !faces.isEmpty else { return GST_FLOW_OK }
         FaceDrawing.draw(faces, on: view, labels: fer2013Labels, probabilities: probabilities)
         return GST_FLOW_OK

@@ -55,8 +55,8 @@ enum SeiProperty: UInt32, CaseIterable {
 final class FerSei: ElementImpl {
     let element: UnsafeMutablePointer<GstFerSei>
     let inserts: Bool
-    private let lock = NSLock()
-    private var settings = SeiSettings()
+    /// The properties, shared with the application thread.
+    private let settings = Locked(SeiSettings())
 
     // Streaming-thread state (set_caps and transform_ip are serialised by GstBaseTransform).
     private var codec = VideoCodec.h264
@@ -78,29 +78,30 @@ final class FerSei: ElementImpl {
 
     func setProperty(_ id: guint, _ v: UnsafePointer<GValue>) -> Bool {
         guard let p = SeiProperty(rawValue: id), SeiProperty.all(insert: inserts).contains(p) else { return false }
-        lock.lock(); defer { lock.unlock() }
-        switch p {
-        case .probabilities: settings.probabilities = g_value_get_boolean(v) != 0
-        case .messageMode: settings.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
-        case .results: settings.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        settings.withLock { settings in
+            switch p {
+            case .probabilities: settings.probabilities = g_value_get_boolean(v) != 0
+            case .messageMode: settings.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
+            case .results: settings.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+            }
         }
         return true
     }
 
     func getProperty(_ id: guint, _ v: UnsafeMutablePointer<GValue>) -> Bool {
         guard let p = SeiProperty(rawValue: id), SeiProperty.all(insert: inserts).contains(p) else { return false }
-        lock.lock(); defer { lock.unlock() }
+        let s = settings.withLock { $0 }
         switch p {
-        case .probabilities: g_value_set_boolean(v, settings.probabilities ? 1 : 0)
-        case .messageMode: g_value_set_enum(v, settings.messageMode.rawValue)
-        case .results: g_value_set_string(v, settings.results)
+        case .probabilities: g_value_set_boolean(v, s.probabilities ? 1 : 0)
+        case .messageMode: g_value_set_enum(v, s.messageMode.rawValue)
+        case .results: g_value_set_string(v, s.results)
         }
         return true
     }
 
     /// Opens the results file (ferseiextract), failing the state change with an error naming it.
     func start() -> Bool {
-        lock.lock(); let path = settings.results; lock.unlock()
+        let path = settings.withLock { $0.results }
         lastSignature = nil; warned = false; unannotated = false; labels = fer2013Labels
         feed = nil
         guard !inserts, let path else { return true }
@@ -163,7 +164,7 @@ final class FerSei: ElementImpl {
     }
 
     func transform(buffer: UnsafeMutablePointer<GstBuffer>) -> GstFlowReturn {
-        lock.lock(); let s = settings; lock.unlock()
+        let s = settings.withLock { $0 }
         var map = GstMapInfo()
         guard gst_buffer_map(buffer, &map, GST_MAP_READ) != 0 else {
             warnOnce("cannot read a buffer", "gst_buffer_map failed")
