@@ -65,7 +65,7 @@ fuzz: setup
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp .build-asan/release/fer fuzz --seconds $(FUZZ_SECONDS) --output $$dir
 
 # The element, detector, tracker and viewer tests under a sanitizer, each in a build folder of its own.
-SAN_TESTS ?= GstFERTests|FaceDetectTests|FaceTrackingTests|WebViewerTests|ParallelismTests
+SAN_TESTS ?= GstFERTests|FaceAnalysisTests|FaceDetectTests|FaceTrackingTests|WebViewerTests|ParallelismTests
 asan: setup
 	plugin/meson-free-build.sh --dest .build/gst-plugins
 	$(SWIFT) build $(TEST_FLAGS) --build-tests --scratch-path .build-asan -Xswiftc -sanitize=address -Xcc -fsanitize=address
