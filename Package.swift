@@ -51,8 +51,9 @@ let package = Package(
             dependencies: ["FERNet", "CZlib"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
-        // Face detection: OpenCV Haar cascades evaluated in Swift.
-        .target(name: "FaceDetect", swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Face detection behind one interface: OpenCV Haar cascades evaluated in Swift, and the
+        // YuNet CNN (boxes and five landmarks) run on FERNet's ONNX reader and kernels.
+        .target(name: "FaceDetect", dependencies: ["FERNet"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // Face tracks across frames: identities, motion between detections, smoothed labels.
         .target(name: "FaceTracking", swiftSettings: [.swiftLanguageMode(.v5)]),
         // The product's analysis, free of GStreamer and the web: detect -> crop -> classify -> track
@@ -106,6 +107,7 @@ let package = Package(
         .testTarget(
             name: "FaceDetectTests",
             dependencies: ["FaceDetect", "FERNet", "FERTraining"],
+            exclude: ["Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(

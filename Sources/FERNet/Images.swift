@@ -59,18 +59,19 @@ public enum ImageError: Error, CustomStringConvertible {
 
 /// Minimal PNG (8-bit grey, grey+alpha, RGB, RGBA, palette; non-interlaced) and PGM/PPM codecs.
 public enum ImageCodec {
-    public static func read(_ path: String) throws -> Image {
+    /// `colour`: a colour JPEG decodes to RGB (three channels) instead of grey.
+    public static func read(_ path: String, colour: Bool = false) throws -> Image {
         let d: [UInt8]
         do { d = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch { throw ImageError.corrupt(path, "cannot read: \(error.localizedDescription)") }
-        return try decode(d, name: path)
+        return try decode(d, name: path, colour: colour)
     }
 
     /// Decodes JPEG, PNG or PGM/PPM bytes (`name` says where they came from in errors). Images of
     /// more than `maxPixels` pixels are refused before any pixel memory is allocated.
-    public static func decode(_ d: [UInt8], name: String = "<memory>", maxPixels: Int = 1 << 26) throws -> Image {
+    public static func decode(_ d: [UInt8], name: String = "<memory>", maxPixels: Int = 1 << 26, colour: Bool = false) throws -> Image {
         if d.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(d, file: name, maxPixels: maxPixels) }
         if d.count > 2, d[0] == 0x50, d[1] == 0x35 || d[1] == 0x36 { return try decodePNM(d, file: name, maxPixels: maxPixels) }
-        if d.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(d, file: name, maxPixels: maxPixels) }
+        if d.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(d, file: name, maxPixels: maxPixels, colour: colour) }
         throw ImageError.unsupported(name, d.isEmpty ? "empty" : "unknown signature")
     }
 
@@ -80,8 +81,8 @@ public enum ImageCodec {
         }
     }
 
-    /// Decodes a JPEG to grey (one channel) with TurboJPEG.
-    static func decodeJPEG(_ d: [UInt8], file: String, maxPixels: Int = 1 << 26) throws -> Image {
+    /// Decodes a JPEG to grey (one channel) with TurboJPEG, or a colour one to RGB with `colour`.
+    static func decodeJPEG(_ d: [UInt8], file: String, maxPixels: Int = 1 << 26, colour: Bool = false) throws -> Image {
         guard let h = tjInitDecompress() else { throw ImageError.corrupt(file, "cannot start the JPEG decoder") }
         defer { tjDestroy(h) }
         var w: Int32 = 0, hh: Int32 = 0, sub: Int32 = 0, cs: Int32 = 0
@@ -90,12 +91,14 @@ public enum ImageCodec {
             throw ImageError.corrupt(file, String(cString: tjGetErrorStr2(h)))
         }
         try checkSize(Int(w), Int(hh), maxPixels, file)
-        var out = [UInt8](repeating: 0, count: Int(w) * Int(hh))
+        let channels = colour && cs != Int32(TJCS_GRAY.rawValue) ? 3 : 1
+        var out = [UInt8](repeating: 0, count: Int(w) * Int(hh) * channels)
+        let format = channels == 3 ? TJPF_RGB : TJPF_GRAY
         let rc2 = d.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
-            tjDecompress2(h, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, hh, Int32(TJPF_GRAY.rawValue), 0)
+            tjDecompress2(h, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, hh, Int32(format.rawValue), 0)
         } }
         guard rc2 == 0 else { throw ImageError.corrupt(file, String(cString: tjGetErrorStr2(h))) }
-        return Image(width: Int(w), height: Int(hh), channels: 1, pixels: out)
+        return Image(width: Int(w), height: Int(hh), channels: channels, pixels: out)
     }
 
     /// Encodes a grey or RGB image as baseline JPEG with TurboJPEG.

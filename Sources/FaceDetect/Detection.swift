@@ -3,11 +3,23 @@ import Foundation
 /// A face (or object) found in an image, in that image's pixel coordinates.
 public struct DetectedBox: Equatable, Sendable {
     public var x: Int, y: Int, width: Int, height: Int
-    /// Raw detections merged into this one.
+    /// Raw detections merged into this one (a cascade's; 0 from a CNN detector).
     public var neighbors: Int
-    public init(x: Int, y: Int, width: Int, height: Int, neighbors: Int = 0) {
+    /// The detector's confidence, 0...1 (a CNN detector's; 0 from a cascade).
+    public var score: Double
+    /// Five points, where the detector gives them: right eye, left eye (the person's), nose tip,
+    /// right and left mouth corners, in the image's pixel coordinates. Empty from a cascade.
+    public var landmarks: [Landmark]
+    public init(x: Int, y: Int, width: Int, height: Int, neighbors: Int = 0, score: Double = 0, landmarks: [Landmark] = []) {
         self.x = x; self.y = y; self.width = width; self.height = height; self.neighbors = neighbors
+        self.score = score; self.landmarks = landmarks
     }
+}
+
+/// A point on a face, in image pixels.
+public struct Landmark: Equatable, Sendable {
+    public var x: Double, y: Double
+    public init(x: Double, y: Double) { self.x = x; self.y = y }
 }
 
 /// Why a cascade file could not be used.

@@ -1,0 +1,158 @@
+import FERNet
+import Foundation
+
+/// YuNet (OpenCV Zoo's `face_detection_yunet_2023mar.onnx`, MIT licence): a 75,856-parameter
+/// CNN that gives each face a box, a score and five landmarks. The ONNX file is read and run by
+/// FERNet (`ONNXNetwork`); decoding and non-maximum suppression follow OpenCV's `FaceDetectorYN`.
+///
+/// The network is fully convolutional with strides 8, 16 and 32: a picture is scaled so its
+/// longer side is at most `inputSize` (never enlarged), then padded on the right and bottom to a
+/// multiple of 32 with black, as OpenCV pads it, so faces keep their shape at any frame size.
+public struct YuNetDetector: FaceDetector {
+    /// The network for BGR pictures as published, and the same for grey pictures (the first
+    /// convolution's weights summed over the three colours).
+    public let network: ONNXNetwork
+    public let greyNetwork: ONNXNetwork
+    public let path: String
+    /// Faces scoring below this are dropped (score: the square root of class and objectness).
+    public var scoreThreshold: Double
+    /// Overlapping boxes (intersection over union above this) keep only the best.
+    public var nmsThreshold: Double
+    /// The longer side of the picture the network sees; larger frames are scaled down to it.
+    public var inputSize: Int
+
+    public static let strides = [8, 16, 32]
+
+    public init(path: String, scoreThreshold: Double = 0.6, nmsThreshold: Double = 0.3, inputSize: Int = 640) throws {
+        let net = try ONNXNetwork(path: path)
+        guard net.outputNames == ["cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32",
+                                  "kps_8", "kps_16", "kps_32"] else {
+            throw ONNXError(path, "not a YuNet face detector: its outputs are \(net.outputNames.joined(separator: ", "))")
+        }
+        guard net.declaredInputShape.count == 4, net.declaredInputShape[1] == 3 else {
+            throw ONNXError(path, "not a YuNet face detector: its input has shape \(net.declaredInputShape)")
+        }
+        network = net
+        greyNetwork = try net.withRepeatedInputChannel(channels: 3)
+        self.path = path
+        self.scoreThreshold = scoreThreshold; self.nmsThreshold = nmsThreshold; self.inputSize = inputSize
+    }
+
+    public var summary: String {
+        "YuNet \((path as NSString).lastPathComponent), \(network.parameterCount) parameters, input up to \(inputSize) px"
+    }
+
+    /// The raw outputs for a padded input ([1, C, H, W], C 1 for grey or 3 for BGR, H and W
+    /// multiples of 32), in the graph's order.
+    public func outputs(_ input: ONNXNetwork.Value) throws -> [ONNXNetwork.Value] {
+        try (input.shape[1] == 1 ? greyNetwork : network).run(input)
+    }
+
+    public func detect(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, request: DetectionRequest) -> [DetectedBox] {
+        guard width > 0, height > 0 else { return [] }
+        let scale = Swift.min(1, Double(inputSize) / Double(Swift.max(width, height)))
+        let w = Swift.max(1, Int((Double(width) * scale).rounded())), h = Swift.max(1, Int((Double(height) * scale).rounded()))
+        let pw = (w + 31) / 32 * 32, ph = (h + 31) / 32 * 32
+        var input = [Float](repeating: 0, count: pw * ph)
+        YuNetDetector.resample(grey, width: width, height: height, stride: stride, into: &input, w: w, h: h, rowLength: pw)
+        let run = { () -> [ONNXNetwork.Value]? in try? self.greyNetwork.run(ONNXNetwork.Value(shape: [1, 1, ph, pw], data: input)) }
+        guard let outs = request.threads == 0 ? run() : Parallelism.withThreads(request.threads, run) else { return [] }
+        let faces = decode(outs, paddedWidth: pw, paddedHeight: ph)
+        let back = 1 / scale
+        return faces.compactMap { f -> DetectedBox? in
+            var b = f.box(scaledBy: back)
+            // keep the box inside the frame
+            let x0 = Swift.max(0, b.x), y0 = Swift.max(0, b.y)
+            let x1 = Swift.min(width, b.x + b.width), y1 = Swift.min(height, b.y + b.height)
+            b.x = x0; b.y = y0; b.width = x1 - x0; b.height = y1 - y0
+            let side = Swift.max(b.width, b.height)
+            guard b.width > 0, b.height > 0, side >= request.minSize, request.maxSize == 0 || side <= request.maxSize else { return nil }
+            return b
+        }
+    }
+
+    /// The faces in the network's outputs, in the padded input's pixels, best first.
+    public func decode(_ outs: [ONNXNetwork.Value], paddedWidth pw: Int, paddedHeight ph: Int) -> [YuNetFace] {
+        var found: [(score: Double, x: Double, y: Double, w: Double, h: Double, marks: [Landmark])] = []
+        for (level, s) in YuNetDetector.strides.enumerated() {
+            let cols = pw / s, rows = ph / s
+            let cls = outs[level].data, obj = outs[3 + level].data, bbox = outs[6 + level].data, kps = outs[9 + level].data
+            guard cls.count == rows * cols, obj.count == rows * cols, bbox.count == 4 * rows * cols, kps.count == 10 * rows * cols else { continue }
+            let stride = Double(s)
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let i = r * cols + c
+                    let score = (Double(Swift.min(Swift.max(cls[i], 0), 1)) * Double(Swift.min(Swift.max(obj[i], 0), 1))).squareRoot()
+                    if score < scoreThreshold { continue }
+                    let cx = (Double(c) + Double(bbox[4 * i])) * stride, cy = (Double(r) + Double(bbox[4 * i + 1])) * stride
+                    let bw = exp(Double(bbox[4 * i + 2])) * stride, bh = exp(Double(bbox[4 * i + 3])) * stride
+                    let marks = (0..<5).map { n in
+                        Landmark(x: (Double(kps[10 * i + 2 * n]) + Double(c)) * stride, y: (Double(kps[10 * i + 2 * n + 1]) + Double(r)) * stride)
+                    }
+                    found.append((score, cx - bw / 2, cy - bh / 2, bw, bh, marks))
+                }
+            }
+        }
+        found.sort { $0.score > $1.score }
+        var kept: [Int] = []
+        for (i, f) in found.enumerated() {
+            let overlaps = kept.contains { k in
+                let g = found[k]
+                let ix = Swift.max(0, Swift.min(f.x + f.w, g.x + g.w) - Swift.max(f.x, g.x))
+                let iy = Swift.max(0, Swift.min(f.y + f.h, g.y + g.h) - Swift.max(f.y, g.y))
+                let inter = ix * iy
+                return inter / (f.w * f.h + g.w * g.h - inter) > nmsThreshold
+            }
+            if !overlaps { kept.append(i) }
+        }
+        return kept.map { k in
+            let f = found[k]
+            return YuNetFace(x: f.x, y: f.y, width: f.w, height: f.h, score: f.score, landmarks: f.marks)
+        }
+    }
+
+    /// Scales a grey picture into the top-left `w`x`h` of a float buffer (rows `rowLength` apart):
+    /// each output pixel the mean of the source pixels it covers (area averaging), or the pixel
+    /// itself at scale 1.
+    static func resample(_ src: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int,
+                         into out: inout [Float], w: Int, h: Int, rowLength: Int) {
+        out.withUnsafeMutableBufferPointer { o in
+            let op = o.baseAddress!
+            if w == width && h == height {
+                for y in 0..<h { let s = src + y * stride, d = op + y * rowLength; for x in 0..<w { d[x] = Float(s[x]) } }
+                return
+            }
+            let x0s = (0...w).map { Swift.min(width, $0 * width / w) }, y0s = (0...h).map { Swift.min(height, $0 * height / h) }
+            parallelFor(h) { r in
+                var row = [Float](repeating: 0, count: width)
+                for y in r {
+                    let ya = y0s[y], yb = Swift.max(ya + 1, y0s[y + 1])
+                    for x in 0..<width { row[x] = 0 }
+                    for sy in ya..<Swift.min(yb, height) { let s = src + sy * stride; for x in 0..<width { row[x] += Float(s[x]) } }
+                    let d = op + y * rowLength
+                    for x in 0..<w {
+                        let xa = x0s[x], xb = Swift.max(xa + 1, x0s[x + 1])
+                        var sum: Float = 0
+                        for sx in xa..<Swift.min(xb, width) { sum += row[sx] }
+                        d[x] = sum / Float((Swift.min(xb, width) - xa) * (Swift.min(yb, height) - ya))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A face as YuNet gives it, in the network input's pixels (before rounding).
+public struct YuNetFace: Equatable, Sendable {
+    public var x: Double, y: Double, width: Double, height: Double
+    public var score: Double
+    public var landmarks: [Landmark]
+
+    /// The face in a picture `k` times the size, as a box of whole pixels.
+    func box(scaledBy k: Double) -> DetectedBox {
+        let x0 = x * k, y0 = y * k
+        return DetectedBox(x: Int(x0.rounded()), y: Int(y0.rounded()),
+                           width: Int((x0 + width * k).rounded()) - Int(x0.rounded()), height: Int((y0 + height * k).rounded()) - Int(y0.rounded()),
+                           score: score, landmarks: landmarks.map { Landmark(x: $0.x * k, y: $0.y * k) })
+    }
+}
