@@ -51,7 +51,9 @@ if [ -f Models/fernet.json ]; then
 else
   echo "warning: Models/fernet.json missing; set ferfilter's model property" >&2
 fi
-echo "installed $dest/libgstfer.so and the model in $dest/gstfer/"
+# the face detector (YuNet, MIT licence: its licence and provenance go with it)
+install -m 0644 Models/face_detection_yunet_2023mar.onnx Models/face_detection_yunet_2023mar.LICENSE "$dest/gstfer/"
+echo "installed $dest/libgstfer.so, the model and the face detector in $dest/gstfer/"
 
 # the user directory is searched by default; any other one needs GST_PLUGIN_PATH
 case "$dest" in

@@ -106,6 +106,22 @@ gstfer_message_mode_get_type (void)
   return type;
 }
 
+GType
+gstfer_detector_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {0, "YuNet CNN: faces at any angle, with five landmarks", "yunet"},
+    {1, "OpenCV Haar cascade: upright frontal faces", "haar"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstFerDetector", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 GType gstfer_type_string (void) { return G_TYPE_STRING; }
 GType gstfer_type_int (void) { return G_TYPE_INT; }
 GType gstfer_type_uint (void) { return G_TYPE_UINT; }

@@ -6,6 +6,10 @@ import Foundation
 /// sessions, `fer detect` and `fer crop-check` use the same defaults, so all of them give the
 /// same answer for the same picture.
 public struct AnalysisSettings: Sendable, Equatable {
+    /// Which face detector finds the faces.
+    public var detector = DetectorKind.yunet
+    /// YuNet: faces scoring below this are not reported.
+    public var detectionThreshold = 0.6
     /// Smallest face looked for, pixels; 0: automatic (`minFaceSize(forHeight:)`).
     public var minFaceSize = 0
     /// Haar cascade: scale step between pyramid levels, neighbours a face needs, coarse-to-fine stages.
@@ -90,6 +94,36 @@ public struct AnalysisSettings: Sendable, Equatable {
         HaarDetector(cascade: cascade, scaleFactor: scaleFactor, minNeighbors: minNeighbors, coarseStages: coarseStages)
     }
 
+    /// The detector these settings choose, loaded from its file (the cascade XML or YuNet's ONNX),
+    /// tuned by them.
+    public func makeDetector(cascade: String, yunet: String) throws -> any FaceDetector {
+        switch detector {
+        case .haar: return haar(try HaarCascade(contentsOf: cascade))
+        case .yunet: return self.yunet(try YuNetDetector(path: yunet))
+        }
+    }
+
+    /// The YuNet detector these settings tune.
+    public func yunet(_ network: YuNetDetector) -> YuNetDetector {
+        var d = network
+        d.scoreThreshold = detectionThreshold
+        return d
+    }
+
     /// The cascade GstFER uses unless told otherwise (Debian's opencv-data).
     public static let defaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+}
+
+/// The face detectors GstFER has (ferfilter's `detector` property; the raw values are its enum's).
+public enum DetectorKind: Int32, Sendable, CaseIterable {
+    /// YuNet, a small CNN: faces at any angle and size, with five landmarks (the default).
+    case yunet = 0
+    /// OpenCV's Haar cascade (the `cascade` file): upright frontal faces, no landmarks.
+    case haar = 1
+
+    public var name: String { self == .yunet ? "yunet" : "haar" }
+    public init?(name: String) {
+        guard let k = DetectorKind.allCases.first(where: { $0.name == name }) else { return nil }
+        self = k
+    }
 }

@@ -8,18 +8,21 @@ public struct FaceResult: Sendable, Equatable {
     public var x: Int, y: Int, width: Int, height: Int
     public var probabilities: [Float]
     public var labelIndex: Int
+    /// Five points (x, y pairs, frame pixels) where the detector gives them: see `EmotionFace.landmarks`.
+    public var landmarks: [Double]
     public var confidence: Float { probabilities.isEmpty ? 0 : probabilities[labelIndex] }
 
-    public init(id: Int, x: Int, y: Int, width: Int, height: Int, probabilities: [Float], labelIndex: Int) {
+    public init(id: Int, x: Int, y: Int, width: Int, height: Int, probabilities: [Float], labelIndex: Int, landmarks: [Double] = []) {
         self.id = id; self.x = x; self.y = y; self.width = width; self.height = height
-        self.probabilities = probabilities; self.labelIndex = labelIndex
+        self.probabilities = probabilities; self.labelIndex = labelIndex; self.landmarks = landmarks
     }
 
     /// The face as it is reported (ROI meta, bus message, results line, SEI, web API).
     public func reported(labels: [String]) -> EmotionFace {
         EmotionFace(id: id, x: x, y: y, width: width, height: height,
                     emotion: labelIndex < labels.count ? labels[labelIndex] : "\(labelIndex)", labelID: labelIndex,
-                    confidence: Double(confidence), probabilities: probabilities.map(Double.init))
+                    confidence: Double(confidence), probabilities: probabilities.map(Double.init),
+                    landmarks: landmarks.map { ($0 * 10).rounded() / 10 })
     }
 }
 
@@ -36,16 +39,21 @@ public struct EmotionFace: Sendable, Equatable {
     public var confidence: Double
     /// The model's probabilities in label order; empty when the sender left them out.
     public var probabilities: [Double]
+    /// Five landmarks as x, y pairs in frame pixels (to 0.1 px): the person's right eye, left
+    /// eye, nose tip, right and left mouth corners. Empty where the detector gives none (Haar) or
+    /// the sender left them out.
+    public var landmarks: [Double]
 
     public init(id: Int, x: Int, y: Int, width: Int, height: Int, emotion: String, labelID: Int, confidence: Double,
-                probabilities: [Double]) {
+                probabilities: [Double], landmarks: [Double] = []) {
         self.id = id; self.x = x; self.y = y; self.width = width; self.height = height
         self.emotion = emotion; self.labelID = labelID; self.confidence = confidence; self.probabilities = probabilities
+        self.landmarks = landmarks
     }
 
     /// Bounds on a face read from elsewhere (a stream, a foreign meta): coordinates (a frame up
     /// to 65,536 pixels wide) and labels.
-    public static let maxCoordinate = 1 << 16, maxLabels = 64
+    public static let maxCoordinate = 1 << 16, maxLabels = 64, maxLandmarks = 68
 }
 
 // MARK: the codec
@@ -80,11 +88,11 @@ extension EmotionFace {
     /// The field names, in the order they are written.
     public enum Key {
         public static let id = "id", x = "x", y = "y", width = "width", height = "height", emotion = "emotion",
-                          labelID = "label_id", confidence = "confidence", probabilities = "probabilities"
+                          labelID = "label_id", confidence = "confidence", probabilities = "probabilities", landmarks = "landmarks"
     }
 
-    /// Writes id, x, y, width, height, emotion, label_id, confidence and (when there are any and
-    /// `probabilities` is true) probabilities.
+    /// Writes id, x, y, width, height, emotion, label_id, confidence, (when there are any and
+    /// `probabilities` is true) probabilities, and (when there are any) landmarks.
     public func write<W: FaceFieldWriter>(to w: inout W, probabilities withProbabilities: Bool = true) {
         w.integer(Key.id, id)
         w.coordinate(Key.x, x); w.coordinate(Key.y, y); w.coordinate(Key.width, width); w.coordinate(Key.height, height)
@@ -92,6 +100,7 @@ extension EmotionFace {
         w.integer(Key.labelID, labelID)
         w.number(Key.confidence, confidence)
         if withProbabilities && !probabilities.isEmpty { w.numbers(Key.probabilities, probabilities) }
+        if !landmarks.isEmpty { w.numbers(Key.landmarks, landmarks) }
     }
 
     /// Reads a face back, checking every field: an id, a box, an emotion, a label id and a
@@ -120,9 +129,15 @@ extension EmotionFace {
         case .numbers(let p)?: probabilities = p
         default: throw FaceFieldError("\"\(Key.probabilities)\" is not a list of numbers")
         }
+        var landmarks: [Double] = []
+        switch r.value(Key.landmarks) {
+        case nil: break
+        case .numbers(let p)?: landmarks = p
+        default: throw FaceFieldError("\"\(Key.landmarks)\" is not a list of numbers")
+        }
         self.init(id: try integer(Key.id), x: try integer(Key.x), y: try integer(Key.y), width: try integer(Key.width),
                   height: try integer(Key.height), emotion: emotion, labelID: try integer(Key.labelID),
-                  confidence: try number(Key.confidence), probabilities: probabilities)
+                  confidence: try number(Key.confidence), probabilities: probabilities, landmarks: landmarks)
         guard validate else { return }
         guard x >= 0, y >= 0, width > 0, height > 0, labelID >= 0 else {
             throw FaceFieldError("negative or empty box, or negative label_id")
@@ -133,6 +148,10 @@ extension EmotionFace {
         guard (0...1).contains(confidence), probabilities.count <= EmotionFace.maxLabels,
               probabilities.allSatisfy({ (0...1).contains($0) }) else {
             throw FaceFieldError("a confidence or probability outside 0-1, or over \(EmotionFace.maxLabels) probabilities")
+        }
+        guard landmarks.count <= 2 * EmotionFace.maxLandmarks, landmarks.count % 2 == 0,
+              landmarks.allSatisfy({ $0.isFinite && abs($0) <= Double(EmotionFace.maxCoordinate) }) else {
+            throw FaceFieldError("\"\(Key.landmarks)\" is not up to \(EmotionFace.maxLandmarks) x, y pairs within \(EmotionFace.maxCoordinate) pixels")
         }
     }
 

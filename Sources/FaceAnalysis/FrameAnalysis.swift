@@ -47,9 +47,38 @@ public enum FrameAnalysis {
                               plan: ScanPlan? = nil) -> [DetectedBox] {
         let request = DetectionRequest(minSize: s.minFaceSize(forHeight: luma.height), plan: plan, threads: s.threads)
         var boxes = detector.detect(grey: luma.pixels, width: luma.width, height: luma.height, stride: luma.stride, request: request)
+            .map(FrameAnalysis.ferFramed)
         boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }
         if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }
         return boxes
+    }
+
+    /// The model's input for a face: aligned by its landmarks where it has them (eyes level, where
+    /// FER2013's faces have them), else its box's square; `side` pixels a side.
+    public static func crop(_ luma: LumaPlane, _ b: DetectedBox, side: Int, scale: Double) -> [UInt8] {
+        b.landmarks.count == 5
+            ? FaceCrop.aligned(grey: luma.pixels, width: luma.width, height: luma.height, stride: luma.stride,
+                               landmarks: b.landmarks.map { (x: $0.x, y: $0.y) }, side: side, scale: scale)
+            : FaceCrop.crop(grey: luma.pixels, width: luma.width, height: luma.height, stride: luma.stride,
+                            box: (b.x, b.y, b.width, b.height), side: side, scale: scale)
+    }
+
+    /// A face with landmarks boxed as FER2013 frames its faces: a square about the eyes and mouth
+    /// (centred 0.298 of the way from the eyes' midpoint to the mouth's, 2.686 times that distance
+    /// a side: the medians over PublicTest faces placed in frames), whatever the detector's own box;
+    /// so tracks, reports and crops are framed alike whichever detector found the face. A face
+    /// without landmarks (Haar's), or with eyes and mouth too close to measure, keeps its box.
+    public static func ferFramed(_ b: DetectedBox) -> DetectedBox {
+        guard b.landmarks.count == 5 else { return b }
+        let l = b.landmarks
+        let ex = (l[0].x + l[1].x) / 2, ey = (l[0].y + l[1].y) / 2, mx = (l[3].x + l[4].x) / 2, my = (l[3].y + l[4].y) / 2
+        let d = ((mx - ex) * (mx - ex) + (my - ey) * (my - ey)).squareRoot()
+        guard d >= 0.15 * Double(max(b.width, b.height)) else { return b }
+        let cx = ex + 0.298 * (mx - ex), cy = ey + 0.298 * (my - ey), side = 2.686 * d
+        var f = b
+        f.x = Int((cx - side / 2).rounded()); f.y = Int((cy - side / 2).rounded())
+        f.width = Int(side.rounded()); f.height = f.width
+        return f
     }
 
     /// Detects and classifies the faces of `luma` (on any thread, with `settings.threads` threads).
@@ -70,18 +99,16 @@ public enum FrameAnalysis {
                 match(found[i], viewBoxes, &viewTaken).map { guidance.views[$0].view } ?? (s.flipTTA ? .both : .asSeen)
             }
             let side = model.inputSize.width
-            let crops = boxes.indices.filter { classify[$0] }.map { i in
-                FaceCrop.crop(grey: luma.pixels, width: luma.width, height: luma.height, stride: luma.stride,
-                              box: (boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height), side: side, scale: s.cropScale)
-            }
+            let crops = boxes.indices.filter { classify[$0] }.map { i in crop(luma, boxes[i], side: side, scale: s.cropScale) }
             var results = crops.isEmpty ? [] : model.predictViews(faces: crops, views: faceViews)[...]
+            func marks(_ i: Int) -> [Double] { boxes[i].landmarks.flatMap { [$0.x, $0.y] } }
             return found.indices.map { i in
-                guard classify[i] else { return TrackDetection(box: found[i], probabilities: []) }
+                guard classify[i] else { return TrackDetection(box: found[i], probabilities: [], landmarks: marks(i)) }
                 let r = results.removeFirst()
-                if !s.flipTTA { return TrackDetection(box: found[i], probabilities: r.asSeen!) }
+                if !s.flipTTA { return TrackDetection(box: found[i], probabilities: r.asSeen!, landmarks: marks(i)) }
                 var views: [Int: [Float]] = [:]
                 views[0] = r.asSeen; views[1] = r.mirrored
-                return TrackDetection(box: found[i], probabilities: FacialExpressionModel.combined(r), views: views)
+                return TrackDetection(box: found[i], probabilities: FacialExpressionModel.combined(r), views: views, landmarks: marks(i))
             }
         }
     }

@@ -161,7 +161,7 @@ public final class StreamAnalyzer {
             let x1 = min(width, Int((tr.box.x + tr.box.width).rounded())), y1 = min(height, Int((tr.box.y + tr.box.height).rounded()))
             guard x1 - x0 >= 2, y1 - y0 >= 2 else { return nil }
             return FaceResult(id: tr.id, x: x0, y: y0, width: x1 - x0, height: y1 - y0,
-                              probabilities: tr.probabilities, labelIndex: tr.label)
+                              probabilities: tr.probabilities, labelIndex: tr.label, landmarks: tr.landmarks)
         }
     }
 }

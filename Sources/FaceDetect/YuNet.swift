@@ -23,7 +23,8 @@ public struct YuNetDetector: FaceDetector {
 
     public static let strides = [8, 16, 32]
 
-    public init(path: String, scoreThreshold: Double = 0.6, nmsThreshold: Double = 0.3, inputSize: Int = 640) throws {
+    public init(path: String, scoreThreshold: Double = 0.6, nmsThreshold: Double = 0.3,
+                inputSize: Int = 640) throws {
         let net = try ONNXNetwork(path: path)
         guard net.outputNames == ["cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32",
                                   "kps_8", "kps_16", "kps_32"] else {

@@ -37,8 +37,11 @@ public struct TrackDetection: Sendable {
     /// view, the track folds the mean of it and its latest of the other view, so that views taken
     /// in turns average as if both were taken each time. Empty: `probabilities` stand alone.
     public var views: [Int: [Float]]
-    public init(box: TrackBox, probabilities: [Float], views: [Int: [Float]] = [:]) {
-        self.box = box; self.probabilities = probabilities; self.views = views
+    /// Points on the face the detector gave (x, y pairs in frame pixels; empty: none), kept with
+    /// the track and moved with its box between detections.
+    public var landmarks: [Double]
+    public init(box: TrackBox, probabilities: [Float], views: [Int: [Float]] = [:], landmarks: [Double] = []) {
+        self.box = box; self.probabilities = probabilities; self.views = views; self.landmarks = landmarks
     }
 }
 
@@ -67,6 +70,18 @@ public struct Track: Sendable {
     public var box: TrackBox
     /// The box of the latest detection pass that found this face.
     public var detectedBox: TrackBox
+    /// That detection's landmarks (x, y pairs; empty: none).
+    public var detectedLandmarks: [Double] = []
+
+    /// The landmarks where the box is now: those of the latest detection, moved and scaled as the
+    /// box has moved since.
+    public var landmarks: [Double] {
+        guard !detectedLandmarks.isEmpty, detectedBox.width > 0, detectedBox.height > 0 else { return detectedLandmarks }
+        let kx = box.width / detectedBox.width, ky = box.height / detectedBox.height
+        return detectedLandmarks.enumerated().map { i, v in
+            i % 2 == 0 ? box.x + (v - detectedBox.x) * kx : box.y + (v - detectedBox.y) * ky
+        }
+    }
     /// Pixels per second, of the box's corner and size.
     public var velocity = (x: 0.0, y: 0.0, width: 0.0, height: 0.0)
     public var firstSeen: Double, lastSeen: Double, lastUpdate: Double
@@ -204,14 +219,16 @@ public final class FaceTracker {
                     tr.velocity = (tr.velocity.x + a * (m.x - tr.velocity.x), tr.velocity.y + a * (m.y - tr.velocity.y),
                                    tr.velocity.width + a * (m.w - tr.velocity.width), tr.velocity.height + a * (m.h - tr.velocity.height))
                 }
-                tr.box = det.box; tr.detectedBox = det.box; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.misses = 0
+                tr.box = det.box; tr.detectedBox = det.box; tr.detectedLandmarks = det.landmarks; tr.lastSeen = t; tr.lastUpdate = t; tr.hits += 1; tr.misses = 0
                 if let ch = classify(&tr, det, dt: t - tr.classifiedAt) { changes.append(ch) }
                 if !det.probabilities.isEmpty { tr.classifiedAt = t }
                 tracks[k] = tr
             } else if !det.probabilities.isEmpty {
                 let p = det.probabilities
-                tracks.append(Track(id: nextID, box: det.box, detectedBox: det.box, firstSeen: t, lastSeen: t, lastUpdate: t,
-                                    classifiedAt: t, views: det.views, rawProbabilities: p, probabilities: p, label: FaceTracker.argmax(p)))
+                var track = Track(id: nextID, box: det.box, detectedBox: det.box, firstSeen: t, lastSeen: t, lastUpdate: t,
+                                  classifiedAt: t, views: det.views, rawProbabilities: p, probabilities: p, label: FaceTracker.argmax(p))
+                track.detectedLandmarks = det.landmarks
+                tracks.append(track)
                 nextID += 1
             }
         }

@@ -16,13 +16,22 @@ enum FaceDrawing {
 
     /// Each face's box and "emotion NN%" in its emotion's colour; with `probabilities`, a bar per
     /// label (its initial from `labels`) beside the box, or under it where there is no room.
-    static func draw(_ faces: [EmotionFace], on view: FrameView, labels: [String], probabilities: Bool) {
+    /// With `landmarks`, each face's landmarks as small squares in its colour, ringed in black.
+    static func draw(_ faces: [EmotionFace], on view: FrameView, labels: [String], probabilities: Bool, landmarks: Bool = false) {
         let painter = Painter(f: view)
         let scale = max(1, min(view.width, view.height) / 240)
         let thick = max(2, scale)
         for f in faces {
             let c = colour(f.labelID)
             painter.box(f.x, f.y, f.width, f.height, thick, c)
+            if landmarks {
+                let r = max(2, f.width / 40)
+                for i in Swift.stride(from: 0, to: f.landmarks.count - 1, by: 2) {
+                    let x = Int(f.landmarks[i].rounded()), y = Int(f.landmarks[i + 1].rounded())
+                    painter.fill(x - r - 1, y - r - 1, 2 * r + 3, 2 * r + 3, black)
+                    painter.fill(x - r, y - r, 2 * r + 1, 2 * r + 1, c)
+                }
+            }
             let text = "\(f.emotion) \(Int((unit(f.confidence) * 100).rounded()))%"
             let (_, th) = Font.size(text, scale: scale)
             let ty = f.y - th >= 0 ? f.y - th : f.y + thick

@@ -39,7 +39,8 @@ struct StructureReader: FaceFieldReader {
 /// `ferfilter` element message.
 enum FaceMeta {
     /// A GstVideoRegionOfInterestMeta per face: roi_type "face", `id` the track id, and an
-    /// "emotion" param with label, label_id, confidence and (when known) probabilities; and one
+    /// "emotion" param with label, label_id, confidence and (when known) probabilities and
+    /// landmarks (x, y pairs: right eye, left eye, nose tip, right and left mouth corners); and one
     /// `GstFerFacesMeta` holding every face (see CGStreamer.h: GStreamer 1.22 drops ROI params
     /// when a converter or an encoder copies the meta, this one it copies whole). `GstFerFacesMeta`
     /// also holds the frame's `timecode`, when it has one, so that the time code the faces were
@@ -56,6 +57,9 @@ enum FaceMeta {
             gstfer_structure_set_double(st, "confidence", f.confidence)
             if !f.probabilities.isEmpty {
                 gstfer_structure_set_double_array(st, "probabilities", f.probabilities, guint(f.probabilities.count))
+            }
+            if !f.landmarks.isEmpty {
+                gstfer_structure_set_double_array(st, EmotionFace.Key.landmarks, f.landmarks, guint(f.landmarks.count))
             }
             gst_video_region_of_interest_meta_add_param(meta, st)
         }
@@ -105,13 +109,24 @@ enum FaceMeta {
                 _ = gst_structure_get_int(s, "label_id", &labelID)
                 _ = gst_structure_get_double(s, "confidence", &confidence)
                 f = EmotionFace(id: 0, x: 0, y: 0, width: 0, height: 0, emotion: String(cString: label), labelID: Int(labelID),
-                                confidence: confidence, probabilities: probabilities(s))
+                                confidence: confidence, probabilities: numbers(s, EmotionFace.Key.probabilities),
+                                landmarks: numbers(s, EmotionFace.Key.landmarks))
             } else if let k = known?[Int(m.pointee.id)] {
                 f = k
             } else {
                 continue
             }
             f.id = Int(m.pointee.id); f.x = Int(m.pointee.x); f.y = Int(m.pointee.y); f.width = Int(m.pointee.w); f.height = Int(m.pointee.h)
+            // a scaler moved the box since ferfilter wrote it (GstFerFacesMeta keeps the box as written):
+            // the landmarks move with it
+            if let k = known?[f.id], k.width > 0, k.height > 0, f.landmarks.count % 2 == 0,
+               (k.x, k.y, k.width, k.height) != (f.x, f.y, f.width, f.height) {
+                let sx = Double(f.width) / Double(k.width), sy = Double(f.height) / Double(k.height)
+                f.landmarks = f.landmarks.enumerated().map { i, v in
+                    ((i % 2 == 0 ? Double(f.x) + (v - Double(k.x)) * sx : Double(f.y) + (v - Double(k.y)) * sy) * 10).rounded() / 10
+                }
+            }
+            if f.landmarks.count % 2 != 0 || f.landmarks.count > 2 * EmotionFace.maxLandmarks { f.landmarks = [] }
             out.append(f)
         }
         if !sawROI, known != nil { return listed }
@@ -123,9 +138,9 @@ enum FaceMeta {
         try? EmotionFace(reading: StructureReader(structure: fs))
     }
 
-    /// The probabilities of an "emotion" ROI param (none when absent or not numbers).
-    private static func probabilities(_ s: UnsafePointer<GstStructure>) -> [Double] {
-        if case .numbers(let p)? = StructureReader(structure: s).value(EmotionFace.Key.probabilities) { return p }
+    /// The probabilities or landmarks of an "emotion" ROI param (none when absent or not numbers).
+    private static func numbers(_ s: UnsafePointer<GstStructure>, _ key: String) -> [Double] {
+        if case .numbers(let p)? = StructureReader(structure: s).value(key) { return p.filter(\.isFinite).count == p.count ? p : [] }
         return []
     }
 

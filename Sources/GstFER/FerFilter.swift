@@ -15,7 +15,8 @@ final class FerFilter: ElementImpl {
     /// What the threads share, under one lock.
     private struct Shared {
         var settings = Settings()
-        /// Set when `model` or `cascade` changes while running: reloaded before the next frame.
+        /// Set when `model`, `detector`, `detector-model` or `cascade` changes while running:
+        /// reloaded before the next frame.
         var reloadRequested = false
         /// QoS: frames whose running time is before this are late downstream.
         var qosEarliest: GstClockTime = clockTimeNone
@@ -30,15 +31,28 @@ final class FerFilter: ElementImpl {
     /// thread's alone (GstBaseTransform serialises start, stop, set_info and transform).
     private final class Running {
         var model: FacialExpressionModel
-        var cascade: HaarCascade
-        var modelPath: String, cascadePath: String
+        var modelPath: String
+        var detector: LoadedDetector
         let analyzer = StreamAnalyzer()
         var feed: ResultsFeed?
         var frames = 0
         var lastSignature = ""
         var lumaScratch: [UInt8] = []
-        init(model: FacialExpressionModel, modelPath: String, cascade: HaarCascade, cascadePath: String) {
-            self.model = model; self.modelPath = modelPath; self.cascade = cascade; self.cascadePath = cascadePath
+        init(model: FacialExpressionModel, modelPath: String, detector: LoadedDetector) {
+            self.model = model; self.modelPath = modelPath; self.detector = detector
+        }
+    }
+
+    /// The detector the settings chose, as loaded from its file.
+    private struct LoadedDetector {
+        var kind: DetectorKind
+        var path: String
+        var haar: HaarCascade?
+        var yunet: YuNetDetector?
+        /// Tuned by this frame's settings.
+        func tuned(_ s: AnalysisSettings) -> any FaceDetector {
+            if let yunet { return s.yunet(yunet) }
+            return s.haar(haar!)
         }
     }
     private var running: Running?
@@ -52,7 +66,7 @@ final class FerFilter: ElementImpl {
         guard let p = FerFilterProperties.spec(id) else { return false }
         shared.withLock {
             FerFilterProperties.set(p, &$0.settings, v)
-            if p.name == "model" || p.name == "cascade" { $0.reloadRequested = true }
+            if ["model", "cascade", "detector", "detector-model"].contains(p.name) { $0.reloadRequested = true }
         }
         return true
     }
@@ -97,10 +111,23 @@ final class FerFilter: ElementImpl {
         return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
-    /// Loads the model and cascade `s` names, reusing `current`'s where the file is the same. On
-    /// failure posts an element error naming the file (`fatal`, at start), or a warning while
+    /// Where YuNet's file comes from when `detector-model` is unset.
+    static func defaultDetectorPath() -> String {
+        if let env = ProcessInfo.processInfo.environment["GSTFER_DETECTOR_MODEL"], !env.isEmpty { return env }
+        let name = "face_detection_yunet_2023mar.onnx"
+        var candidates: [String] = []
+        if let f = gstfer_library_path() {
+            let dir = (String(cString: f) as NSString).deletingLastPathComponent
+            candidates.append((dir as NSString).appendingPathComponent("gstfer/\(name)"))
+        }
+        candidates += ["/usr/local/share/gstfer/\(name)", "/usr/share/gstfer/\(name)"]
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+
+    /// Loads the model and the detector `s` names, reusing `current`'s where the file is the same.
+    /// On failure posts an element error naming the file (`fatal`, at start), or a warning while
     /// running, when the old ones stay in use; returns nil.
-    private func load(_ s: Settings, current: Running?, fatal: Bool) -> (FacialExpressionModel, String, HaarCascade, String)? {
+    private func load(_ s: Settings, current: Running?, fatal: Bool) -> (FacialExpressionModel, String, LoadedDetector)? {
         func report(_ kind: GstFerErrorKind, _ text: String, _ debug: String) {
             if fatal { gstfer_element_error(element, kind, text, debug) } else {
                 gstfer_element_warning(element, text + " (keeping the one loaded before)", debug)
@@ -121,27 +148,40 @@ final class FerFilter: ElementImpl {
                 return nil
             }
         }
-        var cascade = current?.cascade
-        if cascade == nil || s.cascade != current?.cascadePath {
+        let kind = s.analysis.detector
+        let dpath = kind == .haar ? s.cascade : s.detectorModel ?? FerFilter.defaultDetectorPath()
+        if let d = current?.detector, d.kind == kind, d.path == dpath { return (model!, mpath, d) }
+        let missing = !FileManager.default.fileExists(atPath: dpath)
+        switch kind {
+        case .haar:
             do {
-                let c = try HaarCascade(contentsOf: s.cascade)
-                log(GST_LEVEL_INFO, "loaded cascade \(s.cascade): \(c.stageCount) stages")
-                cascade = c
+                let c = try HaarCascade(contentsOf: dpath)
+                log(GST_LEVEL_INFO, "loaded cascade \(dpath): \(c.stageCount) stages")
+                return (model!, mpath, LoadedDetector(kind: kind, path: dpath, haar: c, yunet: nil))
             } catch {
-                let missing = !FileManager.default.fileExists(atPath: s.cascade)
-                report(missing ? GSTFER_ERROR_NOT_FOUND : GSTFER_ERROR_OPEN_READ, "ferfilter cannot load the face cascade \(s.cascade): \(error)",
-                       missing ? "install opencv-data or set the cascade property" : "property cascade=\(s.cascade)")
+                report(missing ? GSTFER_ERROR_NOT_FOUND : GSTFER_ERROR_OPEN_READ, "ferfilter cannot load the face cascade \(dpath): \(error)",
+                       missing ? "install opencv-data or set the cascade property" : "property cascade=\(dpath)")
+                return nil
+            }
+        case .yunet:
+            do {
+                let y = try YuNetDetector(path: dpath)
+                log(GST_LEVEL_INFO, "loaded face detector \(y.summary): \(y.network.summary)")
+                return (model!, mpath, LoadedDetector(kind: kind, path: dpath, haar: nil, yunet: y))
+            } catch {
+                report(missing ? GSTFER_ERROR_NOT_FOUND : GSTFER_ERROR_OPEN_READ, "ferfilter cannot load the face detector \(dpath): \(error)",
+                       missing ? "reinstall the plugin with its files (plugin/meson-free-build.sh), set detector-model, or use detector=haar"
+                               : "property detector-model=\(s.detectorModel ?? "(default)")")
                 return nil
             }
         }
-        return (model!, mpath, cascade!, s.cascade)
     }
 
     func start() -> Bool {
         let (s, _) = snapshot()
         shared.withLock { $0.qosEarliest = clockTimeNone; $0.reportedLatency = 0; $0.liveKnown = false; $0.stats = FilterStats() }
-        guard let (model, mpath, cascade, cpath) = load(s, current: nil, fatal: true) else { return false }
-        let run = Running(model: model, modelPath: mpath, cascade: cascade, cascadePath: cpath)
+        guard let (model, mpath, detector) = load(s, current: nil, fatal: true) else { return false }
+        let run = Running(model: model, modelPath: mpath, detector: detector)
         if let path = s.results {
             do { run.feed = try ResultsFeed(path: path) } catch {
                 gstfer_element_error(element, GSTFER_ERROR_SETTINGS, "ferfilter cannot write the results file \(path): \(error.localizedDescription)",
@@ -215,9 +255,9 @@ final class FerFilter: ElementImpl {
     func transform(frame: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
         let (s, reload) = snapshot()
         guard let run = running, let view = FrameView(frame) else { return GST_FLOW_ERROR }
-        if reload, let (model, mpath, cascade, cpath) = load(s, current: run, fatal: false) {
+        if reload, let (model, mpath, detector) = load(s, current: run, fatal: false) {
             // a bad file set while running must not stop the stream: load warned and the old ones stay
-            run.model = model; run.modelPath = mpath; run.cascade = cascade; run.cascadePath = cpath
+            run.model = model; run.modelPath = mpath; run.detector = detector
         }
         let started = DispatchTime.now().uptimeNanoseconds
         let buffer = frame.pointee.buffer!
@@ -233,7 +273,7 @@ final class FerFilter: ElementImpl {
         }
 
         let outcome = run.analyzer.process(view.width, view.height, time: t, late: late, live: live, settings: s.analysis,
-                                           model: run.model, detector: s.analysis.haar(run.cascade)) {
+                                           model: run.model, detector: run.detector.tuned(s.analysis)) {
             let (luma, stride) = view.luma(into: &run.lumaScratch)
             return LumaPlane(pixels: luma, width: view.width, height: view.height, stride: stride)
         }
@@ -242,7 +282,7 @@ final class FerFilter: ElementImpl {
 
         let labels = run.model.labels
         let faces = outcome.faces.map { $0.reported(labels: labels) }
-        if s.draw { FaceDrawing.draw(faces, on: view, labels: labels, probabilities: s.drawProbabilities) }
+        if s.draw { FaceDrawing.draw(faces, on: view, labels: labels, probabilities: s.drawProbabilities, landmarks: s.drawLandmarks) }
         FaceMeta.attach(faces, timecode: times.timecode, to: buffer)
         postMessage(faces, times: times, mode: s.messageMode, run)
         if s.messageMode != .none { for c in outcome.changes { postLabelChange(c, times: times, labels: labels) } }

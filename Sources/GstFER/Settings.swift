@@ -14,7 +14,11 @@ public enum MessageMode: Int32, Sendable {
 public struct Settings: Sendable {
     public var model: String? = nil
     public var cascade = AnalysisSettings.defaultCascade
+    /// YuNet's ONNX file; nil: the one installed with the plugin.
+    public var detectorModel: String? = nil
     public var draw = true
+    /// Draw each face's five landmarks (where the detector gives them).
+    public var drawLandmarks = false
     public var drawProbabilities = false
     public var messageMode = MessageMode.everyFrame
     public var results: String? = nil
@@ -34,6 +38,7 @@ struct PropertySpec {
         /// A file name; unset or empty gives the default.
         case path(WritableKeyPath<Settings, String>)
         case messageMode
+        case detector
         /// Read-only: the element's own (`stats`), not a setting.
         case stats
     }
@@ -50,20 +55,33 @@ enum FerFilterProperties {
             + "with the plugin (gstfer/fernet.json beside libgstfer.so), else /usr/local/share/gstfer/fernet.json. "
             + "Changing it while PLAYING reloads the model between frames"),
         .init(name: "cascade", kind: .path(\.cascade), blurb:
-            "Haar cascade XML for face detection (OpenCV format, from opencv-data by default). Changing it while PLAYING "
+            "With detector=haar: Haar cascade XML for face detection (OpenCV format, from opencv-data by default). Changing it while PLAYING "
             + "reloads it between frames"),
+        .init(name: "detector", kind: .detector, blurb:
+            "Face detector: yunet, a small CNN (OpenCV Zoo's YuNet, run by GstFER on OpenBLAS) that finds faces turned, tilted, "
+            + "partly hidden or filling the frame, with five landmarks each, and aligns each face by them before classifying it; "
+            + "or haar, OpenCV's Haar cascade (upright frontal faces only, no landmarks; see cascade). Changing it while PLAYING "
+            + "switches between frames"),
+        .init(name: "detector-model", kind: .optionalPath(\.detectorModel), blurb:
+            "With detector=yunet: the YuNet ONNX file. Unset: $GSTFER_DETECTOR_MODEL, else the one installed with the plugin "
+            + "(gstfer/face_detection_yunet_2023mar.onnx beside libgstfer.so), else /usr/local/share/gstfer/"),
+        .init(name: "detection-threshold", kind: .double(\.analysis.detectionThreshold, 0.05...1.0), blurb:
+            "With detector=yunet: the score a face needs to be reported (higher: fewer false faces, fewer faces found)"),
         .init(name: "min-face-size", kind: .int(\.analysis.minFaceSize, 0...8192), blurb:
             "Smallest face to detect, in pixels; 0: automatic, 1/16 of the frame height but at least 30 "
             + "(30 at 480p, 45 at 720p, 67 at 1080p)"),
         .init(name: "scale-factor", kind: .double(\.analysis.scaleFactor, 1.01...2.0), blurb:
-            "Scale step between detection pyramid levels; smaller finds more faces, slower"),
+            "With detector=haar: scale step between detection pyramid levels; smaller finds more faces, slower (YuNet looks at "
+            + "every scale at once)"),
         .init(name: "min-neighbors", kind: .int(\.analysis.minNeighbors, 0...100), blurb:
-            "Overlapping raw detections a face needs to be reported (higher: fewer false faces)"),
+            "With detector=haar: overlapping raw detections a face needs to be reported (higher: fewer false faces)"),
         .init(name: "detect-interval", kind: .int(\.analysis.detectInterval, 1...1000), blurb:
             "Run detection and classification every N frames; on the frames between, boxes follow the tracked faces"),
         .init(name: "draw", kind: .bool(\.draw), blurb: "Draw a box, the emotion and its confidence on each face"),
         .init(name: "draw-probabilities", kind: .bool(\.drawProbabilities), blurb:
             "Also draw bars of all 7 emotion probabilities under each face"),
+        .init(name: "draw-landmarks", kind: .bool(\.drawLandmarks), blurb:
+            "Also draw each face's five landmarks (eyes, nose tip, mouth corners; detector=yunet)"),
         .init(name: "message-mode", kind: .messageMode, blurb: "When to post the 'ferfilter' element message with the faces on the bus"),
         .init(name: "max-faces", kind: .int(\.analysis.maxFaces, 0...1000), blurb:
             "Most faces to classify per frame, largest first (0: no limit)"),
@@ -93,7 +111,7 @@ enum FerFilterProperties {
             "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
             + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"),
         .init(name: "scan-spread", kind: .int(\.analysis.scanSpread, 0...16), blurb:
-            "Spread the search for new faces over N analysed frames (each searches one of N bands of "
+            "With detector=haar (YuNet searches the whole frame at every scale in one pass, so this has no meaning for it): spread the search for new faces over N analysed frames (each searches one of N bands of "
             + "window rows at every scale); faces already tracked are searched for near their boxes on every analysed frame. 1: the whole "
             + "frame at every scale each time. A face that appears is found within N analysed frames. 0: automatic, as many "
             + "analysed frames as fit in 0.15 s of stream, at least 2 (4 at 30 fps, 9 at 60)"),
@@ -104,7 +122,7 @@ enum FerFilterProperties {
             + "every Nth analysed frame where N, at least 2, keeps each face classified 12 times per second of stream (every "
             + "2nd frame at 25 and 30 fps, every 5th at 60)"),
         .init(name: "coarse-stages", kind: .int(\.analysis.coarseStages, 0...100), blurb:
-            "Coarse-to-fine face search at the scales searched at every pixel (windows over twice the "
+            "With detector=haar (no meaning for YuNet): coarse-to-fine face search at the scales searched at every pixel (windows over twice the "
             + "cascade's 24 px): windows on even rows and columns first, those between only next to one that passes this many "
             + "cascade stages (faster; may miss a face the full search finds now and then). 0: every window, as OpenCV's detectMultiScale"),
         .init(name: "flip-alternate", kind: .bool(\.analysis.flipAlternate), blurb:
@@ -136,6 +154,8 @@ enum FerFilterProperties {
             case .path(let kp): spec = g_param_spec_string(p.name, p.name, p.blurb, d[keyPath: kp], flags)
             case .messageMode:
                 spec = g_param_spec_enum(p.name, p.name, p.blurb, gstfer_message_mode_get_type(), d.messageMode.rawValue, flags)
+            case .detector:
+                spec = g_param_spec_enum(p.name, p.name, p.blurb, gstfer_detector_get_type(), d.analysis.detector.rawValue, flags)
             case .stats: spec = g_param_spec_boxed(p.name, p.name, p.blurb, gst_structure_get_type(), gstfer_param_flags_read_only())
             }
             g_object_class_install_property(klass, guint(i + 1), spec)
@@ -152,6 +172,7 @@ enum FerFilterProperties {
         case .optionalPath(let kp): s[keyPath: kp] = text()
         case .path(let kp): s[keyPath: kp] = text() ?? Settings()[keyPath: kp]
         case .messageMode: s.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
+        case .detector: s.analysis.detector = DetectorKind(rawValue: g_value_get_enum(v)) ?? .yunet
         case .stats: break
         }
     }
@@ -165,6 +186,7 @@ enum FerFilterProperties {
         case .optionalPath(let kp): g_value_set_string(v, s[keyPath: kp])
         case .path(let kp): g_value_set_string(v, s[keyPath: kp])
         case .messageMode: g_value_set_enum(v, s.messageMode.rawValue)
+        case .detector: g_value_set_enum(v, s.analysis.detector.rawValue)
         case .stats: break
         }
     }

@@ -18,14 +18,18 @@ struct CropCheck: ParsableCommand {
     @Argument(help: "FER2013 CSV or image folder.") var data = Defaults.data
     @Option(help: "Model JSON.") var model = Defaults.model
     @Option(help: "Cascade XML.") var cascade = defaultCascade
+    @Option(help: "Face detector: yunet or haar (ferfilter's detector).") var detector = AnalysisSettings().detector.name
+    @Option(help: "YuNet model (ONNX).") var yunet = Defaults.yunet
     @Option(help: "Faces to place (from the first PublicTest rows).") var faces = 600
     @Option(help: "Face size in the frame, pixels.") var size = 110
     @Option(help: "Comma-separated crop scales.") var scales = "0.8,0.9,1.0,1.1,1.2"
 
     func run() throws {
         let m = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: model))
-        let settings = AnalysisSettings()
-        let detector = settings.haar(try HaarCascade(contentsOf: cascade))
+        var settings = AnalysisSettings()
+        guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
+        settings.detector = kind
+        let detector = try settings.makeDetector(cascade: cascade, yunet: yunet)
         let d = try loadData(data).subset([.publicTest])
         let scaleList = scales.split(separator: ",").compactMap { Double($0) }
         var correct = [Int](repeating: 0, count: scaleList.count), direct = 0, found = 0, placed = 0
@@ -46,7 +50,9 @@ struct CropCheck: ParsableCommand {
                 guard let b = boxes.max(by: { overlap($0) < overlap($1) }), overlap(b) > 0.4 else { continue }
                 found += 1
                 for (k, s) in scaleList.enumerated() {
-                    let crop = FaceCrop.crop(grey: img, width: 800, height: 600, box: (b.x, b.y, b.width, b.height), side: 48, scale: s)
+                    let crop = img.withUnsafeBufferPointer {
+                        FrameAnalysis.crop(LumaPlane(pixels: $0.baseAddress!, width: 800, height: 600, stride: 800), b, side: 48, scale: s)
+                    }
                     if argmax(m.predict(face: crop)[...]) == truth { correct[k] += 1 }
                 }
             }

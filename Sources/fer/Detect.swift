@@ -15,20 +15,31 @@ struct Detect: ParsableCommand {
             + "reports on the first frame of a stream of the picture.")
 
     @Argument(help: "Images (JPEG, PNG, PGM).") var images: [String]
+    @Option(help: "Face detector: yunet or haar (ferfilter's detector).") var detector = AnalysisSettings().detector.name
+    @Option(help: "YuNet model (ONNX).") var yunet = Defaults.yunet
+    @Option(help: "Faces scoring below this are dropped (YuNet; ferfilter's detection-threshold).") var detectionThreshold = AnalysisSettings().detectionThreshold
     @Option(help: "Haar cascade XML.") var cascade = defaultCascade
     @Option(help: "Scale step between pyramid levels (ferfilter's scale-factor).") var scaleFactor = AnalysisSettings().scaleFactor
     @Option(help: "Neighbours a detection needs (ferfilter's min-neighbors).") var minNeighbors = AnalysisSettings().minNeighbors
     @Option(help: "Smallest face in pixels; 0: automatic, as ferfilter's min-face-size.") var minSize = AnalysisSettings().minFaceSize
     @Option(help: "Model JSON to classify each face.") var model: String?
+    @Option(help: "Scale each image to this width first (height in proportion), as a frame of that size.") var width: Int?
+    @Option(help: "Run the detection this many times more and print the median time (a benchmark).") var repeats = 0
+    @Option(help: "Threads (0: one per core), as ferfilter's threads.") var threads = 0
 
     func run() throws {
-        let c = try HaarCascade(contentsOf: cascade)
         let m = try model.map { try FacialExpressionModel(contentsOf: URL(fileURLWithPath: $0)) }
         var s = AnalysisSettings()
         s.scaleFactor = scaleFactor; s.minNeighbors = minNeighbors; s.minFaceSize = minSize
-        let detector = s.haar(c)
+        guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
+        s.detector = kind; s.detectionThreshold = detectionThreshold; s.threads = threads
+        let detector = try s.makeDetector(cascade: cascade, yunet: yunet)
         for path in images {
-            let img = try ImageCodec.read(path)
+            var img = try ImageCodec.read(path)
+            if let width, width > 0, width != img.width {
+                let h = max(1, Int((Double(img.height) * Double(width) / Double(img.width)).rounded()))
+                img = Image(width: width, height: h, channels: 1, pixels: Image.resizeGrey(img.grey, width: img.width, height: img.height, to: width, h))
+            }
             let g = img.grey
             let t0 = Date()
             let lines: [String] = g.withUnsafeBufferPointer { buf in
@@ -40,10 +51,23 @@ struct Detect: ParsableCommand {
                     }
                 }
                 return FrameAnalysis.detect(luma, settings: s, detector: detector).map { b in
-                    "  x \(b.x) y \(b.y) w \(b.width) h \(b.height) (\(b.neighbors) neighbours)"
+                    "  x \(b.x) y \(b.y) w \(b.width) h \(b.height) " + (b.landmarks.isEmpty ? "(\(b.neighbors) neighbours)"
+                        : "score \(fmt(b.score, 3)) landmarks " + b.landmarks.map { "\(fmt($0.x, 1)),\(fmt($0.y, 1))" }.joined(separator: " "))
                 }
             }
-            print("\(path): \(lines.count) faces in \(fmt(Date().timeIntervalSince(t0) * 1000, 1)) ms")
+            var took = Date().timeIntervalSince(t0)
+            if repeats > 0 {
+                let times = (0..<repeats).map { _ in
+                    g.withUnsafeBufferPointer { buf in
+                        let luma = LumaPlane(pixels: buf.baseAddress!, width: img.width, height: img.height, stride: img.width)
+                        let t = Date()
+                        _ = Parallelism.withThreads(threads) { FrameAnalysis.detect(luma, settings: s, detector: detector) }
+                        return Date().timeIntervalSince(t)
+                    }
+                }.sorted()
+                took = times[times.count / 2]
+            }
+            print("\(path) (\(img.width)x\(img.height)): \(lines.count) faces in \(fmt(took * 1000, 1)) ms\(repeats > 0 ? " (median of \(repeats))" : "")")
             for line in lines { print(line) }
         }
     }

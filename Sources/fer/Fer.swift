@@ -15,6 +15,7 @@ struct Fer: AsyncParsableCommand {
 enum Defaults {
     static let data = "../shared/data/fer2013/fer2013.csv.gz"
     static let model = "Models/fernet.json"
+    static let yunet = "Models/face_detection_yunet_2023mar.onnx"
 }
 
 struct ThreadOption: ParsableArguments {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CGstAppLibs
+import FaceAnalysis
 import FaceDetect
 import FERNet
 import FERTraining
@@ -30,7 +31,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port (0: any free port).") var port = 8080
     @Option(help: "Address to listen on (0.0.0.0: every interface).") var host = "127.0.0.1"
     @Option(help: "Model JSON, for the video and the analyze API.") var model = Defaults.model
-    @Option(help: "Haar cascade XML.") var cascade = defaultCascade
+    @Option(help: "Face detector for the video, the cameras and the analyze API: yunet or haar (ferfilter's detector).")
+    var detector = AnalysisSettings().detector.name
+    @Option(help: "YuNet model (ONNX).") var yunet = Defaults.yunet
+    @Option(help: "Haar cascade XML (with --detector haar).") var cascade = defaultCascade
     @Option(help: "More ferfilter properties, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
     @Option(help: "FER2013 data, for --source test.") var data = Defaults.data
     @Option(help: "JPEG quality of the video stream (1-100).") var jpegQuality = 80
@@ -59,13 +63,17 @@ struct Serve: AsyncParsableCommand {
         }
         let modelURL = URL(fileURLWithPath: model)
         let m = try FacialExpressionModel.shared(contentsOf: modelURL)
-        let c = try HaarCascade(contentsOf: cascade)
+        var settings = AnalysisSettings()
+        guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
+        settings.detector = kind
+        let faceDetector = try settings.makeDetector(cascade: cascade, yunet: yunet)
         let hub = LiveHub(labels: m.labels, jpegQuality: jpegQuality)
-        let analyzer = ImageAnalyzer(model: m, cascade: c)
+        let analyzer = ImageAnalyzer(model: m, detector: faceDetector, settings: settings)
         var pipeline: LivePipeline?
         var clip: String?
         gst_init(nil, nil)
-        let elementProperties = "model=\"\(modelURL.path)\" cascade=\"\(cascade)\" \(ferfilter)"
+        let yunetPath = URL(fileURLWithPath: yunet).path
+        let elementProperties = "model=\"\(modelURL.path)\" detector=\(kind.name) detector-model=\"\(yunetPath)\" cascade=\"\(cascade)\" \(ferfilter)"
         let cameras = CameraSessions(labels: m.labels, ferfilterProperties: elementProperties, maxSessions: cameraSessions)
         if let spec = source ?? VideoSource.defaultCamera(), spec != "none" {
             guard let factory = gst_element_factory_find("ferfilter") else {

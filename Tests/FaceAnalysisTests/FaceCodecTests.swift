@@ -16,6 +16,22 @@ final class FaceCodecTests: XCTestCase {
         XCTAssertNil(face.jsonObject(probabilities: false)["probabilities"])
     }
 
+    /// Landmarks are written when a face has them, read back as written, and checked.
+    func testLandmarksRoundTripAndAreChecked() throws {
+        var f = face
+        f.landmarks = [12.5, 30, 27.5, 30.5, 20, 38, 14, 48.5, 26, 48]
+        let object = f.jsonObject()
+        XCTAssertEqual(object["landmarks"] as? [Double], f.landmarks)
+        let back = try EmotionFace(reading: JSONObjectReader(try JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: object)) as! [String: Any]))
+        XCTAssertEqual(back, f)
+        var o = object; o["landmarks"] = [1.0, 2.0, 3.0]
+        XCTAssertThrowsError(try EmotionFace(reading: JSONObjectReader(o)))
+        o["landmarks"] = "eyes"
+        XCTAssertThrowsError(try EmotionFace(reading: JSONObjectReader(o)))
+        o["landmarks"] = [1e9, 0.0]
+        XCTAssertThrowsError(try EmotionFace(reading: JSONObjectReader(o)))
+    }
+
     func testReadingSaysWhichFieldIsWrong() {
         func reason(_ o: [String: Any]) -> String {
             do { _ = try EmotionFace(reading: JSONObjectReader(o)); return "accepted" } catch { return "\(error)" }

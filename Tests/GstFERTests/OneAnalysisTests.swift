@@ -26,7 +26,7 @@ final class OneAnalysisTests: XCTestCase {
         let element = rois(of: out).sorted { ($0.y, $0.x) < ($1.y, $1.x) }
 
         let api = try ImageAnalyzer(model: FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel)),
-                                    cascade: HaarCascade(contentsOf: AnalysisSettings.defaultCascade)).analyze(Array(png))
+                                    detector: defaultDetector()).analyze(Array(png))
         let faces = api.faces.sorted { ($0.box.y, $0.box.x) < ($1.box.y, $1.box.x) }
 
         print("element: \(element.count) faces, analyze API: \(faces.count) faces of 12 placed")
@@ -60,13 +60,54 @@ final class OneAnalysisTests: XCTestCase {
         defer { gst_buffer_unref(out) }
         let element = rois(of: out).sorted { ($0.y, $0.x) < ($1.y, $1.x) }
         let api = try ImageAnalyzer(model: FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel)),
-                                    cascade: HaarCascade(contentsOf: AnalysisSettings.defaultCascade)).analyze(Array(png))
+                                    detector: defaultDetector()).analyze(Array(png))
         let faces = api.faces.sorted { ($0.box.y, $0.box.x) < ($1.box.y, $1.box.x) }
         print("colour: element \(element.count) faces, analyze API \(faces.count) of 6 placed")
         XCTAssertGreaterThanOrEqual(element.count, 4)
         XCTAssertEqual(faces.map { [$0.box.x, $0.box.y, $0.box.width, $0.box.height] }, element.map { [$0.x, $0.y, $0.w, $0.h] })
         XCTAssertEqual(faces.map(\.emotion), element.map { $0.label ?? "" })
         for (e, a) in zip(element, faces) { XCTAssertEqual(e.confidence, a.confidence, accuracy: 1e-6) }
+    }
+
+    /// With the default detector every face carries its five landmarks, inside its box, eyes above
+    /// the mouth: in the ROI meta, in the results line (the same numbers); draw-landmarks marks them.
+    func testLandmarksTravelWithTheFaces() throws {
+        XCTAssertTrue(Gst.ready)
+        let d = try fer2013()
+        let (w, h) = (640, 480)
+        let caps = "video/x-raw,format=GRAY8,width=\(w),height=\(h),framerate=30/1"
+        let grey = FaceScene.grid(width: w, height: h, rows: Array(0..<6), size: 120).render(d)
+        let results = FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-landmarks-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: results) }
+        func run(_ props: [String: Any]) throws -> ([ROI], [UInt8]) {
+            let harness = FerHarness(props, caps: caps)
+            let out = try XCTUnwrap(harness.process(RawFrame(bytes: grey, caps: caps)))
+            defer { gst_buffer_unref(out) }
+            return (rois(of: out), bytes(of: out))
+        }
+        let (faces, plain) = try run(["results": results])
+        XCTAssertGreaterThanOrEqual(faces.count, 5, "the scene's faces are found")
+        for f in faces {
+            XCTAssertEqual(f.landmarks.count, 10, "face \(f.id): five points")
+            guard f.landmarks.count == 10 else { continue }
+            for i in stride(from: 0, to: 10, by: 2) {
+                XCTAssertTrue((Double(f.x)...Double(f.x + f.w)).contains(f.landmarks[i]) && (Double(f.y)...Double(f.y + f.h)).contains(f.landmarks[i + 1]),
+                              "face \(f.id): point \(i / 2) \(f.landmarks[i]),\(f.landmarks[i + 1]) inside \(f.x),\(f.y) \(f.w)x\(f.h)")
+            }
+            XCTAssertLessThan(max(f.landmarks[1], f.landmarks[3]), min(f.landmarks[7], f.landmarks[9]), "eyes above the mouth corners")
+            XCTAssertLessThan(f.landmarks[0], f.landmarks[2], "the person's right eye on the picture's left")
+        }
+        let line = try XCTUnwrap(String(contentsOfFile: results, encoding: .utf8).split(separator: "\n").first)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let lines = try XCTUnwrap(object["faces"] as? [[String: Any]])
+        XCTAssertEqual(lines.count, faces.count)
+        for (l, f) in zip(lines.sorted { ($0["id"] as? Int ?? 0) < ($1["id"] as? Int ?? 0) }, faces.sorted { $0.id < $1.id }) {
+            XCTAssertEqual(l["landmarks"] as? [Double], f.landmarks, "the results line and the meta agree")
+        }
+        let (_, marked) = try run(["draw-landmarks": true])
+        let changed = zip(marked, plain).filter { $0 != $1 }.count
+        XCTAssertGreaterThan(changed, faces.count * 5 * 9, "draw-landmarks marks every point")
+        XCTAssertLessThan(changed, w * h / 20, "only the points")
     }
 
     /// `threads` is per element: two elements with different thread counts run side by side in one
@@ -147,4 +188,10 @@ private func doubleProperty(_ e: UnsafeMutablePointer<GstElement>, _ name: Strin
 }
 private func stringProperty(_ e: UnsafeMutablePointer<GstElement>, _ name: String) -> String? {
     property(e, name, gstfer_type_string()) { g_value_get_string($0).map { String(cString: $0) } }
+}
+
+/// The detector the element uses with its defaults (YuNet, its file as the tests point the element at it).
+func defaultDetector() throws -> any FaceDetector {
+    try AnalysisSettings().makeDetector(cascade: AnalysisSettings.defaultCascade,
+                                        yunet: packageRoot.appendingPathComponent("Models/face_detection_yunet_2023mar.onnx").path)
 }

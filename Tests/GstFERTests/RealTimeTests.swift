@@ -34,7 +34,7 @@ final class RealTimeTests: XCTestCase {
     /// lateness at the sink, the wall time and the element's `stats` at the end.
     func runLive(frames: Int, skipLate: Bool) throws -> (lateness: [Double], seconds: Double, stats: [String: Any]) {
         let desc = "videotestsrc is-live=true num-buffers=\(frames) pattern=smpte ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 "
-            + "! ferfilter name=fer model=\"\(shippedModel)\" scale-factor=1.02 min-face-size=24 skip-late=\(skipLate) "
+            + "! ferfilter name=fer model=\"\(shippedModel)\" detector=haar scale-factor=1.02 min-face-size=24 skip-late=\(skipLate) "
             + "! fakesink name=sink sync=true qos=true"
         var err: UnsafeMutablePointer<GError>? = nil
         let pipeline = try XCTUnwrap(gst_parse_launch(desc, &err), err.map { String(cString: $0.pointee.message) } ?? desc)

@@ -16,6 +16,8 @@ enum Gst {
     static let ready: Bool = {
         // only the system plugins: an installed copy of libgstfer.so must not load beside this binary's ferfilter
         isolateRegistry()
+        // the face detector file as the plugin's install puts it beside libgstfer.so
+        setenv("GSTFER_DETECTOR_MODEL", packageRoot.appendingPathComponent("Models/face_detection_yunet_2023mar.onnx").path, 1)
         gst_init(nil, nil)
         return GstFER.registerStatically()
     }()
@@ -55,7 +57,7 @@ func setProperty(_ e: UnsafeMutablePointer<GstElement>, _ name: String, _ v: Any
     default: fatalError("unsupported property value \(v)")
     }
     defer { gstfer_value_free(gv) }
-    if name == "message-mode" {
+    if name == "message-mode" || name == "detector" {
         // enums go through their nick
         gst_util_set_object_arg(gobject(e), name, v as! String)
         return
@@ -126,6 +128,7 @@ func convert(_ grey: [UInt8], width: Int, height: Int, to format: String) -> Raw
 struct ROI {
     var type: String, id: Int32, x: Int, y: Int, w: Int, h: Int
     var label: String?, labelID: Int32, confidence: Double, probabilities: [Double]
+    var landmarks: [Double] = []
 }
 
 func rois(of buffer: UnsafeMutablePointer<GstBuffer>) -> [ROI] {
@@ -141,6 +144,7 @@ func rois(of buffer: UnsafeMutablePointer<GstBuffer>) -> [ROI] {
             var c: gdouble = -1; _ = gst_structure_get_double(s, "confidence", &c); r.confidence = c
             var probs = [gdouble](repeating: 0, count: 16); var n: guint = 0
             if gstfer_structure_get_double_array(s, "probabilities", &probs, 16, &n) != 0 { r.probabilities = Array(probs.prefix(Int(n))) }
+            if gstfer_structure_get_double_array(s, "landmarks", &probs, 16, &n) != 0 { r.landmarks = Array(probs.prefix(Int(n))) }
         }
         out.append(r)
     }

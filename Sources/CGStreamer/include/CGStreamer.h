@@ -100,6 +100,7 @@ gboolean gstferoverlay_register (GstPlugin * plugin);
 /* The flags every property uses: readable, writable, mutable in PLAYING (strings copied). */
 GParamFlags gstfer_param_flags (void);
 GType gstfer_message_mode_get_type (void);
+GType gstfer_detector_get_type (void);
 GType gstfer_type_string (void);
 GType gstfer_type_int (void);
 GType gstfer_type_uint (void);
