@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The element benchmark: raw RGB clips of real FER2013 faces (1, 4 and 10 faces at 640x480,
 # 1280x720 and 1920x1080) through
-#   (a) ferfilter, detection every frame: with the defaults (automatic at the clips' 30 fps:
+#   (a) ferfilter, detection every frame: with the defaults (YuNet; automatic at the clips' 30 fps:
 #       tracked faces re-detected every frame, the search for new faces spread over 4 frames; each
 #       tracked face classified every other frame, the tracks taking turns), with
 #       classify-interval=1 (every face classified on every frame) and with scan-spread=1 (the
-#       whole frame searched every frame)
+#       whole frame searched every frame), and with detector=haar (the Haar cascade, the default
+#       until 2026-12-07)
+# (VARIANTS="ferfilter ferfilter-haar" limits the run to those)
 #   (b) ferfilter detect-interval=3 (tracks carry the boxes between)
 #   (c) gst-plugins-bad facedetect (detection only)
 #   (d) identity (the pipeline's own cost)
@@ -40,10 +42,11 @@ for size in "${sizes[@]}"; do
     rm -f "$tmp/clip.gray"
     src="filesrc location=$tmp/clip.rgb blocksize=$((w * h * 3)) ! rawvideoparse format=rgb width=$w height=$h framerate=$rate/1"
     fd_fps=""
-    for variant in facedetect ferfilter ferfilter-classify1 ferfilter-spread1 ferfilter-interval3 identity; do
+    for variant in ${VARIANTS:-facedetect ferfilter ferfilter-haar ferfilter-classify1 ferfilter-spread1 ferfilter-interval3 identity}; do
       case $variant in
         facedetect) [ $have_facedetect = 1 ] || continue; el="facedetect display=false"; name=facedetect ;;
-        ferfilter) el="ferfilter draw=true"; name="ferfilter (defaults)" ;;
+        ferfilter) el="ferfilter draw=true"; name="ferfilter (defaults: YuNet)" ;;
+        ferfilter-haar) el="ferfilter draw=true detector=haar"; name="ferfilter detector=haar" ;;
         ferfilter-classify1) el="ferfilter draw=true classify-interval=1"; name="ferfilter classify-interval=1" ;;
         ferfilter-spread1) el="ferfilter draw=true scan-spread=1"; name="ferfilter scan-spread=1" ;;
         ferfilter-interval3) el="ferfilter draw=true detect-interval=3"; name="ferfilter detect-interval=3" ;;
