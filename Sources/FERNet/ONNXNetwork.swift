@@ -202,6 +202,28 @@ public final class ONNXNetwork: @unchecked Sendable {
         steps = o.steps; slotCount = o.slotCount; outputSlots = o.outputSlots
     }
 
+    /// Time per step's output name in milliseconds, summed over runs, when `profiling` is on
+    /// (`fer detect --profile`).
+    nonisolated(unsafe) public static var profiling = false
+    nonisolated(unsafe) public static var profile: [String: Double] = [:]
+    static let profileLock = NSLock()
+
+    /// Each step's output name, operator and output shape at input `h`x`w`, in order (for profiles).
+    public func describeSteps() -> [(name: String, op: String)] {
+        steps.map { s in
+            switch s.op {
+            case .conv(let c): return (s.name, "Conv\(c.kh)x\(c.kw)/\(c.strideH) g\(c.group) \(c.inPerGroup * c.group)->\(c.outChannels)\(c.relu ? "+Relu" : "")")
+            case .relu: return (s.name, "Relu")
+            case .sigmoid: return (s.name, "Sigmoid")
+            case .add: return (s.name, "Add")
+            case .maxPool: return (s.name, "MaxPool")
+            case .resizeNearest: return (s.name, "Resize")
+            case .transpose: return (s.name, "Transpose")
+            case .reshape: return (s.name, "Reshape")
+            }
+        }
+    }
+
     /// Runs the network on `input` ([1, C, H, W]); the outputs in the graph's order. Throws when a
     /// shape does not fit (an input size the network's strides do not divide, say).
     public func run(_ input: Value) throws -> [Value] {
@@ -212,16 +234,24 @@ public final class ONNXNetwork: @unchecked Sendable {
         for o in outputSlots { lastUse[o] = Int.max }
         for (k, s) in steps.enumerated() {
             let x = values[s.inputs[0]]!
+            let started = ONNXNetwork.profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer {
+                if ONNXNetwork.profiling {
+                    ONNXNetwork.profileLock.lock()
+                    ONNXNetwork.profile[s.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+                    ONNXNetwork.profileLock.unlock()
+                }
+            }
             let y: Value
             do {
                 switch s.op {
                 case .conv(let c): y = try ONNXKernels.conv(x, c)
-                case .relu: y = Value(shape: x.shape, data: x.data.map { Swift.max($0, 0) })
-                case .sigmoid: y = Value(shape: x.shape, data: x.data.map { 1 / (1 + expf(-$0)) })
+                case .relu: y = Value(shape: x.shape, data: ONNXKernels.elementwise(x.data, nil) { a, _ in Swift.max(a, 0) })
+                case .sigmoid: y = Value(shape: x.shape, data: ONNXKernels.elementwise(x.data, nil) { a, _ in 1 / (1 + expf(-a)) })
                 case .add:
                     let b = values[s.inputs[1]]!
                     guard b.shape == x.shape else { throw ONNXKernels.ShapeError(reason: "adds \(x.shape) and \(b.shape)") }
-                    y = Value(shape: x.shape, data: zip(x.data, b.data).map { $0 + $1 })
+                    y = Value(shape: x.shape, data: ONNXKernels.elementwise(x.data, b.data) { $0 + $1 })
                 case .maxPool(let kernel, let stride): y = try ONNXKernels.maxPool(x, kernel: kernel, stride: stride)
                 case .resizeNearest(let sh, let sw): y = try ONNXKernels.resizeNearest(x, scaleH: sh, scaleW: sw)
                 case .transpose(let perm): y = try ONNXKernels.transpose(x, perm)
@@ -240,6 +270,23 @@ public final class ONNXNetwork: @unchecked Sendable {
 /// The kernels behind `ONNXNetwork`, over one image's flat NCHW buffers.
 enum ONNXKernels {
     struct ShapeError: Error { let reason: String }
+
+    /// `f` of each element of `a` (and of `b`'s beside it, when given: the same count).
+    @inline(__always)
+    static func elementwise(_ a: [Float], _ b: [Float]?, _ f: (Float, Float) -> Float) -> [Float] {
+        let n = a.count
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            a.withUnsafeBufferPointer { ap in
+                let o = out.baseAddress!, x = ap.baseAddress!
+                if let b {
+                    b.withUnsafeBufferPointer { bp in let z = bp.baseAddress!; var i = 0; while i < n { o[i] = f(x[i], z[i]); i &+= 1 } }
+                } else {
+                    var i = 0; while i < n { o[i] = f(x[i], 0); i &+= 1 }
+                }
+            }
+            count = n
+        }
+    }
 
     static func dims4(_ x: ONNXNetwork.Value) throws -> (c: Int, h: Int, w: Int) {
         guard x.shape.count == 4, x.shape[0] == 1 else { throw ShapeError(reason: "expects one image [1, C, H, W], got \(x.shape)") }
@@ -350,14 +397,19 @@ enum ONNXKernels {
             for row in r {
                 let ch = row / (c.kh * c.kw), ky = row / c.kw % c.kh, kx = row % c.kw
                 let src = x + ch * h * w, dst = cols + row * plane
+                // output columns whose input column lies inside the picture: [lo, hi)
+                let sw = c.strideW, off = kx - c.padLeft
+                let lo = Swift.min(wo, Swift.max(0, (-off + sw - 1) / sw)), hi = Swift.max(lo, Swift.min(wo, (w - 1 - off) / sw + 1))
                 for oy in 0..<ho {
                     let iy = oy * c.strideH - c.padTop + ky
                     let d = dst + oy * wo
                     if iy < 0 || iy >= h { d.update(repeating: 0, count: wo); continue }
-                    let s = src + iy * w
-                    for ox in 0..<wo {
-                        let ix = ox * c.strideW - c.padLeft + kx
-                        d[ox] = ix >= 0 && ix < w ? s[ix] : 0
+                    let s = src + iy * w + off
+                    if lo > 0 { d.update(repeating: 0, count: lo) }
+                    if hi < wo { (d + hi).update(repeating: 0, count: wo - hi) }
+                    var ox = lo
+                    if sw == 1 { (d + lo).update(from: s + lo, count: hi - lo) } else {
+                        while ox < hi { d[ox] = s[ox &* sw]; ox &+= 1 }
                     }
                 }
             }
@@ -368,13 +420,24 @@ enum ONNXKernels {
         let (c, h, w) = try dims4(x)
         let ho = (h - kernel.0) / stride.0 + 1, wo = (w - kernel.1) / stride.1 + 1
         guard h >= kernel.0, w >= kernel.1 else { throw ShapeError(reason: "pools \(h)x\(w) with a \(kernel.0)x\(kernel.1) window") }
-        var y = [Float](repeating: 0, count: c * ho * wo)
+        var y = [Float](unsafeUninitializedCapacity: c * ho * wo) { _, n in n = c * ho * wo }
         x.data.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
                 parallelFor(c) { r in
                     for ch in r {
                         let src = xp + ch * h * w, dst = yp + ch * ho * wo
+                        if kernel == (2, 2) && stride == (2, 2) {
+                            for oy in 0..<ho {
+                                let a = src + 2 * oy * w, b = a + w, o = dst + oy * wo
+                                var ox = 0
+                                while ox < wo {
+                                    o[ox] = Swift.max(Swift.max(a[2 &* ox], a[2 &* ox &+ 1]), Swift.max(b[2 &* ox], b[2 &* ox &+ 1]))
+                                    ox &+= 1
+                                }
+                            }
+                            continue
+                        }
                         for oy in 0..<ho {
                             for ox in 0..<wo {
                                 var m = -Float.infinity
@@ -395,11 +458,21 @@ enum ONNXKernels {
     static func resizeNearest(_ x: ONNXNetwork.Value, scaleH: Int, scaleW: Int) throws -> ONNXNetwork.Value {
         let (c, h, w) = try dims4(x)
         let ho = h * scaleH, wo = w * scaleW
-        var y = [Float](repeating: 0, count: c * ho * wo)
-        for ch in 0..<c {
-            for oy in 0..<ho {
-                let src = (ch * h + oy / scaleH) * w, dst = (ch * ho + oy) * wo
-                for ox in 0..<wo { y[dst + ox] = x.data[src + ox / scaleW] }
+        var y = [Float](unsafeUninitializedCapacity: c * ho * wo) { _, n in n = c * ho * wo }
+        x.data.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                let xp = xb.baseAddress!, yp = yb.baseAddress!
+                for ch in 0..<c {
+                    for oy in 0..<ho {
+                        let src = xp + (ch * h + oy / scaleH) * w, dst = yp + (ch * ho + oy) * wo
+                        if scaleW == 2 {
+                            var ix = 0
+                            while ix < w { let v = src[ix]; dst[2 &* ix] = v; dst[2 &* ix &+ 1] = v; ix &+= 1 }
+                        } else {
+                            for ox in 0..<wo { dst[ox] = src[ox / scaleW] }
+                        }
+                    }
+                }
             }
         }
         return ONNXNetwork.Value(shape: [1, c, ho, wo], data: y)
@@ -409,6 +482,17 @@ enum ONNXKernels {
         guard perm.count == x.shape.count else { throw ShapeError(reason: "permutes \(perm.count) axes of \(x.shape)") }
         let n = x.shape.count
         let outShape = perm.map { x.shape[$0] }
+        if perm == [0, 2, 3, 1] && x.shape[0] == 1 {   // NCHW -> NHWC, the detector heads' layout
+            let c = x.shape[1], plane = x.shape[2] * x.shape[3]
+            let y = [Float](unsafeUninitializedCapacity: c * plane) { out, count in
+                x.data.withUnsafeBufferPointer { xb in
+                    let o = out.baseAddress!, s = xb.baseAddress!
+                    for ch in 0..<c { let src = s + ch * plane; var i = 0; while i < plane { o[i &* c &+ ch] = src[i]; i &+= 1 } }
+                }
+                count = c * plane
+            }
+            return ONNXNetwork.Value(shape: outShape, data: y)
+        }
         var inStrides = [Int](repeating: 1, count: n)
         for i in stride(from: n - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * x.shape[i + 1] }
         let strides = perm.map { inStrides[$0] }   // input stride of each output axis

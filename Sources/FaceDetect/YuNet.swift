@@ -49,9 +49,57 @@ public struct YuNetDetector: FaceDetector {
         try (input.shape[1] == 1 ? greyNetwork : network).run(input)
     }
 
+    /// Faces of a tracked face's region are looked for with the face scaled to about this many
+    /// pixels: a region twice the face's size then costs a seventh of a 640x384 frame. (FER2013's
+    /// tight crops placed in frames are found 90% of the time at 88 px, 75% at 48 px, 33% at
+    /// 32 px: `fer crop-check --size`.)
+    public static let regionFaceSize = 96.0
+
+    /// The whole frame, or with a `ScanPlan` of several phases (a video's tracked faces) the
+    /// whole frame on phase 0 and on the other phases only the regions around the tracked faces:
+    /// a face that appears is found within `period` analysed frames, as the cascade's spread
+    /// search promises, and a tracked one on every frame, at a fraction of the cost.
     public func detect(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, request: DetectionRequest) -> [DetectedBox] {
         guard width > 0, height > 0 else { return [] }
-        let scale = Swift.min(1, Double(inputSize) / Double(Swift.max(width, height)))
+        guard let plan = request.plan, plan.period > 1, plan.phase % plan.period != 0 else {
+            return detectFrame(grey: grey, width: width, height: height, stride: stride, request: request)
+        }
+        var found: [DetectedBox] = []
+        for r in plan.regions {
+            let x0 = Swift.max(0, r.x), y0 = Swift.max(0, r.y)
+            let x1 = Swift.min(width, r.x + r.width), y1 = Swift.min(height, r.y + r.height)
+            guard x1 - x0 >= 8, y1 - y0 >= 8 else { continue }
+            let face = Double(r.maxSize) / 1.45
+            var sub = request
+            sub.plan = nil
+            sub.maxSize = 0
+            let boxes = detectFrame(grey: grey + y0 * stride + x0, width: x1 - x0, height: y1 - y0, stride: stride, request: sub,
+                                    scale: Swift.min(1, YuNetDetector.regionFaceSize / Swift.max(face, 1)))
+            for var b in boxes {
+                b.x += x0; b.y += y0
+                b.landmarks = b.landmarks.map { Landmark(x: $0.x + Double(x0), y: $0.y + Double(y0)) }
+                let side = Swift.max(b.width, b.height)
+                if request.maxSize == 0 || side <= request.maxSize { found.append(b) }
+            }
+        }
+        // regions may overlap: one face, one box (the best)
+        found.sort { $0.score > $1.score }
+        var kept: [DetectedBox] = []
+        for b in found where !kept.contains(where: { YuNetDetector.iou($0, b) > nmsThreshold }) { kept.append(b) }
+        return kept
+    }
+
+    static func iou(_ a: DetectedBox, _ b: DetectedBox) -> Double {
+        let ix = Swift.max(0, Swift.min(a.x + a.width, b.x + b.width) - Swift.max(a.x, b.x))
+        let iy = Swift.max(0, Swift.min(a.y + a.height, b.y + b.height) - Swift.max(a.y, b.y))
+        let inter = Double(ix * iy), union = Double(a.width * a.height + b.width * b.height) - inter
+        return union > 0 ? inter / union : 0
+    }
+
+    /// The faces of a whole picture, scaled by `scale` (default: its longer side to at most `inputSize`).
+    func detectFrame(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, request: DetectionRequest,
+                     scale: Double? = nil) -> [DetectedBox] {
+        let scale = scale ?? Swift.min(1, Double(inputSize) / Double(Swift.max(width, height)))
         let w = Swift.max(1, Int((Double(width) * scale).rounded())), h = Swift.max(1, Int((Double(height) * scale).rounded()))
         let pw = (w + 31) / 32 * 32, ph = (h + 31) / 32 * 32
         var input = [Float](repeating: 0, count: pw * ph)

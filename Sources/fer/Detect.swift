@@ -26,6 +26,7 @@ struct Detect: ParsableCommand {
     @Option(help: "Scale each image to this width first (height in proportion), as a frame of that size.") var width: Int?
     @Option(help: "Run the detection this many times more and print the median time (a benchmark).") var repeats = 0
     @Option(help: "Threads (0: one per core), as ferfilter's threads.") var threads = 0
+    @Flag(help: "With --repeats and YuNet: where the network's time goes, step by step.") var profile = false
 
     func run() throws {
         let m = try model.map { try FacialExpressionModel(contentsOf: URL(fileURLWithPath: $0)) }
@@ -66,6 +67,27 @@ struct Detect: ParsableCommand {
                     }
                 }.sorted()
                 took = times[times.count / 2]
+            }
+            if profile, let y = detector as? YuNetDetector {
+                ONNXNetwork.profiling = true; ONNXNetwork.profile = [:]
+                let t = Date()
+                for _ in 0..<max(repeats, 1) {
+                    g.withUnsafeBufferPointer { buf in
+                        _ = Parallelism.withThreads(threads) {
+                            FrameAnalysis.detect(LumaPlane(pixels: buf.baseAddress!, width: img.width, height: img.height, stride: img.width),
+                                                 settings: s, detector: y)
+                        }
+                    }
+                }
+                let n = Double(max(repeats, 1)), total = Date().timeIntervalSince(t) * 1000 / n
+                ONNXNetwork.profiling = false
+                var network = 0.0
+                for (name, op) in y.greyNetwork.describeSteps() {
+                    let ms = (ONNXNetwork.profile[name] ?? 0) / n
+                    network += ms
+                    print(String(format: "  %-8@ %-32@ %6.3f ms", name as NSString, op as NSString, ms))
+                }
+                print(String(format: "  network %.2f ms of %.2f ms a detection (the rest: scaling, padding, decoding)", network, total))
             }
             print("\(path) (\(img.width)x\(img.height)): \(lines.count) faces in \(fmt(took * 1000, 1)) ms\(repeats > 0 ? " (median of \(repeats))" : "")")
             for line in lines { print(line) }
