@@ -80,6 +80,7 @@ tsan: setup
 bench: EXTRA_PACKAGES = gstreamer1.0-opencv
 bench: build plugin
 	$(FER) bench
+	tools/bench-detector.sh
 	tools/compare-facedetect.sh 150
 	tools/bench-element.sh 120 640x480 1280x720 1920x1080 1920x1080@60
 	tools/bench-streams.sh 300 1280x720 1 2 4 6

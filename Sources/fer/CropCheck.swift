@@ -23,6 +23,9 @@ struct CropCheck: ParsableCommand {
     @Option(help: "Faces to place (from the first PublicTest rows).") var faces = 600
     @Option(help: "Face size in the frame, pixels.") var size = 110
     @Option(help: "Comma-separated crop scales.") var scales = "0.8,0.9,1.0,1.1,1.2"
+    @Option(help: "Frame width.") var frameWidth = 800
+    @Option(help: "Frame height.") var frameHeight = 600
+    @Option(help: "Turn each face by a random angle within +-this many degrees (seeded), as a tilted head.") var rotate = 0.0
 
     func run() throws {
         let m = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: model))
@@ -32,12 +35,21 @@ struct CropCheck: ParsableCommand {
         let detector = try settings.makeDetector(cascade: cascade, yunet: yunet)
         let d = try loadData(data).subset([.publicTest])
         let scaleList = scales.split(separator: ",").compactMap { Double($0) }
-        var correct = [Int](repeating: 0, count: scaleList.count), direct = 0, found = 0, placed = 0
+        var correct = [Int](repeating: 0, count: scaleList.count), direct = 0, found = 0, placed = 0, byBox = 0
+        let (W, H) = (frameWidth, frameHeight)
+        var rng = SeededGenerator(seed: 2026)
         for first in stride(from: 0, to: min(faces, d.count) - 11, by: 12) {
-            let scene = FaceScene.grid(width: 800, height: 600, rows: Array(first..<(first + 12)), size: size)
-            let img = scene.render(d)
+            let scene = FaceScene.grid(width: W, height: H, rows: Array(first..<(first + 12)), size: size)
+            var img = scene.render(d)
+            if rotate > 0 {
+                let flat = img
+                for p in scene.placements {
+                    CropCheck.turn(flat, into: &img, width: W, height: H, centre: (Double(p.x) + Double(p.size) / 2, Double(p.y) + Double(p.size) / 2),
+                                   radius: Double(p.size) * 0.75, degrees: Double.random(in: -rotate...rotate, using: &rng))
+                }
+            }
             let boxes = img.withUnsafeBufferPointer {
-                FrameAnalysis.detect(LumaPlane(pixels: $0.baseAddress!, width: 800, height: 600, stride: 800), settings: settings, detector: detector)
+                FrameAnalysis.detect(LumaPlane(pixels: $0.baseAddress!, width: W, height: H, stride: W), settings: settings, detector: detector)
             }
             for p in scene.placements {
                 placed += 1
@@ -51,16 +63,41 @@ struct CropCheck: ParsableCommand {
                 found += 1
                 for (k, s) in scaleList.enumerated() {
                     let crop = img.withUnsafeBufferPointer {
-                        FrameAnalysis.crop(LumaPlane(pixels: $0.baseAddress!, width: 800, height: 600, stride: 800), b, side: 48, scale: s)
+                        FrameAnalysis.crop(LumaPlane(pixels: $0.baseAddress!, width: W, height: H, stride: W), b, side: 48, scale: s)
                     }
                     if argmax(m.predict(face: crop)[...]) == truth { correct[k] += 1 }
                 }
+                // the same face cut out by its box alone (no turn by the landmarks)
+                let boxCrop = FaceCrop.crop(grey: img, width: W, height: H, box: (b.x, b.y, b.width, b.height), side: 48)
+                if argmax(m.predict(face: boxCrop)[...]) == truth { byBox += 1 }
             }
         }
-        print("placed \(placed) PublicTest faces (\(size)px), detected \(found) (\(fmt(100 * Double(found) / Double(placed), 1))%)")
+        print("placed \(placed) PublicTest faces (\(size)px\(rotate > 0 ? ", turned within +-\(rotate) degrees" : "") in \(W)x\(H) frames), "
+              + "detected \(found) (\(fmt(100 * Double(found) / Double(placed), 1))%)")
+        print("crops by the box alone, not aligned: accuracy on detected faces \(fmt(Double(byBox) / Double(max(found, 1))))")
         print("model on the original 48x48 faces: accuracy \(fmt(Double(direct) / Double(placed)))")
         for (k, s) in scaleList.enumerated() {
             print("crop-scale \(s): accuracy on detected faces \(fmt(Double(correct[k]) / Double(max(found, 1))))")
+        }
+    }
+
+    /// Turns the disk of `radius` about `centre` by `degrees` (bilinear, from `flat`).
+    static func turn(_ flat: [UInt8], into img: inout [UInt8], width: Int, height: Int, centre: (Double, Double), radius: Double, degrees: Double) {
+        let a = degrees * .pi / 180, c = cos(a), s = sin(a)
+        let x0 = max(0, Int(centre.0 - radius)), x1 = min(width - 1, Int(centre.0 + radius))
+        let y0 = max(0, Int(centre.1 - radius)), y1 = min(height - 1, Int(centre.1 + radius))
+        guard x0 < x1, y0 < y1 else { return }
+        for y in y0...y1 {
+            for x in x0...x1 {
+                let dx = Double(x) - centre.0, dy = Double(y) - centre.1
+                guard dx * dx + dy * dy <= radius * radius else { continue }
+                let sx = min(max(centre.0 + c * dx + s * dy, 0), Double(width - 1)), sy = min(max(centre.1 - s * dx + c * dy, 0), Double(height - 1))
+                let ix = Int(sx), iy = Int(sy), ix1 = min(ix + 1, width - 1), iy1 = min(iy + 1, height - 1)
+                let fx = sx - Double(ix), fy = sy - Double(iy)
+                let v = (Double(flat[iy * width + ix]) * (1 - fx) + Double(flat[iy * width + ix1]) * fx) * (1 - fy)
+                      + (Double(flat[iy1 * width + ix]) * (1 - fx) + Double(flat[iy1 * width + ix1]) * fx) * fy
+                img[y * width + x] = UInt8(min(255, max(0, v.rounded())))
+            }
         }
     }
 }
