@@ -114,7 +114,7 @@ public final class ONNXNetwork: @unchecked Sendable {
                 let scalesInput = n.op == "Upsample" ? 1 : 2
                 let scales = try constant(n, scalesInput).floats
                 guard mode == "nearest", transform == "asymmetric", scales.count == 4, scales[0] == 1, scales[1] == 1,
-                      let sh = Int(exactly: scales[2]), let sw = Int(exactly: scales[3]), sh >= 1, sw >= 1,
+                      let sh = Int(exactly: scales[2]), let sw = Int(exactly: scales[3]), (1...16).contains(sh), (1...16).contains(sw),
                       n.op == "Upsample" || nearest == "floor" || (sh == 1 && sw == 1) else {
                     throw fail(n, "mode \(mode), \(transform), \(nearest), scales \(scales): only nearest-neighbour by whole factors is supported")
                 }

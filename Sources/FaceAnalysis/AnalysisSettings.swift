@@ -10,6 +10,9 @@ public struct AnalysisSettings: Sendable, Equatable {
     public var detector = DetectorKind.yunet
     /// YuNet: faces scoring below this are not reported.
     public var detectionThreshold = 0.6
+    /// YuNet: the longer side of the picture the network sees on a whole-frame search (larger
+    /// frames are scaled down to it; 0: the frame's own size).
+    public var detectionSize = 640
     /// Smallest face looked for, pixels; 0: automatic (`minFaceSize(forHeight:)`).
     public var minFaceSize = 0
     /// Haar cascade: scale step between pyramid levels, neighbours a face needs, coarse-to-fine stages.
@@ -107,6 +110,7 @@ public struct AnalysisSettings: Sendable, Equatable {
     public func yunet(_ network: YuNetDetector) -> YuNetDetector {
         var d = network
         d.scoreThreshold = detectionThreshold
+        d.inputSize = detectionSize > 0 ? detectionSize : Int.max
         return d
     }
 

@@ -138,6 +138,10 @@ public struct YuNetDetector: FaceDetector {
                     let marks = (0..<5).map { n in
                         Landmark(x: (Double(kps[10 * i + 2 * n]) + Double(c)) * stride, y: (Double(kps[10 * i + 2 * n + 1]) + Double(r)) * stride)
                     }
+                    // a damaged model can give anything: only boxes and points within reach of the picture
+                    let reach = 4 * Double(Swift.max(pw, ph))
+                    guard score.isFinite, [cx, cy, bw, bh].allSatisfy({ $0.isFinite && abs($0) < reach }), bw > 0, bh > 0,
+                          marks.allSatisfy({ $0.x.isFinite && $0.y.isFinite && abs($0.x) < reach && abs($0.y) < reach }) else { continue }
                     found.append((score, cx - bw / 2, cy - bh / 2, bw, bh, marks))
                 }
             }

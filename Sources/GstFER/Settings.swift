@@ -67,6 +67,9 @@ enum FerFilterProperties {
             + "(gstfer/face_detection_yunet_2023mar.onnx beside libgstfer.so), else /usr/local/share/gstfer/"),
         .init(name: "detection-threshold", kind: .double(\.analysis.detectionThreshold, 0.05...1.0), blurb:
             "With detector=yunet: the score a face needs to be reported (higher: fewer false faces, fewer faces found)"),
+        .init(name: "detection-size", kind: .int(\.analysis.detectionSize, 0...8192), blurb:
+            "With detector=yunet: the longer side, in pixels, of the picture the network sees when it searches the whole frame "
+            + "(larger frames are scaled down to it: faster, but faces under about 20 px at that scale are missed; 0: the frame's own size)"),
         .init(name: "min-face-size", kind: .int(\.analysis.minFaceSize, 0...8192), blurb:
             "Smallest face to detect, in pixels; 0: automatic, 1/16 of the frame height but at least 30 "
             + "(30 at 480p, 45 at 720p, 67 at 1080p)"),

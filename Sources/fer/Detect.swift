@@ -17,6 +17,8 @@ struct Detect: ParsableCommand {
     @Argument(help: "Images (JPEG, PNG, PGM).") var images: [String]
     @Option(help: "Face detector: yunet or haar (ferfilter's detector).") var detector = AnalysisSettings().detector.name
     @Option(help: "YuNet model (ONNX).") var yunet = Defaults.yunet
+    @Option(help: "YuNet: the longer side of the picture the network sees (ferfilter's detection-size; 0: the frame's).")
+    var detectionSize = AnalysisSettings().detectionSize
     @Option(help: "Faces scoring below this are dropped (YuNet; ferfilter's detection-threshold).") var detectionThreshold = AnalysisSettings().detectionThreshold
     @Option(help: "Haar cascade XML.") var cascade = defaultCascade
     @Option(help: "Scale step between pyramid levels (ferfilter's scale-factor).") var scaleFactor = AnalysisSettings().scaleFactor
@@ -33,7 +35,7 @@ struct Detect: ParsableCommand {
         var s = AnalysisSettings()
         s.scaleFactor = scaleFactor; s.minNeighbors = minNeighbors; s.minFaceSize = minSize
         guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
-        s.detector = kind; s.detectionThreshold = detectionThreshold; s.threads = threads
+        s.detector = kind; s.detectionThreshold = detectionThreshold; s.threads = threads; s.detectionSize = detectionSize
         let detector = try s.makeDetector(cascade: cascade, yunet: yunet)
         for path in images {
             var img = try ImageCodec.read(path)

@@ -22,10 +22,10 @@ struct Fuzz: ParsableCommand {
         """)
 
     enum Target: String, CaseIterable, ExpressibleByArgument {
-        case model, weights, cascade, csv, image, sei
+        case model, weights, cascade, csv, image, sei, detector
     }
 
-    @Option(help: "Targets (comma-separated: model, weights, cascade, csv, image, sei, or all).") var target = "all"
+    @Option(help: "Targets (comma-separated: model, weights, cascade, csv, image, sei, detector, or all).") var target = "all"
     @Option(help: "Seconds per target.") var seconds = 60.0
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Working directory for inputs (a tmpfs is fastest).") var output = "out/fuzz"
@@ -136,6 +136,8 @@ final class FuzzHarness {
         var pgm = Array("P5\n23 17\n255\n".utf8); pgm += g.pixels
         seeds[.image] = [[UInt8](ImageCodec.encodePNG(g)), [UInt8](ImageCodec.encodePNG(rgb)), [UInt8](try ImageCodec.encodeJPEG(g)), pgm]
         seeds[.sei] = try FuzzHarness.seiSeeds()
+        // detector: the YuNet ONNX file as shipped
+        seeds[.detector] = [[UInt8](try Data(contentsOf: URL(fileURLWithPath: Defaults.yunet)))]
     }
 
     /// How the first byte of a `sei` input frames the rest.
@@ -227,6 +229,15 @@ final class FuzzHarness {
             let p = dir.appendingPathComponent(gz ? "fuzz.csv.gz" : "fuzz.csv")
             write(bytes, to: p)
             do { _ = try FERDataset.load(p.path); return .accepted } catch { return check(error, place: p.path, line: true) }
+        case .detector:
+            // read as ferfilter reads detector-model, then run on a small frame
+            let p = dir.appendingPathComponent("fuzz.onnx")
+            write(bytes, to: p)
+            do {
+                let d = try YuNetDetector(path: p.path)
+                _ = image.withUnsafeBufferPointer { d.detect(grey: $0.baseAddress!, width: 64, height: 48, stride: 64, request: DetectionRequest(minSize: 0, threads: 1)) }
+                return .accepted
+            } catch { return check(error, place: p.path) }
         case .image:
             do { let img = try ImageCodec.decode(bytes, name: "fuzz-image", maxPixels: 1 << 22); _ = img.grey; return .accepted }
             catch { return check(error, place: "fuzz-image") }
