@@ -100,21 +100,17 @@ final class FerFilter: ElementImpl {
     // MARK: lifecycle
 
     /// Where the model comes from when the `model` property is unset.
-    static func defaultModelPath() -> String {
-        if let env = ProcessInfo.processInfo.environment["GSTFER_MODEL"], !env.isEmpty { return env }
-        var candidates: [String] = []
-        if let f = gstfer_library_path() {
-            let dir = (String(cString: f) as NSString).deletingLastPathComponent
-            candidates.append((dir as NSString).appendingPathComponent("gstfer/fernet.json"))
-        }
-        candidates += ["/usr/local/share/gstfer/fernet.json", "/usr/share/gstfer/fernet.json"]
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
-    }
+    static func defaultModelPath() -> String { installedFile("fernet.json", environment: "GSTFER_MODEL") }
 
     /// Where YuNet's file comes from when `detector-model` is unset.
     static func defaultDetectorPath() -> String {
-        if let env = ProcessInfo.processInfo.environment["GSTFER_DETECTOR_MODEL"], !env.isEmpty { return env }
-        let name = "face_detection_yunet_2023mar.onnx"
+        installedFile("face_detection_yunet_2023mar.onnx", environment: "GSTFER_DETECTOR_MODEL")
+    }
+
+    /// A file the plugin's install puts beside it: `$environment` when set, else gstfer/`name` beside
+    /// libgstfer.so, else /usr/local/share/gstfer or /usr/share/gstfer (the first that exists).
+    static func installedFile(_ name: String, environment: String) -> String {
+        if let env = ProcessInfo.processInfo.environment[environment], !env.isEmpty { return env }
         var candidates: [String] = []
         if let f = gstfer_library_path() {
             let dir = (String(cString: f) as NSString).deletingLastPathComponent
