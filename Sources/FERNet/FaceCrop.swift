@@ -16,17 +16,24 @@ public enum FaceCrop {
         var out = [UInt8](repeating: 0, count: side * side)
         let sx = bw / Double(side), sy = bh / Double(side)
         for y in 0..<side {
-            let fy = min(max(y0 + (Double(y) + 0.5) * sy - 0.5, 0), Double(height - 1))
-            let iy = Int(fy), iy1 = min(iy + 1, height - 1), ay = fy - Double(iy)
             for x in 0..<side {
-                let fx = min(max(x0 + (Double(x) + 0.5) * sx - 0.5, 0), Double(width - 1))
-                let ix = Int(fx), ix1 = min(ix + 1, width - 1), ax = fx - Double(ix)
-                let v = (Double(grey[iy * stride + ix]) * (1 - ax) + Double(grey[iy * stride + ix1]) * ax) * (1 - ay)
-                      + (Double(grey[iy1 * stride + ix]) * (1 - ax) + Double(grey[iy1 * stride + ix1]) * ax) * ay
-                out[y * side + x] = UInt8(min(255, max(0, v.rounded())))
+                out[y * side + x] = sample(grey, width: width, height: height, stride: stride,
+                                           x: x0 + (Double(x) + 0.5) * sx - 0.5, y: y0 + (Double(y) + 0.5) * sy - 0.5)
             }
         }
         return out
+    }
+
+    /// The picture at (x, y) by bilinear interpolation, the coordinates clamped to the picture
+    /// (outside, the nearest edge repeats).
+    @inline(__always)
+    public static func sample(_ grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, x: Double, y: Double) -> UInt8 {
+        let fx = min(max(x, 0), Double(width - 1)), fy = min(max(y, 0), Double(height - 1))
+        let ix = Int(fx), iy = Int(fy), ix1 = min(ix + 1, width - 1), iy1 = min(iy + 1, height - 1)
+        let ax = fx - Double(ix), ay = fy - Double(iy)
+        let v = (Double(grey[iy * stride + ix]) * (1 - ax) + Double(grey[iy * stride + ix1]) * ax) * (1 - ay)
+              + (Double(grey[iy1 * stride + ix]) * (1 - ax) + Double(grey[iy1 * stride + ix1]) * ax) * ay
+        return UInt8(min(255, max(0, v.rounded())))
     }
 }
 
@@ -49,13 +56,8 @@ extension FaceCrop {
         for y in 0..<side {
             for x in 0..<side {
                 let u = Double(x) + 0.5, v = Double(y) + 0.5
-                let fx = min(max(m.a * u - m.b * v + m.tx - 0.5, 0), Double(width - 1))
-                let fy = min(max(m.b * u + m.a * v + m.ty - 0.5, 0), Double(height - 1))
-                let ix = Int(fx), iy = Int(fy), ix1 = min(ix + 1, width - 1), iy1 = min(iy + 1, height - 1)
-                let ax = fx - Double(ix), ay = fy - Double(iy)
-                let p = (Double(grey[iy * stride + ix]) * (1 - ax) + Double(grey[iy * stride + ix1]) * ax) * (1 - ay)
-                      + (Double(grey[iy1 * stride + ix]) * (1 - ax) + Double(grey[iy1 * stride + ix1]) * ax) * ay
-                out[y * side + x] = UInt8(min(255, max(0, p.rounded())))
+                out[y * side + x] = sample(grey, width: width, height: height, stride: stride,
+                                           x: m.a * u - m.b * v + m.tx - 0.5, y: m.b * u + m.a * v + m.ty - 0.5)
             }
         }
         return out

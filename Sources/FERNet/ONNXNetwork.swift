@@ -39,9 +39,18 @@ public final class ONNXNetwork: @unchecked Sendable {
     /// The input's declared shape (0 where free); the network runs at other sizes as well.
     public let declaredInputShape: [Int]
     public let outputNames: [String]
-    var steps: [Step]
+    var steps: [Step]   // changed after init only in their ops (withRepeatedInputChannel), never their inputs
     private let slotCount: Int
     private let outputSlots: [Int]
+    /// The last step reading each value (outputs: never freed), so a run frees what is done with.
+    private var lastUse: [Int] = []
+
+    static func lastUses(_ steps: [Step], slots: Int, outputs: [Int]) -> [Int] {
+        var last = [Int](repeating: -1, count: slots)
+        for (k, s) in steps.enumerated() { for i in s.inputs { last[i] = k } }
+        for o in outputs { last[o] = Int.max }
+        return last
+    }
 
     public convenience init(path: String) throws {
         try self.init(file: try ONNXFile(path: path))
@@ -152,6 +161,7 @@ public final class ONNXNetwork: @unchecked Sendable {
             }
         }
         steps = folded
+        lastUse = ONNXNetwork.lastUses(folded, slots: slotCount, outputs: outputSlots)
     }
 
     /// Operators after folding, for logs ("53 Conv, 4 MaxPool, ...").
@@ -199,7 +209,7 @@ public final class ONNXNetwork: @unchecked Sendable {
 
     private init(copying o: ONNXNetwork) throws {
         path = o.path; inputName = o.inputName; declaredInputShape = o.declaredInputShape; outputNames = o.outputNames
-        steps = o.steps; slotCount = o.slotCount; outputSlots = o.outputSlots
+        steps = o.steps; slotCount = o.slotCount; outputSlots = o.outputSlots; lastUse = o.lastUse
     }
 
     /// Time per step's output name in milliseconds, summed over runs, when `profiling` is on
@@ -229,9 +239,6 @@ public final class ONNXNetwork: @unchecked Sendable {
     public func run(_ input: Value) throws -> [Value] {
         var values = [Value?](repeating: nil, count: slotCount)
         values[0] = input
-        var lastUse = [Int](repeating: -1, count: slotCount)
-        for (k, s) in steps.enumerated() { for i in s.inputs { lastUse[i] = k } }
-        for o in outputSlots { lastUse[o] = Int.max }
         for (k, s) in steps.enumerated() {
             let x = values[s.inputs[0]]!
             let started = ONNXNetwork.profiling ? DispatchTime.now().uptimeNanoseconds : 0

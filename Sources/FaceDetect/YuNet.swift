@@ -90,9 +90,14 @@ public struct YuNetDetector: FaceDetector {
     }
 
     static func iou(_ a: DetectedBox, _ b: DetectedBox) -> Double {
-        let ix = Swift.max(0, Swift.min(a.x + a.width, b.x + b.width) - Swift.max(a.x, b.x))
-        let iy = Swift.max(0, Swift.min(a.y + a.height, b.y + b.height) - Swift.max(a.y, b.y))
-        let inter = Double(ix * iy), union = Double(a.width * a.height + b.width * b.height) - inter
+        iou((Double(a.x), Double(a.y), Double(a.width), Double(a.height)), (Double(b.x), Double(b.y), Double(b.width), Double(b.height)))
+    }
+
+    /// Intersection over union of two boxes (x, y, width, height).
+    static func iou(_ a: (Double, Double, Double, Double), _ b: (Double, Double, Double, Double)) -> Double {
+        let ix = Swift.max(0, Swift.min(a.0 + a.2, b.0 + b.2) - Swift.max(a.0, b.0))
+        let iy = Swift.max(0, Swift.min(a.1 + a.3, b.1 + b.3) - Swift.max(a.1, b.1))
+        let inter = ix * iy, union = a.2 * a.3 + b.2 * b.3 - inter
         return union > 0 ? inter / union : 0
     }
 
@@ -151,10 +156,7 @@ public struct YuNetDetector: FaceDetector {
         for (i, f) in found.enumerated() {
             let overlaps = kept.contains { k in
                 let g = found[k]
-                let ix = Swift.max(0, Swift.min(f.x + f.w, g.x + g.w) - Swift.max(f.x, g.x))
-                let iy = Swift.max(0, Swift.min(f.y + f.h, g.y + g.h) - Swift.max(f.y, g.y))
-                let inter = ix * iy
-                return inter / (f.w * f.h + g.w * g.h - inter) > nmsThreshold
+                return YuNetDetector.iou((f.x, f.y, f.w, f.h), (g.x, g.y, g.w, g.h)) > nmsThreshold
             }
             if !overlaps { kept.append(i) }
         }

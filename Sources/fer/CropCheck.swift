@@ -93,12 +93,10 @@ struct CropCheck: ParsableCommand {
             for x in x0...x1 {
                 let dx = Double(x) - centre.0, dy = Double(y) - centre.1
                 guard dx * dx + dy * dy <= radius * radius else { continue }
-                let sx = min(max(centre.0 + c * dx + s * dy, 0), Double(width - 1)), sy = min(max(centre.1 - s * dx + c * dy, 0), Double(height - 1))
-                let ix = Int(sx), iy = Int(sy), ix1 = min(ix + 1, width - 1), iy1 = min(iy + 1, height - 1)
-                let fx = sx - Double(ix), fy = sy - Double(iy)
-                let v = (Double(flat[iy * width + ix]) * (1 - fx) + Double(flat[iy * width + ix1]) * fx) * (1 - fy)
-                      + (Double(flat[iy1 * width + ix]) * (1 - fx) + Double(flat[iy1 * width + ix1]) * fx) * fy
-                img[y * width + x] = UInt8(min(255, max(0, v.rounded())))
+                img[y * width + x] = flat.withUnsafeBufferPointer {
+                    FaceCrop.sample($0.baseAddress!, width: width, height: height, stride: width,
+                                    x: centre.0 + c * dx + s * dy, y: centre.1 - s * dx + c * dy)
+                }
             }
         }
     }
