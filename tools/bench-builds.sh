@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Two or more builds of the plugin on the same clips in one run, taking turns: for a change's
 # "before and after" (or checked against unchecked code) without the host's mood between runs.
-#   tools/bench-builds.sh [--frames N] [--rounds R] [--sizes "1280x720 1920x1080"] NAME=PLUGIN_DIR ...
+#   tools/bench-builds.sh [--frames N] [--rounds R] [--sizes "1280x720 1920x1080"] NAME=PLUGIN_DIR[:PROPS] ...
 # e.g. (the tree as of another commit in a worktree, built with plugin/meson-free-build.sh --dest):
 #   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && plugin/meson-free-build.sh --dest /tmp/before-plugin)
 #   tools/bench-builds.sh before=/tmp/before-plugin after=.build/gst-plugins
+# PROPS, after a colon, are ferfilter properties for that build only, e.g. the same detector as an
+# older build's default: after-haar=.build/gst-plugins:"detector=haar"
 # Each round runs every build once on each clip (4 FER2013 faces, raw RGB at 30 fps, ferfilter
 # with its defaults into fakesink sync=false); prints every round's fps and, per build and clip,
 # the median fps and the element's latency p99 (GStreamer's latency tracer) over the rounds.
@@ -17,7 +19,7 @@ while [ $# -gt 0 ]; do
     --frames) frames="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --sizes) sizes="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *=*) break ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -26,7 +28,7 @@ done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 system="/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/gstreamer-1.0"   # not the user's plugin directory
 for build in "$@"; do
-  dir="${build#*=}"
+  dir="${build#*=}"; dir="${dir%%:*}"
   [ -f "$dir/libgstfer.so" ] || { echo "no libgstfer.so in $dir" >&2; exit 2; }
 done
 
@@ -46,14 +48,15 @@ for round in $(seq 1 "$rounds"); do
   for size in $sizes; do
     w=${size%x*}; h=${size#*x}
     for build in "$@"; do
-      name="${build%%=*}"; dir="$(readlink -f "${build#*=}")"
+      name="${build%%=*}"; spec="${build#*=}"; dir="$(readlink -f "${spec%%:*}")"
+      props=""; [ "$spec" = "${spec#*:}" ] || props="${spec#*:}"
       start=$(date +%s%N)
       # only this build's plugin: its own registry, no user plugin directory
       GST_PLUGIN_PATH_1_0="$dir" GST_PLUGIN_PATH="" GST_REGISTRY_1_0="$tmp/registry-$name.bin" \
         GST_PLUGIN_SYSTEM_PATH_1_0="$system" \
         GST_TRACERS="latency(flags=element)" GST_DEBUG="GST_TRACER:7" GST_DEBUG_NO_COLOR=1 \
         gst-launch-1.0 -q filesrc location="$tmp/$size.rgb" blocksize=$((w * h * 3)) \
-          ! rawvideoparse format=rgb width="$w" height="$h" framerate=30/1 ! ferfilter name=dut ! fakesink sync=false \
+          ! rawvideoparse format=rgb width="$w" height="$h" framerate=30/1 ! ferfilter name=dut $props ! fakesink sync=false \
           > /dev/null 2> "$tmp/trace.txt"
       end=$(date +%s%N)
       python3 - "$round" "$size" "$name" "$frames" "$start" "$end" "$tmp/trace.txt" >> "$tmp/rows" <<'PY'

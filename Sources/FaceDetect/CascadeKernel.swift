@@ -17,14 +17,14 @@ struct CascadeKernel {
 
     /// The variance normaliser of the window at integral offset o.
     @inline(__always) func normaliser(_ o: Int) -> Float {
-        let vs = Double(sum[o + va] &- sum[o + vb] &- sum[o + vc] &+ sum[o + vd])
-        let vq = Double(squares[o + va] &- squares[o + vb] &- squares[o + vc] &+ squares[o + vd])
+        let vs = Double(sum[o &+ va] &- sum[o &+ vb] &- sum[o &+ vc] &+ sum[o &+ vd])
+        let vq = Double(squares[o &+ va] &- squares[o &+ vb] &- squares[o &+ vc] &+ squares[o &+ vd])
         let nf = normArea * vq - vs * vs
         return Float(nf > 0 ? nf.squareRoot() : 1)
     }
 
     @inline(__always) func rect(_ o: Int, _ rb: Int) -> Float {
-        Float(sum[o + Int(nodeRects[rb])] &- sum[o + Int(nodeRects[rb + 1])] &- sum[o + Int(nodeRects[rb + 2])] &+ sum[o + Int(nodeRects[rb + 3])])
+        Float(sum[o &+ Int(nodeRects[rb])] &- sum[o &+ Int(nodeRects[rb &+ 1])] &- sum[o &+ Int(nodeRects[rb &+ 2])] &+ sum[o &+ Int(nodeRects[rb &+ 3])])
     }
 
     /// Whether the window at offset o passes stages `first..<last` (all the rest by default),
@@ -42,10 +42,10 @@ struct CascadeKernel {
             var acc: Float = 0
             let end = Int(stageEnd[si])
             while wi < end {
-                let rb = wi * 12, wb = wi * 3
-                let v = nodeWeights[wb] * rect(o, rb) + nodeWeights[wb + 1] * rect(o, rb + 4) + nodeWeights[wb + 2] * rect(o, rb + 8)
+                let rb = wi &* 12, wb = wi &* 3
+                let v = nodeWeights[wb] * rect(o, rb) + nodeWeights[wb &+ 1] * rect(o, rb &+ 4) + nodeWeights[wb &+ 2] * rect(o, rb &+ 8)
                 acc += v < nodeThreshold[wi] * nf ? stumpLeft[wi] : stumpRight[wi]
-                wi += 1
+                wi &+= 1
             }
             if acc < stageThreshold[si] { return false }
         }
@@ -61,14 +61,14 @@ struct CascadeKernel {
                 var ni = Int(weakRoot[wi])
                 let root = ni
                 while true {
-                    let rb = ni * 12, wb = ni * 3
-                    var v = nodeWeights[wb] * rect(o, rb) + nodeWeights[wb + 1] * rect(o, rb + 4)
-                    if nodeWeights[wb + 2] != 0 { v += nodeWeights[wb + 2] * rect(o, rb + 8) }
+                    let rb = ni &* 12, wb = ni &* 3
+                    var v = nodeWeights[wb] * rect(o, rb) + nodeWeights[wb &+ 1] * rect(o, rb &+ 4)
+                    if nodeWeights[wb &+ 2] != 0 { v += nodeWeights[wb &+ 2] * rect(o, rb &+ 8) }
                     let next = v < nodeThreshold[ni] * nf ? nodeLeft[ni] : nodeRight[ni]
-                    if next <= 0 { acc += leaves[Int(weakLeafBase[wi]) + Int(-next)]; break }
-                    ni = root + Int(next)
+                    if next <= 0 { acc += leaves[Int(weakLeafBase[wi]) &- Int(next)]; break }
+                    ni = root &+ Int(next)
                 }
-                wi += 1
+                wi &+= 1
             }
             if acc < stageThreshold[si] { return false }
         }
@@ -76,21 +76,21 @@ struct CascadeKernel {
     }
 
     @inline(__always) func load8<T: SIMDScalar & FixedWidthInteger>(_ base: UnsafePointer<T>, _ o: Int) -> SIMD8<T> {
-        step == 1 ? UnsafeRawPointer(base + o).loadUnaligned(as: SIMD8<T>.self)
-                  : UnsafeRawPointer(base + o).loadUnaligned(as: SIMD16<T>.self).evenHalf
+        step == 1 ? UnsafeRawPointer(base.advanced(by: o)).loadUnaligned(as: SIMD8<T>.self)
+                  : UnsafeRawPointer(base.advanced(by: o)).loadUnaligned(as: SIMD16<T>.self).evenHalf
     }
 
     @inline(__always) func rect8(_ o: Int, _ rb: Int) -> SIMD8<Float> {
-        SIMD8<Float>(load8(sum, o + Int(nodeRects[rb])) &- load8(sum, o + Int(nodeRects[rb + 1]))
-                     &- load8(sum, o + Int(nodeRects[rb + 2])) &+ load8(sum, o + Int(nodeRects[rb + 3])))
+        SIMD8<Float>(load8(sum, o &+ Int(nodeRects[rb])) &- load8(sum, o &+ Int(nodeRects[rb &+ 1]))
+                     &- load8(sum, o &+ Int(nodeRects[rb &+ 2])) &+ load8(sum, o &+ Int(nodeRects[rb &+ 3])))
     }
 
     /// The eight windows at o, o + step, ..., o + 7 * step: a bit per window that passes the whole
     /// cascade (`pass`), and a bit per window that passes the first `deepStages` stages (`deep`).
     /// The caller keeps every load in bounds.
     @inline(__always) func survivors(of o: Int, deepStages: Int = 0) -> (pass: UInt32, deep: UInt32) {
-        let vs = SIMD8<Double>(load8(sum, o + va) &- load8(sum, o + vb) &- load8(sum, o + vc) &+ load8(sum, o + vd))
-        let vq = SIMD8<Double>(load8(squares, o + va) &- load8(squares, o + vb) &- load8(squares, o + vc) &+ load8(squares, o + vd))
+        let vs = SIMD8<Double>(load8(sum, o &+ va) &- load8(sum, o &+ vb) &- load8(sum, o &+ vc) &+ load8(sum, o &+ vd))
+        let vq = SIMD8<Double>(load8(squares, o &+ va) &- load8(squares, o &+ vb) &- load8(squares, o &+ vc) &+ load8(squares, o &+ vd))
         var nf2 = normArea * vq - vs * vs
         nf2.replace(with: 1, where: nf2 .<= 0)
         let nf = SIMD8<Float>(nf2.squareRoot())
@@ -101,16 +101,16 @@ struct CascadeKernel {
             var acc = SIMD8<Float>(repeating: 0)
             let end = Int(stageEnd[si])
             while wi < end {
-                let ni = Int(weakRoot[wi]), rb = ni * 12, wb = ni * 3
-                var v = nodeWeights[wb] * rect8(o, rb) + nodeWeights[wb + 1] * rect8(o, rb + 4)
-                if nodeWeights[wb + 2] != 0 { v += nodeWeights[wb + 2] * rect8(o, rb + 8) }
+                let ni = Int(weakRoot[wi]), rb = ni &* 12, wb = ni &* 3
+                var v = nodeWeights[wb] * rect8(o, rb) + nodeWeights[wb &+ 1] * rect8(o, rb &+ 4)
+                if nodeWeights[wb &+ 2] != 0 { v += nodeWeights[wb &+ 2] * rect8(o, rb &+ 8) }
                 acc += SIMD8<Float>(repeating: stumpRight[wi]).replacing(with: stumpLeft[wi], where: v .< nodeThreshold[ni] * nf)
-                wi += 1
+                wi &+= 1
             }
             alive = alive .& (acc .>= stageThreshold[si])
-            si += 1
+            si &+= 1
             lanes = 0
-            for k in 0..<8 where alive[k] { lanes += 1 }
+            for k in 0..<8 where alive[k] { lanes &+= 1 }
             if si == deepStages { for k in 0..<8 where alive[k] { deep |= 1 << UInt32(k) } }
         }
         var bits: UInt32 = 0

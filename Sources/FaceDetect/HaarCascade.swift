@@ -270,18 +270,19 @@ public final class HaarCascade: @unchecked Sendable {
             for y in 0..<sh {
                 var rs: Int32 = 0, rq: UInt32 = 0
                 let row = ip.baseAddress! + y * sw
+                // wrapping index arithmetic: every index is below `count`, checked once by the sizes above
                 for x in 0..<sw {
                     let v = UInt32(row[x]); rs &+= Int32(v); rq &+= v &* v
-                    rsb[x + 1] = rs; rqb[x + 1] = rq
+                    rsb[x &+ 1] = rs; rqb[x &+ 1] = rq
                 }
-                let above = y * pitch, here = (y + 1) * pitch
+                let above = y &* pitch, here = (y &+ 1) &* pitch
                 for part in 0..<ways {
                     // columns part, part + ways, ... of this row, stored one after another
-                    var c = part, i = part * plane
+                    var c = part, i = part &* plane
                     while c <= sw {
-                        sp[here + i] = sp[above + i] &+ rsb[c]
-                        qp[here + i] = qp[above + i] &+ rqb[c]
-                        c += ways; i += 1
+                        sp[here &+ i] = sp[above &+ i] &+ rsb[c]
+                        qp[here &+ i] = qp[above &+ i] &+ rqb[c]
+                        c &+= ways; i &+= 1
                     }
                 }
             }
@@ -404,10 +405,11 @@ public final class HaarCascade: @unchecked Sendable {
                 let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1)
                 let ay = Int((fy - Double(y0)) * 2048)
                 let r0 = src + y0 * stride, r1 = src + y1 * stride
-                for x in 0..<cw {
-                    let top = Int(r0[x0[x]]) * (2048 - a[x]) + Int(r0[x1[x]]) * a[x]
-                    let bot = Int(r1[x0[x]]) * (2048 - a[x]) + Int(r1[x1[x]]) * a[x]
-                    d[j * cw + x] = UInt8((top * (2048 - ay) + bot * ay + (1 << 21)) >> 22)
+                let row = j &* cw
+                for x in 0..<cw {   // weights in 0...2048: every product fits, the result is 0...255
+                    let top = Int(r0[x0[x]]) &* (2048 &- a[x]) &+ Int(r0[x1[x]]) &* a[x]
+                    let bot = Int(r1[x0[x]]) &* (2048 &- a[x]) &+ Int(r1[x1[x]]) &* a[x]
+                    d[row &+ x] = UInt8(truncatingIfNeeded: (top &* (2048 &- ay) &+ bot &* ay &+ (1 << 21)) >> 22)
                 }
             }
         } } } }
