@@ -3,15 +3,18 @@ import FaceTracking
 import FERNet
 import Foundation
 
-/// An 8-bit grey picture to analyse (a frame's luma plane, or a decoded image's grey), valid for
-/// the call it is passed to.
+/// An 8-bit grey picture to analyse (a frame's luma plane, or a decoded image's grey), and where
+/// the picture has colour, that colour for the detector; valid for the call it is passed to.
+/// Faces are classified on the grey.
 public struct LumaPlane {
     public let pixels: UnsafePointer<UInt8>
     public let width: Int, height: Int
     /// Bytes from one row to the next (at least `width`).
     public let stride: Int
-    public init(pixels: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int) {
-        self.pixels = pixels; self.width = width; self.height = height; self.stride = stride
+    /// The picture's colour (nil: grey only). YuNet finds more faces in colour.
+    public var colour: ColourSource?
+    public init(pixels: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, colour: ColourSource? = nil) {
+        self.pixels = pixels; self.width = width; self.height = height; self.stride = stride; self.colour = colour
     }
 }
 
@@ -46,7 +49,8 @@ public enum FrameAnalysis {
     public static func detect(_ luma: LumaPlane, settings s: AnalysisSettings, detector: any FaceDetector,
                               plan: ScanPlan? = nil) -> [DetectedBox] {
         let request = DetectionRequest(minSize: s.minFaceSize(forHeight: luma.height), plan: plan, threads: s.threads)
-        var boxes = detector.detect(grey: luma.pixels, width: luma.width, height: luma.height, stride: luma.stride, request: request)
+        var boxes = detector.detect(grey: luma.pixels, colour: luma.colour, width: luma.width, height: luma.height, stride: luma.stride,
+                                    request: request)
             .map(FrameAnalysis.ferFramed)
         boxes.sort { ($0.width * $0.height, $1.y, $1.x) > ($1.width * $1.height, $0.y, $0.x) }
         if s.maxFaces > 0 && boxes.count > s.maxFaces { boxes = Array(boxes.prefix(s.maxFaces)) }
@@ -133,5 +137,22 @@ public enum FrameAnalysis {
         var s = settings
         s.skipLate = false
         return StreamAnalyzer().process(luma.width, luma.height, time: 0, settings: s, model: model, detector: detector) { luma }.faces
+    }
+}
+
+extension LumaPlane {
+    /// Runs `body` with a plane over a decoded picture: its grey, and its colour where it has
+    /// three or four channels (RGB order, as `ImageCodec` decodes).
+    public static func over<R>(_ img: Image, _ body: (LumaPlane) throws -> R) rethrows -> R {
+        let grey = img.grey
+        return try grey.withUnsafeBufferPointer { g in
+            guard img.channels >= 3 else {
+                return try body(LumaPlane(pixels: g.baseAddress!, width: img.width, height: img.height, stride: img.width))
+            }
+            return try img.pixels.withUnsafeBufferPointer { c in
+                try body(LumaPlane(pixels: g.baseAddress!, width: img.width, height: img.height, stride: img.width,
+                                   colour: .rgb(c.baseAddress!, stride: img.width * img.channels, pixelBytes: img.channels, r: 0, g: 1, b: 2)))
+            }
+        }
     }
 }

@@ -93,10 +93,14 @@ public final class StreamAnalyzer {
                 copy.withUnsafeMutableBufferPointer { dst in
                     for y in 0..<h { (dst.baseAddress! + y * w).update(from: plane.pixels + y * plane.stride, count: w) }
                 }
+                let colour = plane.colour?.copy(width: w, height: h)
                 worker.submit(time: t) {
-                    copy.withUnsafeBufferPointer {
-                        FrameAnalysis.analyse(LumaPlane(pixels: $0.baseAddress!, width: w, height: h, stride: w), settings: s,
-                                              model: model, detector: detector, guidance: guidance)
+                    copy.withUnsafeBufferPointer { grey in
+                        func run(_ c: ColourSource?) -> [TrackDetection] {
+                            FrameAnalysis.analyse(LumaPlane(pixels: grey.baseAddress!, width: w, height: h, stride: w, colour: c), settings: s,
+                                                  model: model, detector: detector, guidance: guidance)
+                        }
+                        return colour.map { $0.with(run) } ?? run(nil)
                     }
                 }
                 tracker.predict(at: t)

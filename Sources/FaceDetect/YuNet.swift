@@ -6,8 +6,10 @@ import Foundation
 /// FERNet (`ONNXNetwork`); decoding and non-maximum suppression follow OpenCV's `FaceDetectorYN`.
 ///
 /// The network is fully convolutional with strides 8, 16 and 32: a picture is scaled so its
-/// longer side is at most `inputSize` (never enlarged), then padded on the right and bottom to a
-/// multiple of 32 with black, as OpenCV pads it, so faces keep their shape at any frame size.
+/// longer side is at most `inputSize`, and at least `minimumInputSize` (small pictures are
+/// enlarged), then padded on the right and bottom to a multiple of 32 with black, as OpenCV pads
+/// it, so faces keep their shape at any frame size. It sees colour where the frame has it (the
+/// network was trained on colour pictures), else grey.
 public struct YuNetDetector: FaceDetector {
     /// The network for BGR pictures as published, and the same for grey pictures (the first
     /// convolution's weights summed over the three colours).
@@ -22,6 +24,11 @@ public struct YuNetDetector: FaceDetector {
     public var inputSize: Int
 
     public static let strides = [8, 16, 32]
+
+    /// Pictures whose longer side is below this are enlarged to it: a photo of a few hundred
+    /// pixels that a face fills is found far more often so (wild-dev padded, grey: 579 of 600
+    /// photos as they are, 590 enlarged to 320; OpenCV's runtime, `tools/yunet_wild_dev.py`).
+    public static let minimumInputSize = 320
 
     public init(path: String, scoreThreshold: Double = 0.6, nmsThreshold: Double = 0.3,
                 inputSize: Int = 640) throws {
@@ -60,9 +67,14 @@ public struct YuNetDetector: FaceDetector {
     /// a face that appears is found within `period` analysed frames, as the cascade's spread
     /// search promises, and a tracked one on every frame, at a fraction of the cost.
     public func detect(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, request: DetectionRequest) -> [DetectedBox] {
+        detect(grey: grey, colour: nil, width: width, height: height, stride: stride, request: request)
+    }
+
+    public func detect(grey: UnsafePointer<UInt8>, colour: ColourSource?, width: Int, height: Int, stride: Int,
+                       request: DetectionRequest) -> [DetectedBox] {
         guard width > 0, height > 0 else { return [] }
         guard let plan = request.plan, plan.period > 1, plan.phase % plan.period != 0 else {
-            return detectFrame(grey: grey, width: width, height: height, stride: stride, request: request)
+            return detectFrame(grey: grey, colour: colour, width: width, height: height, stride: stride, request: request)
         }
         var found: [DetectedBox] = []
         for r in plan.regions {
@@ -73,7 +85,9 @@ public struct YuNetDetector: FaceDetector {
             var sub = request
             sub.plan = nil
             sub.maxSize = 0
-            let boxes = detectFrame(grey: grey + y0 * stride + x0, width: x1 - x0, height: y1 - y0, stride: stride, request: sub,
+            // a tracked face's region in grey: colour finds new faces, and costs a third more
+            let boxes = detectFrame(grey: grey + y0 * stride + x0, colour: nil,
+                                    width: x1 - x0, height: y1 - y0, stride: stride, request: sub,
                                     scale: Swift.min(1, YuNetDetector.regionFaceSize / Swift.max(face, 1)))
             for var b in boxes {
                 b.x += x0; b.y += y0
@@ -101,15 +115,29 @@ public struct YuNetDetector: FaceDetector {
         return union > 0 ? inter / union : 0
     }
 
-    /// The faces of a whole picture, scaled by `scale` (default: its longer side to at most `inputSize`).
-    func detectFrame(grey: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int, request: DetectionRequest,
-                     scale: Double? = nil) -> [DetectedBox] {
-        let scale = scale ?? Swift.min(1, Double(inputSize) / Double(Swift.max(width, height)))
+    /// The scale at which a whole `width` x `height` picture is looked at: its longer side to at
+    /// most `inputSize` and at least `minimumInputSize`.
+    public func pictureScale(width: Int, height: Int) -> Double {
+        let side = Double(Swift.max(width, height))
+        return Swift.max(Swift.min(1, Double(inputSize) / side), Double(Swift.min(inputSize, YuNetDetector.minimumInputSize)) / side)
+    }
+
+    /// The faces of a whole picture, scaled by `scale` (default: `pictureScale`).
+    func detectFrame(grey: UnsafePointer<UInt8>, colour: ColourSource? = nil, width: Int, height: Int, stride: Int,
+                     request: DetectionRequest, scale: Double? = nil) -> [DetectedBox] {
+        let scale = scale ?? pictureScale(width: width, height: height)
         let w = Swift.max(1, Int((Double(width) * scale).rounded())), h = Swift.max(1, Int((Double(height) * scale).rounded()))
         let pw = (w + 31) / 32 * 32, ph = (h + 31) / 32 * 32
-        var input = [Float](repeating: 0, count: pw * ph)
-        YuNetDetector.resample(grey, width: width, height: height, stride: stride, into: &input, w: w, h: h, rowLength: pw)
-        let run = { () -> [ONNXNetwork.Value]? in try? self.greyNetwork.run(ONNXNetwork.Value(shape: [1, 1, ph, pw], data: input)) }
+        let channels = colour == nil ? 1 : 3
+        var input = [Float](repeating: 0, count: channels * pw * ph)
+        if let colour {
+            YuNetDetector.resampleColour(grey, colour, width: width, height: height, stride: stride, into: &input, w: w, h: h,
+                                         rowLength: pw, planeLength: pw * ph)
+        } else {
+            YuNetDetector.resample(grey, width: width, height: height, stride: stride, into: &input, w: w, h: h, rowLength: pw)
+        }
+        let net = colour == nil ? greyNetwork : network
+        let run = { () -> [ONNXNetwork.Value]? in try? net.run(ONNXNetwork.Value(shape: [1, channels, ph, pw], data: input)) }
         guard let outs = request.threads == 0 ? run() : Parallelism.withThreads(request.threads, run) else { return [] }
         let faces = decode(outs, paddedWidth: pw, paddedHeight: ph)
         let back = 1 / scale
@@ -168,9 +196,13 @@ public struct YuNetDetector: FaceDetector {
 
     /// Scales a grey picture into the top-left `w`x`h` of a float buffer (rows `rowLength` apart):
     /// each output pixel the mean of the source pixels it covers (area averaging), or the pixel
-    /// itself at scale 1.
+    /// itself at scale 1; enlarged bilinearly.
     static func resample(_ src: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int,
                          into out: inout [Float], w: Int, h: Int, rowLength: Int) {
+        if w > width || h > height {
+            enlarge(width: width, height: height, w: w, h: h) { x, y in Float(src[y * stride + x]) } into: { x, y, v in out[y * rowLength + x] = v }
+            return
+        }
         out.withUnsafeMutableBufferPointer { o in
             let op = o.baseAddress!
             if w == width && h == height {
@@ -190,6 +222,127 @@ public struct YuNetDetector: FaceDetector {
                         var sum: Float = 0
                         for sx in xa..<Swift.min(xb, width) { sum += row[sx] }
                         d[x] = sum / Float((Swift.min(xb, width) - xa) * (Swift.min(yb, height) - ya))
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension YuNetDetector {
+    /// Bilinear enlargement (pixel centres aligned, as OpenCV's INTER_LINEAR): `value(x, y)` reads
+    /// the source, `store(x, y, v)` writes the `w` x `h` result. For small pictures only.
+    static func enlarge(width: Int, height: Int, w: Int, h: Int, _ value: (Int, Int) -> Float, into store: (Int, Int, Float) -> Void) {
+        let sx = Double(width) / Double(w), sy = Double(height) / Double(h)
+        for y in 0..<h {
+            let fy = Swift.max(0, (Double(y) + 0.5) * sy - 0.5)
+            let y0 = Swift.min(Int(fy), height - 1), y1 = Swift.min(y0 + 1, height - 1), ay = Float(fy - Double(y0))
+            for x in 0..<w {
+                let fx = Swift.max(0, (Double(x) + 0.5) * sx - 0.5)
+                let x0 = Swift.min(Int(fx), width - 1), x1 = Swift.min(x0 + 1, width - 1), ax = Float(fx - Double(x0))
+                let top = value(x0, y0) * (1 - ax) + value(x1, y0) * ax, bottom = value(x0, y1) * (1 - ax) + value(x1, y1) * ax
+                store(x, y, top * (1 - ay) + bottom * ay)
+            }
+        }
+    }
+
+    /// YUV to RGB by `m`, unclamped.
+    @inline(__always) static func rgb(y: Float, u: Float, v: Float, _ m: YUVMatrix) -> (Float, Float, Float) {
+        let c = m.ys * (y - m.y0), d = u - 128, e = v - 128
+        return (c + m.rv * e, c - m.gu * d - m.gv * e, c + m.bu * d)
+    }
+
+    /// `resample` for a colour picture: three planes (`planeLength` apart) of blue, green and red,
+    /// as OpenCV hands YuNet a BGR picture: each output pixel the mean colour of the area it covers.
+    static func resampleColour(_ grey: UnsafePointer<UInt8>, _ colour: ColourSource, width: Int, height: Int, stride: Int,
+                               into out: inout [Float], w: Int, h: Int, rowLength: Int, planeLength: Int) {
+        // one pixel's blue, green and red
+        let pixel: (Int, Int) -> (Float, Float, Float)
+        switch colour {
+        case let .rgb(p, cs, bytes, r, g, b):
+            pixel = { x, y in let q = p + y * cs + x * bytes; return (Float(q[b]), Float(q[g]), Float(q[r])) }
+        case let .chroma(u, v, cs, step, sx, sy, m):
+            pixel = { x, y in
+                let o = (y >> sy) * cs + (x >> sx) * step
+                let (r, g, b) = rgb(y: Float(grey[y * stride + x]), u: Float(u[o]), v: Float(v[o]), m)
+                return (b, g, r)
+            }
+        }
+        func clamp(_ v: Float) -> Float { Swift.min(255, Swift.max(0, v)) }
+        out.withUnsafeMutableBufferPointer { o in
+            let op = o.baseAddress!
+            if w > width || h > height || (w == width && h == height) {
+                // enlarged or as it is: each output pixel from at most four source pixels
+                var bgr = [Float](repeating: 0, count: 3 * width * height)
+                for y in 0..<height { for x in 0..<width {
+                    let (b, g, r) = pixel(x, y), i = 3 * (y * width + x)
+                    bgr[i] = clamp(b); bgr[i + 1] = clamp(g); bgr[i + 2] = clamp(r)
+                } }
+                for c in 0..<3 {
+                    let plane = op + c * planeLength
+                    if w == width && h == height {
+                        for y in 0..<h { for x in 0..<w { plane[y * rowLength + x] = bgr[3 * (y * width + x) + c] } }
+                    } else {
+                        enlarge(width: width, height: height, w: w, h: h) { x, y in bgr[3 * (y * width + x) + c] }
+                            into: { x, y, v in plane[y * rowLength + x] = v }
+                    }
+                }
+                return
+            }
+            let x0s = (0...w).map { Swift.min(width, $0 * width / w) }, y0s = (0...h).map { Swift.min(height, $0 * height / h) }
+            parallelFor(h) { rows in
+                switch colour {
+                case let .rgb(p, cs, bytes, r, g, b):
+                    // sums of each colour down the rows of the output row's area, then across
+                    // (over pointers, with wrapping arithmetic: every index is below 3 * width)
+                    let sums = UnsafeMutablePointer<UInt32>.allocate(capacity: 3 * width)
+                    defer { sums.deallocate() }
+                    for y in rows {
+                        let ya = y0s[y], yb = Swift.min(height, Swift.max(ya + 1, y0s[y + 1]))
+                        sums.initialize(repeating: 0, count: 3 * width)
+                        for sy in ya..<yb {
+                            var q = p + sy * cs, t = sums
+                            for _ in 0..<width {
+                                t[0] &+= UInt32(q[b]); t[1] &+= UInt32(q[g]); t[2] &+= UInt32(q[r])
+                                q += bytes; t += 3
+                            }
+                        }
+                        for x in 0..<w {
+                            let xa = x0s[x], xb = Swift.min(width, Swift.max(xa + 1, x0s[x + 1]))
+                            var sb: UInt32 = 0, sg: UInt32 = 0, sr: UInt32 = 0
+                            var t = sums + 3 &* xa
+                            for _ in xa..<xb { sb &+= t[0]; sg &+= t[1]; sr &+= t[2]; t += 3 }
+                            let n = 1 / Float((xb - xa) * (yb - ya)), i = y * rowLength + x
+                            op[i] = Float(sb) * n; op[planeLength + i] = Float(sg) * n; op[2 * planeLength + i] = Float(sr) * n
+                        }
+                    }
+                case let .chroma(u, v, cs, step, shx, shy, m):
+                    // luma summed over the area's pixels, chroma over the chroma samples under it; the
+                    // means converted to RGB (the conversion is linear: the mean of the pixels' colours)
+                    let cw = (width + (1 << shx) - 1) >> shx, ch = (height + (1 << shy) - 1) >> shy
+                    let ys = UnsafeMutablePointer<UInt32>.allocate(capacity: width), us = UnsafeMutablePointer<UInt32>.allocate(capacity: cw),
+                        vs = UnsafeMutablePointer<UInt32>.allocate(capacity: cw)
+                    defer { ys.deallocate(); us.deallocate(); vs.deallocate() }
+                    for y in rows {
+                        let ya = y0s[y], yb = Swift.min(height, Swift.max(ya + 1, y0s[y + 1]))
+                        let ca = ya >> shy, cb = Swift.min(ch, ((yb - 1) >> shy) + 1)
+                        ys.initialize(repeating: 0, count: width); us.initialize(repeating: 0, count: cw); vs.initialize(repeating: 0, count: cw)
+                        for sy in ya..<yb { let q = grey + sy * stride; for x in 0..<width { ys[x] &+= UInt32(q[x]) } }
+                        for cy in ca..<cb {
+                            let qu = u + cy * cs, qv = v + cy * cs
+                            for c in 0..<cw { us[c] &+= UInt32(qu[c &* step]); vs[c] &+= UInt32(qv[c &* step]) }
+                        }
+                        for x in 0..<w {
+                            let xa = x0s[x], xb = Swift.min(width, Swift.max(xa + 1, x0s[x + 1]))
+                            let cxa = xa >> shx, cxb = Swift.min(cw, ((xb - 1) >> shx) + 1)
+                            var sy: UInt32 = 0, su: UInt32 = 0, sv: UInt32 = 0
+                            for sx in xa..<xb { sy &+= ys[sx] }
+                            for c in cxa..<cxb { su &+= us[c]; sv &+= vs[c] }
+                            let nc = Float((cxb - cxa) * (cb - ca))
+                            let (r, g, b) = rgb(y: Float(sy) / Float((xb - xa) * (yb - ya)), u: Float(su) / nc, v: Float(sv) / nc, m)
+                            let i = y * rowLength + x
+                            op[i] = clamp(b); op[planeLength + i] = clamp(g); op[2 * planeLength + i] = clamp(r)
+                        }
                     }
                 }
             }

@@ -271,7 +271,7 @@ final class FerFilter: ElementImpl {
         let outcome = run.analyzer.process(view.width, view.height, time: t, late: late, live: live, settings: s.analysis,
                                            model: run.model, detector: run.detector.tuned(s.analysis)) {
             let (luma, stride) = view.luma(into: &run.lumaScratch)
-            return LumaPlane(pixels: luma, width: view.width, height: view.height, stride: stride)
+            return LumaPlane(pixels: luma, width: view.width, height: view.height, stride: stride, colour: view.colour)
         }
         if outcome.decision == .late { log(GST_LEVEL_DEBUG, "frame at \(t) s is late downstream: not analysed") }
         run.frames += 1

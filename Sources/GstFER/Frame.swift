@@ -1,4 +1,5 @@
 import CGStreamer
+import FaceDetect
 import FERNet
 
 /// How a raw video format lays out its pixels, for the formats ferfilter accepts.
@@ -51,12 +52,16 @@ struct FrameView {
     let layout: PixelLayout
     var planes: [UnsafeMutablePointer<UInt8>] = []
     var strides: [Int] = []
+    /// How the YUV formats' samples become RGB, from the caps' colorimetry.
+    let matrix: YUVMatrix
 
     init?(_ frame: UnsafeMutablePointer<GstVideoFrame>) {
         let info = frame.pointee.info
         guard let finfo = info.finfo, let layout = PixelLayout(finfo.pointee.format) else { return nil }
         self.layout = layout
         width = Int(info.width); height = Int(info.height)
+        matrix = YUVMatrix(bt709: info.colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709,
+                           fullRange: info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255)
         let n = Int(finfo.pointee.n_planes)
         withUnsafeBytes(of: frame.pointee.data) { raw in
             let ptrs = raw.bindMemory(to: UnsafeMutableRawPointer?.self)
@@ -65,6 +70,26 @@ struct FrameView {
         withUnsafeBytes(of: info.stride) { raw in
             let s = raw.bindMemory(to: Int32.self)
             for i in 0..<n { strides.append(Int(s[i])) }
+        }
+    }
+
+    /// Where the frame's colour is, for the detector: 8-bit RGB and YUV formats (nil for grey and
+    /// the 10-bit formats, whose faces are found in grey).
+    var colour: ColourSource? {
+        switch layout {
+        case let .rgb(bytes, r, g, b):
+            return .rgb(UnsafePointer(planes[0]), stride: strides[0], pixelBytes: bytes, r: r, g: g, b: b)
+        case let .planar420(u, v) where strides[u] == strides[v]:
+            return .chroma(u: UnsafePointer(planes[u]), v: UnsafePointer(planes[v]), stride: strides[u], step: 1, shiftX: 1, shiftY: 1,
+                           matrix: matrix)
+        case let .semiPlanar420(uFirst):
+            let p = UnsafePointer(planes[1])
+            return .chroma(u: uFirst ? p : p + 1, v: uFirst ? p + 1 : p, stride: strides[1], step: 2, shiftX: 1, shiftY: 1, matrix: matrix)
+        case let .packed422(_, u, v):
+            let p = UnsafePointer(planes[0])
+            return .chroma(u: p + u, v: p + v, stride: strides[0], step: 4, shiftX: 1, shiftY: 0, matrix: matrix)
+        default:
+            return nil
         }
     }
 

@@ -58,7 +58,7 @@ public final class ImageAnalyzer: @unchecked Sendable {
     /// the HTTP status it deserves (413 over `maxPixels`, 415 no known format, 400 damaged).
     static func decode(_ bytes: [UInt8], name: String, maxPixels: Int) throws -> Image {
         do {
-            return try ImageCodec.decode(bytes, name: name, maxPixels: maxPixels)
+            return try ImageCodec.decode(bytes, name: name, maxPixels: maxPixels, colour: true)
         } catch let e as ImageError {
             switch e {
             case .unsupported(_, let why) where why.contains("pixels"): throw AnalysisError.tooLarge("image too large: \(e)")
@@ -73,21 +73,18 @@ public final class ImageAnalyzer: @unchecked Sendable {
     public func analyze(_ bytes: [UInt8], wholeImage: Bool = false, maxFaces: Int? = nil) throws -> AnalysisResult {
         let t0 = Date()
         let img = try ImageAnalyzer.decode(bytes, name: "the request body", maxPixels: maxPixels)
-        let grey = img.grey
         var s = settings
         if let maxFaces { s.maxFaces = maxFaces }
         let labels = model.labels
         let found: [EmotionFace]
         if wholeImage {
-            let p = model.predict(faces: [FaceCrop.crop(grey: grey, width: img.width, height: img.height, box: (0, 0, img.width, img.height),
+            let p = model.predict(faces: [FaceCrop.crop(grey: img.grey, width: img.width, height: img.height, box: (0, 0, img.width, img.height),
                                                         side: model.inputSize.width)], flipTTA: s.flipTTA)[0]
             let k = p.indices.max { p[$0] < p[$1] }!
             found = [FaceResult(id: 0, x: 0, y: 0, width: img.width, height: img.height, probabilities: p, labelIndex: k).reported(labels: labels)]
         } else {
-            found = grey.withUnsafeBufferPointer {
-                FrameAnalysis.picture(LumaPlane(pixels: $0.baseAddress!, width: img.width, height: img.height, stride: img.width),
-                                      settings: s, model: model, detector: detector)
-            }.map { $0.reported(labels: labels) }
+            found = LumaPlane.over(img) { FrameAnalysis.picture($0, settings: s, model: model, detector: detector) }
+                .map { $0.reported(labels: labels) }
         }
         let faces = found.map { f -> FaceReading in
             var byLabel: [String: Double] = [:]

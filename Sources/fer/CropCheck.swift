@@ -22,6 +22,8 @@ struct CropCheck: ParsableCommand {
     @Option(help: "YuNet model (ONNX).") var yunet = Defaults.yunet
     @Option(help: "YuNet: the longer side of the picture the network sees (ferfilter's detection-size; 0: the frame's).")
     var detectionSize = AnalysisSettings().detectionSize
+    @Option(help: "YuNet: the lowest score that counts as a face (ferfilter's detection-threshold).")
+    var detectionThreshold = AnalysisSettings().detectionThreshold
     @Option(help: "Faces to place (from the first PublicTest rows).") var faces = 600
     @Option(help: "Face size in the frame, pixels.") var size = 110
     @Option(help: "Comma-separated crop scales.") var scales = "0.8,0.9,1.0,1.1,1.2"
@@ -33,7 +35,7 @@ struct CropCheck: ParsableCommand {
         let m = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: model))
         var settings = AnalysisSettings()
         guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
-        settings.detector = kind; settings.detectionSize = detectionSize
+        settings.detector = kind; settings.detectionSize = detectionSize; settings.detectionThreshold = detectionThreshold
         let detector = try settings.makeDetector(cascade: cascade, yunet: yunet)
         let d = try loadData(data).subset([.publicTest])
         let scaleList = scales.split(separator: ",").compactMap { Double($0) }

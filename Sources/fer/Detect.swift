@@ -38,15 +38,13 @@ struct Detect: ParsableCommand {
         s.detector = kind; s.detectionThreshold = detectionThreshold; s.threads = threads; s.detectionSize = detectionSize
         let detector = try s.makeDetector(cascade: cascade, yunet: yunet)
         for path in images {
-            var img = try ImageCodec.read(path)
+            var img = try ImageCodec.read(path, colour: true)   // YuNet sees colour; --width: grey only
             if let width, width > 0, width != img.width {
                 let h = max(1, Int((Double(img.height) * Double(width) / Double(img.width)).rounded()))
                 img = Image(width: width, height: h, channels: 1, pixels: Image.resizeGrey(img.grey, width: img.width, height: img.height, to: width, h))
             }
-            let g = img.grey
             let t0 = Date()
-            let lines: [String] = g.withUnsafeBufferPointer { buf in
-                let luma = LumaPlane(pixels: buf.baseAddress!, width: img.width, height: img.height, stride: img.width)
+            let lines: [String] = LumaPlane.over(img) { luma in
                 if let m {
                     return FrameAnalysis.picture(luma, settings: s, model: m, detector: detector).map { f in
                         let r = f.reported(labels: m.labels)
@@ -61,8 +59,7 @@ struct Detect: ParsableCommand {
             var took = Date().timeIntervalSince(t0)
             if repeats > 0 {
                 let times = (0..<repeats).map { _ in
-                    g.withUnsafeBufferPointer { buf in
-                        let luma = LumaPlane(pixels: buf.baseAddress!, width: img.width, height: img.height, stride: img.width)
+                    LumaPlane.over(img) { luma in
                         let t = Date()
                         _ = Parallelism.withThreads(threads) { FrameAnalysis.detect(luma, settings: s, detector: detector) }
                         return Date().timeIntervalSince(t)
@@ -74,11 +71,8 @@ struct Detect: ParsableCommand {
                 ONNXNetwork.profiling = true; ONNXNetwork.profile = [:]
                 let t = Date()
                 for _ in 0..<max(repeats, 1) {
-                    g.withUnsafeBufferPointer { buf in
-                        _ = Parallelism.withThreads(threads) {
-                            FrameAnalysis.detect(LumaPlane(pixels: buf.baseAddress!, width: img.width, height: img.height, stride: img.width),
-                                                 settings: s, detector: y)
-                        }
+                    LumaPlane.over(img) { luma in
+                        _ = Parallelism.withThreads(threads) { FrameAnalysis.detect(luma, settings: s, detector: y) }
                     }
                 }
                 let n = Double(max(repeats, 1)), total = Date().timeIntervalSince(t) * 1000 / n

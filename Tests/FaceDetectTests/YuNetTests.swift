@@ -129,6 +129,112 @@ final class YuNetTests: XCTestCase {
         XCTAssertGreaterThan(face.score, 0.6)
     }
 
+    /// A colour picture handed as packed RGB (any byte order, any stride) is what the network sees
+    /// as OpenCV's BGR input: at scale 1, `detect` with colour gives OpenCV's faces.
+    func testColourFramesGiveOpenCVsFaces() throws {
+        var d = try detector()
+        let f = try YuNetFixture("colour")
+        d.scoreThreshold = f.meta.opencv.score_threshold; d.nmsThreshold = f.meta.opencv.nms_threshold
+        let (w, h) = (f.image.width, f.image.height)
+        let grey = f.image.grey
+        for (bytes, order) in [(3, (r: 0, g: 1, b: 2)), (4, (r: 2, g: 1, b: 0))] {
+            let stride = bytes * w + 5
+            var packed = [UInt8](repeating: 0, count: stride * h)
+            for y in 0..<h { for x in 0..<w { for c in 0..<3 {
+                packed[y * stride + x * bytes + [order.r, order.g, order.b][c]] = f.image.pixels[(y * w + x) * 3 + c]
+            } } }
+            let faces = packed.withUnsafeBufferPointer { p in grey.withUnsafeBufferPointer { g in
+                d.detectFrame(grey: g.baseAddress!, colour: .rgb(p.baseAddress!, stride: stride, pixelBytes: bytes, r: order.r, g: order.g, b: order.b),
+                              width: w, height: h, stride: w, request: DetectionRequest(minSize: 0), scale: 1)
+            } }
+            let ref = f.meta.opencv.faces_x_y_w_h_landmarks10_score
+            XCTAssertEqual(faces.count, ref.count, "\(bytes) bytes a pixel")
+            for (a, r) in zip(faces, ref) {
+                // detect keeps boxes inside the frame
+                let x0 = max(0, r[0]), y0 = max(0, r[1]), x1 = min(Double(w), r[0] + r[2]), y1 = min(Double(h), r[1] + r[3])
+                XCTAssertEqual(Double(a.x), x0, accuracy: 1); XCTAssertEqual(Double(a.y), y0, accuracy: 1)
+                XCTAssertEqual(Double(a.width), x1 - x0, accuracy: 1.5); XCTAssertEqual(Double(a.height), y1 - y0, accuracy: 1.5)
+                for (k, p) in a.landmarks.enumerated() {
+                    XCTAssertEqual(p.x, r[4 + 2 * k], accuracy: 0.01); XCTAssertEqual(p.y, r[5 + 2 * k], accuracy: 0.01)
+                }
+                XCTAssertEqual(a.score, r[14], accuracy: 1e-3)
+            }
+        }
+    }
+
+    /// The chroma of YUV frames (I420's planes, NV12's interleaved plane) gives the network the
+    /// colours packed RGB gives, to within what 4:2:0 subsampling loses, as it is and scaled down.
+    func testChromaGivesRGBsColours() throws {
+        let f = try YuNetFixture("colour")
+        let (w, h) = (f.image.width & ~1, f.image.height & ~1)   // whole chroma samples
+        let px = f.image.pixels, iw = f.image.width
+        func rgb(_ x: Int, _ y: Int) -> (Double, Double, Double) {
+            let p = (y * iw + x) * 3; return (Double(px[p]), Double(px[p + 1]), Double(px[p + 2]))
+        }
+        // BT.601 limited range, chroma the mean of each 2x2 block
+        var luma = [UInt8](repeating: 0, count: w * h)
+        var u = [UInt8](repeating: 0, count: w * h / 4), v = u, nv = [UInt8](repeating: 0, count: w * h / 2)
+        for y in 0..<h { for x in 0..<w {
+            let (r, g, b) = rgb(x, y)
+            luma[y * w + x] = UInt8((16 + 0.257 * r + 0.504 * g + 0.098 * b).rounded())
+        } }
+        for cy in 0..<(h / 2) { for cx in 0..<(w / 2) {
+            var su = 0.0, sv = 0.0
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let (r, g, b) = rgb(2 * cx + dx, 2 * cy + dy)
+                su += 128 - 0.148 * r - 0.291 * g + 0.439 * b; sv += 128 + 0.439 * r - 0.368 * g - 0.071 * b
+            }
+            let i = cy * (w / 2) + cx
+            u[i] = UInt8((su / 4).rounded()); v[i] = UInt8((sv / 4).rounded())
+            nv[2 * i] = u[i]; nv[2 * i + 1] = v[i]
+        } }
+        for (ow, oh) in [(w, h), (w / 2, h / 2)] {
+            func planes(_ colour: ColourSource) -> [Float] {
+                var out = [Float](repeating: 0, count: 3 * ow * oh)
+                luma.withUnsafeBufferPointer { YuNetDetector.resampleColour($0.baseAddress!, colour, width: w, height: h, stride: w,
+                                                                            into: &out, w: ow, h: oh, rowLength: ow, planeLength: ow * oh) }
+                return out
+            }
+            let packed = px.withUnsafeBufferPointer { planes(.rgb($0.baseAddress!, stride: 3 * iw, pixelBytes: 3, r: 0, g: 1, b: 2)) }
+            let i420 = u.withUnsafeBufferPointer { up in v.withUnsafeBufferPointer { vp in
+                planes(.chroma(u: up.baseAddress!, v: vp.baseAddress!, stride: w / 2, step: 1, shiftX: 1, shiftY: 1))
+            } }
+            let nv12 = nv.withUnsafeBufferPointer { planes(.chroma(u: $0.baseAddress!, v: $0.baseAddress! + 1, stride: w, step: 2, shiftX: 1, shiftY: 1)) }
+            XCTAssertEqual(i420, nv12, "I420 and NV12 hold the same samples")
+            let mean = zip(packed, i420).map { Double(abs($0 - $1)) }.reduce(0, +) / Double(packed.count)
+            print("\(ow)x\(oh): chroma against packed RGB, mean difference \(mean) levels")
+            XCTAssertLessThan(mean, 4, "\(ow)x\(oh)")
+            XCTAssertGreaterThan(packed.max()!, 100, "a real picture")
+        }
+    }
+
+    /// The colorimetries: limited range stretches luma 16-235 to 0-255, full range keeps it; grey
+    /// (neutral chroma) stays grey; BT.601 and BT.709 give their published coefficients.
+    func testYUVMatricesFollowTheColorimetry() {
+        let limited = YUVMatrix.bt601, full = YUVMatrix(bt709: false, fullRange: true), hd = YUVMatrix(bt709: true, fullRange: false)
+        for (y, expected) in [(16.0, 0.0), (235, 255), (126, 128)] as [(Float, Float)] {
+            let (r, g, b) = YuNetDetector.rgb(y: y, u: 128, v: 128, limited)
+            XCTAssertEqual(r, expected, accuracy: 0.5); XCTAssertEqual(g, r); XCTAssertEqual(b, r)
+        }
+        XCTAssertEqual(YuNetDetector.rgb(y: 77, u: 128, v: 128, full).0, 77)
+        XCTAssertEqual(full.rv, 1.402, accuracy: 1e-3); XCTAssertEqual(full.gu, 0.344, accuracy: 1e-3)
+        XCTAssertEqual(full.gv, 0.714, accuracy: 1e-3); XCTAssertEqual(full.bu, 1.772, accuracy: 1e-3)
+        XCTAssertEqual(limited.rv, 1.596, accuracy: 1e-3); XCTAssertEqual(limited.bu, 2.017, accuracy: 1e-3)
+        XCTAssertEqual(hd.rv, 1.793, accuracy: 1e-3); XCTAssertEqual(hd.gu, 0.213, accuracy: 1e-3)
+        XCTAssertEqual(hd.gv, 0.533, accuracy: 1e-3); XCTAssertEqual(hd.bu, 2.112, accuracy: 1e-3)
+    }
+
+    /// Pictures smaller than `minimumInputSize` are enlarged to it; larger ones scaled down to
+    /// `inputSize`, never past it.
+    func testSmallPicturesAreEnlarged() throws {
+        let d = try detector()
+        XCTAssertEqual(d.pictureScale(width: 160, height: 100), 2, accuracy: 1e-9)
+        XCTAssertEqual(d.pictureScale(width: 400, height: 300), 1, accuracy: 1e-9)
+        XCTAssertEqual(d.pictureScale(width: 1280, height: 720), 0.5, accuracy: 1e-9)
+        var small = d; small.inputSize = 200
+        XCTAssertEqual(small.pictureScale(width: 100, height: 50), 2, accuracy: 1e-9, "never past inputSize")
+    }
+
     /// A damaged file is refused with an error naming it, never a crash.
     func testDamagedFilesAreRefusedClearly() throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: yunetPath)))

@@ -1,5 +1,6 @@
 import FaceAnalysis
 import CGStreamer
+import CGstCheck
 import FaceDetect
 import FERNet
 import FERTraining
@@ -67,6 +68,50 @@ final class OneAnalysisTests: XCTestCase {
         XCTAssertEqual(faces.map { [$0.box.x, $0.box.y, $0.box.width, $0.box.height] }, element.map { [$0.x, $0.y, $0.w, $0.h] })
         XCTAssertEqual(faces.map(\.emotion), element.map { $0.label ?? "" })
         for (e, a) in zip(element, faces) { XCTAssertEqual(e.confidence, a.confidence, accuracy: 1e-6) }
+    }
+
+    /// YuNet sees colour in every 8-bit colour format ferfilter takes. Four wild-dev photos (film
+    /// frames, odd sizes) whose face YuNet misses in grey: the element finds it in RGB, BGRx, I420,
+    /// NV12 and YUY2 (the same box within a few pixels: chroma is subsampled), and not in GRAY8;
+    /// the analyze API on the JPEG finds the RGB frame's box.
+    func testYuNetSeesColourInEveryColourFormat() throws {
+        XCTAssertTrue(Gst.ready)
+        let dir = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/wild-dev/images")
+        guard FileManager.default.fileExists(atPath: dir.path) else {
+            throw XCTSkip("wild-dev not found beside the checkout (\(dir.path)): this test reads four of its photos")
+        }
+        let model = try FacialExpressionModel(contentsOf: URL(fileURLWithPath: shippedModel))
+        for name in ["Dileep_70.jpg", "SharmilaTagore_49.jpg", "Jayamadhuri_17.jpg", "HrithikRoshan_174.jpg"] {
+            let path = dir.appendingPathComponent(name).path
+            let img = try ImageCodec.read(path, colour: true)
+            XCTAssertEqual(img.channels, 3, name)
+            let (w, h) = (img.width, img.height), stride = (3 * w + 3) & ~3
+            var rgb = [UInt8](repeating: 0, count: stride * h)
+            for y in 0..<h { for x in 0..<(3 * w) { rgb[y * stride + x] = img.pixels[y * 3 * w + x] } }
+            var boxes: [String: [ROI]] = [:]
+            for format in ["RGB", "BGRx", "I420", "NV12", "YUY2", "GRAY8"] {
+                let hn = gst_harness_new_parse("videoconvert ! capsfilter caps=video/x-raw,format=\(format) ! ferfilter skip-late=false draw=false model=\(shippedModel)")!
+                defer { gst_harness_teardown(hn) }
+                gst_harness_set_src_caps_str(hn, "video/x-raw,format=RGB,width=\(w),height=\(h),framerate=30/1")
+                XCTAssertEqual(gst_harness_push(hn, makeBuffer(rgb)), GST_FLOW_OK)
+                let out = try XCTUnwrap(gst_harness_pull(hn))
+                defer { gst_buffer_unref(out) }
+                boxes[format] = rois(of: out)
+            }
+            print("\(name) \(w)x\(h): " + boxes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.map { "\($0.x),\($0.y) \($0.w)x\($0.h)" })" }.joined(separator: ", "))
+            XCTAssertEqual(boxes["GRAY8"]?.count, 0, "\(name): YuNet misses this face in grey (why it was chosen)")
+            let ref = try XCTUnwrap(boxes["RGB"]?.first, "\(name): found in RGB")
+            XCTAssertEqual(boxes["RGB"]?.count, 1)
+            for format in ["BGRx", "I420", "NV12", "YUY2"] {
+                XCTAssertEqual(boxes[format]?.count, 1, "\(name) \(format): one face")
+                guard let b = boxes[format]?.first else { continue }
+                for (u, v) in zip([b.x, b.y, b.w, b.h], [ref.x, ref.y, ref.w, ref.h]) {
+                    XCTAssertLessThanOrEqual(abs(u - v), 6, "\(name) \(format): \(b) against RGB's \(ref)")
+                }
+            }
+            let api = try ImageAnalyzer(model: model, detector: defaultDetector()).analyze([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+            XCTAssertEqual(api.faces.map { [$0.box.x, $0.box.y, $0.box.width, $0.box.height] }, [[ref.x, ref.y, ref.w, ref.h]], "\(name): the analyze API")
+        }
     }
 
     /// With the default detector every face carries its five landmarks, inside its box, eyes above
