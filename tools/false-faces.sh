@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 count() {   # faces in the ferfilter messages of a gst-launch -m run on stdin
-  grep -o 'face\\*, id' | wc -l
+  { grep -o 'ferfilter, .*count=(uint)[0-9]*' || true; } | sed 's/.*count=(uint)//' | awk '{ n += $1 } END { print n + 0 }'
 }
 echo "| source | frames | faces reported |"
 echo "|---|---:|---:|"
