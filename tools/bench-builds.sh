@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # Two or more builds of the plugin on the same clips in one run, taking turns: for a change's
 # "before and after" (or checked against unchecked code) without the host's mood between runs.
-#   tools/bench-builds.sh [--frames N] [--rounds R] [--sizes "1280x720 1920x1080"] NAME=PLUGIN_DIR[:PROPS] ...
+#   tools/bench-builds.sh [--frames N] [--rounds R] [--sizes "1280x720 1920x1080"] [--faces 4] NAME=PLUGIN_DIR[:PROPS] ...
 # e.g. (the tree as of another commit in a worktree, built with plugin/meson-free-build.sh --dest):
 #   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && plugin/meson-free-build.sh --dest /tmp/before-plugin)
 #   tools/bench-builds.sh before=/tmp/before-plugin after=.build/gst-plugins
 # PROPS, after a colon, are ferfilter properties for that build only, e.g. the same detector as an
 # older build's default: after-haar=.build/gst-plugins:"detector=haar"
-# Each round runs every build once on each clip (4 FER2013 faces, raw RGB at 30 fps, ferfilter
+# Each round runs every build once on each clip (4 FER2013 faces by default, raw RGB at 30 fps, ferfilter
 # with its defaults into fakesink sync=false); prints every round's fps and, per build and clip,
 # the median fps and the element's latency p99 (GStreamer's latency tracer) over the rounds.
 # Needs .build/release/fer (the clips), FER2013 beside the checkout, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-frames=240 rounds=3 sizes="1280x720 1920x1080"
+frames=240 rounds=3 sizes="1280x720 1920x1080" faces=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --frames) frames="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --sizes) sizes="$2"; shift 2 ;;
+    --faces) faces="$2"; shift 2 ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *=*) break ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -34,8 +35,8 @@ done
 
 for size in $sizes; do
   w=${size%x*}; h=${size#*x}
-  face=$(python3 -c "print(int(min($w / 2, $h / 2) * 0.6))")
-  .build/release/fer scene --frames "$frames" --faces 4 --size "$face" --first 12 --width "$w" --height "$h" \
+  face=$(python3 -c "import math; c = math.ceil(math.sqrt($faces)); r = math.ceil($faces / c); print(int(min($w / c, $h / r) * 0.6))")   # as bench-element.sh
+  .build/release/fer scene --frames "$frames" --faces "$faces" --size "$face" --first 12 --width "$w" --height "$h" \
     --output "$tmp/clip.gray" >/dev/null
   gst-launch-1.0 -q filesrc location="$tmp/clip.gray" ! rawvideoparse format=gray8 width="$w" height="$h" framerate=30/1 \
     ! videoconvert ! video/x-raw,format=RGB ! filesink location="$tmp/$size.rgb"
@@ -75,14 +76,15 @@ done
 echo
 echo "| clip | build | median fps | median latency p99 (ms) |"
 echo "|---|---|---:|---:|"
-python3 - "$tmp/rows" <<'PY'
+python3 - "$tmp/rows" "$faces" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+faces = sys.argv[2]
 seen = []
 for r in rows:
     if (r[1], r[2]) not in seen: seen.append((r[1], r[2]))
 for size, name in seen:
     fps = [float(r[3]) for r in rows if (r[1], r[2]) == (size, name)]
     p99 = [float(r[4]) for r in rows if (r[1], r[2]) == (size, name)]
-    print(f"| {size}/4 faces | {name} | {statistics.median(fps):.1f} | {statistics.median(p99):.1f} |")
+    print(f"| {size}/{faces} faces | {name} | {statistics.median(fps):.1f} | {statistics.median(p99):.1f} |")
 PY

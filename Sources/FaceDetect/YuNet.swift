@@ -76,6 +76,11 @@ public struct YuNetDetector: FaceDetector {
         guard let plan = request.plan, plan.period > 1, plan.phase % plan.period != 0 else {
             return detectFrame(grey: grey, colour: colour, width: width, height: height, stride: stride, request: request)
         }
+        if regionPixels(plan.regions, width: width, height: height) >= framePixels(width: width, height: height) {
+            // so many tracked faces that their regions would cost more than the whole frame: the
+            // whole frame, in grey as the regions are
+            return detectFrame(grey: grey, colour: nil, width: width, height: height, stride: stride, request: request)
+        }
         var found: [DetectedBox] = []
         for r in plan.regions {
             let x0 = Swift.max(0, r.x), y0 = Swift.max(0, r.y)
@@ -102,6 +107,25 @@ public struct YuNetDetector: FaceDetector {
         for b in found where !kept.contains(where: { YuNetDetector.iou($0, b) > nmsThreshold }) { kept.append(b) }
         return kept
     }
+
+    /// The network's input pixels for a whole `width` x `height` frame (padded to 32).
+    func framePixels(width: Int, height: Int) -> Int {
+        let k = pictureScale(width: width, height: height)
+        return YuNetDetector.padded(Double(width) * k) * YuNetDetector.padded(Double(height) * k)
+    }
+
+    /// The network's input pixels for the regions of a plan, each scaled as `detect` scales it.
+    func regionPixels(_ regions: [ScanRegion], width: Int, height: Int) -> Int {
+        regions.reduce(0) { total, r in
+            let w = Swift.min(width, r.x + r.width) - Swift.max(0, r.x), h = Swift.min(height, r.y + r.height) - Swift.max(0, r.y)
+            guard w >= 8, h >= 8 else { return total }
+            let k = Swift.min(1, YuNetDetector.regionFaceSize / Swift.max(Double(r.maxSize) / 1.45, 1))
+            return total + YuNetDetector.padded(Double(w) * k) * YuNetDetector.padded(Double(h) * k)
+        }
+    }
+
+    /// A side scaled and rounded as `detectFrame` rounds it, padded to a multiple of 32.
+    static func padded(_ side: Double) -> Int { (Swift.max(1, Int(side.rounded())) + 31) / 32 * 32 }
 
     static func iou(_ a: DetectedBox, _ b: DetectedBox) -> Double {
         iou((Double(a.x), Double(a.y), Double(a.width), Double(a.height)), (Double(b.x), Double(b.y), Double(b.width), Double(b.height)))

@@ -15,15 +15,20 @@ enum FaceDrawing {
     static func unit(_ v: Double) -> Double { v.isNaN ? 0 : min(max(v, 0), 1) }
 
     /// Each face's box and "emotion NN%" in its emotion's colour; with `probabilities`, a bar per
-    /// label (its initial from `labels`) beside the box, or under it where there is no room.
-    /// With `landmarks`, each face's landmarks as small squares in its colour, ringed in black.
+    /// label (its initial from `labels`) in a panel beside the box, or under or above it: labels
+    /// and panels are laid out (`OverlayLayout`) so that they cover no other face, label or panel
+    /// where there is room. With `landmarks`, each face's landmarks as small squares in its
+    /// colour, ringed in black.
     static func draw(_ faces: [EmotionFace], on view: FrameView, labels: [String], probabilities: Bool, landmarks: Bool = false) {
         let painter = Painter(f: view)
         let scale = max(1, min(view.width, view.height) / 240)
         let thick = max(2, scale)
-        for f in faces {
+        let texts = faces.map { "\($0.emotion) \(Int((unit($0.confidence) * 100).rounded()))%" }
+        let layout = self.layout(faces, texts: texts, probabilities: probabilities, scale: scale, thick: thick,
+                                 frameWidth: view.width, frameHeight: view.height)
+        for f in faces { painter.box(f.x, f.y, f.width, f.height, thick, colour(f.labelID)) }
+        for (i, f) in faces.enumerated() {
             let c = colour(f.labelID)
-            painter.box(f.x, f.y, f.width, f.height, thick, c)
             if landmarks {
                 let r = max(2, f.width / 40)
                 for i in Swift.stride(from: 0, to: f.landmarks.count - 1, by: 2) {
@@ -32,23 +37,30 @@ enum FaceDrawing {
                     painter.fill(x - r, y - r, 2 * r + 1, 2 * r + 1, c)
                 }
             }
-            let text = "\(f.emotion) \(Int((unit(f.confidence) * 100).rounded()))%"
-            let (_, th) = Font.size(text, scale: scale)
-            let ty = f.y - th >= 0 ? f.y - th : f.y + thick
-            painter.text(text, f.x, ty, scale: scale, black, c)
-            if probabilities {
-                // a row of initial + bar per label, beside the box when there is room, else under it
-                let rowH = 9 * scale, barW = max(f.width / 2, 40 * scale), panelW = 7 * scale + barW
-                let beside = f.x + f.width + thick + panelW <= view.width
-                let px = beside ? f.x + f.width + thick : f.x
-                let py = beside ? f.y : f.y + f.height + thick
-                for (k, p) in f.probabilities.enumerated() {
-                    let y = py + k * rowH
+            let l = layout.labels[i]
+            painter.text(texts[i], l.x, l.y, scale: scale, black, c)
+            if let p = layout.panels[i] {
+                let rowH = 9 * scale, barW = p.width - 7 * scale
+                for (k, v) in f.probabilities.enumerated() {
+                    let y = p.y + k * rowH
                     let kc = colour(k)
-                    painter.text(k < labels.count ? String(labels[k].prefix(1)) : "?", px, y, scale: scale, black, kc)
-                    painter.fill(px + 7 * scale, y + scale, Int(Double(barW) * unit(p)), rowH - 2 * scale, kc)
+                    painter.text(k < labels.count ? String(labels[k].prefix(1)) : "?", p.x, y, scale: scale, black, kc)
+                    painter.fill(p.x + 7 * scale, y + scale, Int(Double(barW) * unit(v)), rowH - 2 * scale, kc)
                 }
             }
         }
+    }
+
+    /// Where `draw` puts each face's label (`texts`) and probability panel.
+    static func layout(_ faces: [EmotionFace], texts: [String], probabilities: Bool, scale: Int, thick: Int,
+                       frameWidth: Int, frameHeight: Int) -> OverlayLayout {
+        OverlayLayout(boxes: faces.map { OverlayLayout.Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) },
+                      label: texts.map { Font.size($0, scale: scale) },
+                      panel: faces.map { f in
+                          guard probabilities, !f.probabilities.isEmpty else { return nil }
+                          // a row of initial + bar per label
+                          return (7 * scale + max(f.width / 2, 40 * scale), 9 * scale * f.probabilities.count)
+                      },
+                      gap: thick, frameWidth: frameWidth, frameHeight: frameHeight)
     }
 }

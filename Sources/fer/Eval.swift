@@ -31,13 +31,18 @@ struct Eval: ParsableCommand {
         let ev = evaluate(m.network, on: d, normalization: m.description.normalization, labels: m.labels, flipTTA: flipTTA)
         let secs = Date().timeIntervalSince(t0)
         print("model: \(model)")
-        print("rows: \(d.count) (\(splits.map(\.rawValue).sorted().joined(separator: "+")))\(flipTTA ? ", flip TTA" : "")")
+        // the splits the file actually has rows of, not those asked for
+        let read = Usage.allCases.filter { splits.contains($0) }.compactMap { u -> String? in
+            let n = all.subset([u]).count
+            return n > 0 ? "\(u.rawValue) \(n)" : nil
+        }
+        print("rows: \(d.count) (\(read.joined(separator: " + ")))\(flipTTA ? ", flip TTA" : "")")
         print("accuracy: \(fmt(ev.accuracy))")
         print("loss: \(fmt(ev.loss))")
         printReport(ev.confusion)
         let url = URL(fileURLWithPath: confusion)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Charts.confusion(ev.confusion, title: "\(m.description.name) on \(splits.map(\.rawValue).sorted().joined(separator: "+"))")
+        try Charts.confusion(ev.confusion, title: "\(m.description.name) on \(read.map { $0.split(separator: " ")[0] }.joined(separator: "+"))")
             .write(to: url, atomically: true, encoding: .utf8)
         print("confusion matrix: \(url.path)")
         stderr("\(d.count) faces in \(fmt(secs, 2)) s (\(Int(Double(d.count) / secs)) faces/s)")
