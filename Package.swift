@@ -61,6 +61,9 @@ let package = Package(
         // settings and defaults, and the face results with one codec for every output format. The
         // element, the web viewer and the `fer` tool all call this.
         .target(name: "FaceAnalysis", dependencies: ["FERNet", "FaceDetect", "FaceTracking"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Checks JSON against the schemas in docs/schemas (the part of JSON Schema they use): the
+        // tests hold every output format to its published schema. Not linked into the plugin or fer.
+        .target(name: "SchemaCheck", swiftSettings: [.swiftLanguageMode(.v5)]),
         // Emotion metadata inside H.264/H.265: SEI user-data-unregistered messages in access units,
         // and the JSON payload they carry (no GStreamer here).
         .target(name: "EmotionSEI", dependencies: ["FaceAnalysis"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -127,15 +130,15 @@ let package = Package(
         ),
         .testTarget(
             name: "WebViewerTests",
-            dependencies: ["WebViewer", "FaceAnalysis", "FERNet", "FaceDetect", "FERTraining"],
+            dependencies: ["WebViewer", "FaceAnalysis", "FERNet", "FaceDetect", "FERTraining", "SchemaCheck"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "GstFERTests",
-            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect", "FaceTracking", "WebViewer", "FERTraining"],
+            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect", "FaceTracking", "WebViewer", "FERTraining", "SchemaCheck"],
             swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
         // The user's pages: links and anchors resolve, the front page stays short.
-        .testTarget(name: "DocsTests", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DocsTests", dependencies: ["SchemaCheck"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -4,6 +4,8 @@ import CGstCheck
 import FERNet
 import Foundation
 import GstFER
+import EmotionSEI
+import SchemaCheck
 import XCTest
 
 /// The `results` property: JSON Lines per frame and a summary at end of stream.
@@ -27,6 +29,19 @@ final class ResultsFeedTests: XCTestCase {
         }
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 11, "10 frames and a summary")
+        // each line holds to its published schema (docs/schemas), and so does the SEI payload of the same faces
+        let schemas = SchemaCheck(folder: packageRoot.appendingPathComponent("docs/schemas"))
+        for (i, line) in lines.enumerated() {
+            let name = i < 10 ? "results-frame.schema.json" : "results-summary.schema.json"
+            XCTAssertEqual(try schemas.problems(json: String(line), schema: name), [], "line \(i + 1) against \(name)")
+        }
+        let faces = metas[9].map {
+            EmotionFace(id: Int($0.id), x: $0.x, y: $0.y, width: $0.w, height: $0.h, emotion: $0.label ?? "", labelID: Int($0.labelID),
+                        confidence: $0.confidence, probabilities: $0.probabilities, landmarks: $0.landmarks)
+        }
+        for payload in [EmotionPayload.encode(faces, timecode: "10:00:00:12"), EmotionPayload.encode(faces, probabilities: false)] {
+            XCTAssertEqual(try schemas.problems(json: String(decoding: payload, as: UTF8.self), schema: "sei-payload.schema.json"), [])
+        }
         for (i, line) in lines.prefix(10).enumerated() {
             let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             XCTAssertEqual(o["frame"] as? Int, i)

@@ -1,5 +1,6 @@
 import FERNet
 import FERTraining
+import SchemaCheck
 import Foundation
 import XCTest
 
@@ -13,6 +14,11 @@ final class CameraTests: XCTestCase {
     func post(_ server: Server, session: String?, _ body: [UInt8], type: String = "image/jpeg") throws -> (Int, [String: Any]) {
         let path = "/api/v1/camera" + (session.map { "?session=\($0)" } ?? "")
         let r = try HTTP.send(method: "POST", port: server.port, path: path, headers: ["Content-Type": type], body: body)
+        // every answer holds to its published schema (docs/schemas): a frame's faces, or what was wrong
+        let schema = r.status == 200 ? "api-camera.schema.json" : "api-error.schema.json"
+        let schemas = SchemaCheck(folder: packageRoot.appendingPathComponent("docs/schemas"))
+        XCTAssertEqual((try? schemas.problems(json: String(decoding: r.body, as: UTF8.self), schema: schema)) ?? ["unreadable"], [],
+                       "a \(r.status) answer against \(schema)")
         return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:])
     }
 

@@ -1,5 +1,6 @@
 import FERNet
 import FERTraining
+import SchemaCheck
 import Foundation
 import XCTest
 
@@ -121,6 +122,13 @@ final class ServeTests: XCTestCase {
         let server = try Server(["--source", "test", "--data", data])
         defer { server.stop() }
         try waitPlaying(server)
+        // every answer holds to its published schema (docs/schemas)
+        let schemas = SchemaCheck(folder: packageRoot.appendingPathComponent("docs/schemas"))
+        func conforms(_ body: [UInt8], _ schema: String, _ what: String) {
+            XCTAssertEqual((try? schemas.problems(json: String(decoding: body, as: UTF8.self), schema: schema)) ?? ["unreadable"], [],
+                           "\(what) against \(schema): \(String(decoding: body.prefix(300), as: UTF8.self))")
+        }
+        conforms(try server.get("/api/v1/health").body, "api-health.schema.json", "health")
 
         // the health answer carries ferfilter's own stats: every frame counted once, the clip's six faces tracked
         let stats = try XCTUnwrap(try server.json("/api/v1/health")["ferfilter"] as? [String: Any])
@@ -161,6 +169,7 @@ final class ServeTests: XCTestCase {
         let frames = sse.components(separatedBy: "\n\n").filter { $0.contains("event: frame\n") }
             .compactMap { $0.components(separatedBy: "\n").first { $0.hasPrefix("data: {") } }
         let last = try XCTUnwrap(frames.last)
+        for f in frames.suffix(5) { conforms(Array(f.dropFirst(6).utf8), "api-event-frame.schema.json", "a frame event") }
         let obj = try JSONSerialization.jsonObject(with: Data(last.dropFirst(6).utf8)) as! [String: Any]
         let faces = obj["faces"] as! [[String: Any]]
         XCTAssertGreaterThanOrEqual(faces.count, 4, "the clip has 6 faces: \(last.prefix(300))")
@@ -178,6 +187,7 @@ final class ServeTests: XCTestCase {
         for (type, body) in [("image/jpeg", [UInt8](try ImageCodec.encodeJPEG(img, quality: 90))), ("image/png", [UInt8](ImageCodec.encodePNG(img)))] {
             let r = try HTTP.send(method: "POST", port: server.port, path: "/api/v1/analyze", headers: ["Content-Type": type], body: body)
             XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+            conforms(r.body, "api-analyze.schema.json", "analyze \(type)")
             let j = try JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Any]
             XCTAssertGreaterThanOrEqual((j["faces"] as! [[String: Any]]).count, 5, type)
             let f = (j["faces"] as! [[String: Any]])[0]
@@ -187,6 +197,8 @@ final class ServeTests: XCTestCase {
 
         // summary and timeline
         Thread.sleep(forTimeInterval: 1.2)
+        conforms(try server.get("/api/v1/summary").body, "api-summary.schema.json", "summary")
+        conforms(try server.get("/api/v1/timeline?seconds=60").body, "api-timeline.schema.json", "timeline")
         let summary = try server.json("/api/v1/summary")
         XCTAssertGreaterThan(summary["frames"] as! Int, 30)
         XCTAssertGreaterThanOrEqual((summary["tracks"] as! [[String: Any]]).count, 4)
@@ -200,6 +212,10 @@ final class ServeTests: XCTestCase {
             try HTTP.send(method: "POST", port: server.port, path: path, headers: type.map { ["Content-Type": $0] } ?? [:], body: body)
         }
         XCTAssertEqual(try post(Array("{\"x\":1}".utf8), type: "application/json").status, 415)
+        for bad in [try post(Array("{\"x\":1}".utf8), type: "application/json"), try post([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], type: "image/jpeg"),
+                    try server.get("/api/v1/analyze"), try server.get("/api/v1/timeline?seconds=abc")] {
+            conforms(bad.body, "api-error.schema.json", "a \(bad.status) answer")
+        }
         XCTAssertEqual(try post(Array("definitely not a picture".utf8), type: "image/jpeg").status, 415)
         XCTAssertEqual(try post([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], type: "image/jpeg").status, 400, "a truncated JPEG")
         XCTAssertEqual(try post([], type: "image/png").status, 400)
