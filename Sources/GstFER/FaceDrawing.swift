@@ -39,13 +39,15 @@ enum FaceDrawing {
             }
             let l = layout.labels[i]
             painter.text(texts[i], l.x, l.y, scale: scale, black, c)
-            if let p = layout.panels[i] {
-                let rowH = 9 * scale, barW = p.width - 7 * scale
+            if let p = layout.panels[i], !f.probabilities.isEmpty {
+                // the panel's own scale: the layout may have chosen a smaller one than the labels'
+                let ps = max(1, p.height / (9 * f.probabilities.count))
+                let rowH = 9 * ps, barW = p.width - 7 * ps
                 for (k, v) in f.probabilities.enumerated() {
                     let y = p.y + k * rowH
                     let kc = colour(k)
-                    painter.text(k < labels.count ? String(labels[k].prefix(1)) : "?", p.x, y, scale: scale, black, kc)
-                    painter.fill(p.x + 7 * scale, y + scale, Int(Double(barW) * unit(v)), rowH - 2 * scale, kc)
+                    painter.text(k < labels.count ? String(labels[k].prefix(1)) : "?", p.x, y, scale: ps, black, kc)
+                    painter.fill(p.x + 7 * ps, y + ps, Int(Double(barW) * unit(v)), rowH - 2 * ps, kc)
                 }
             }
         }
@@ -57,9 +59,11 @@ enum FaceDrawing {
         OverlayLayout(boxes: faces.map { OverlayLayout.Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) },
                       label: texts.map { Font.size($0, scale: scale) },
                       panel: faces.map { f in
-                          guard probabilities, !f.probabilities.isEmpty else { return nil }
-                          // a row of initial + bar per label
-                          return (7 * scale + max(f.width / 2, 40 * scale), 9 * scale * f.probabilities.count)
+                          guard probabilities, !f.probabilities.isEmpty else { return [] }
+                          // a row of initial + bar per label, at the labels' scale and, where that fits nowhere, smaller
+                          return stride(from: scale, through: 1, by: -1).map { s in
+                              (7 * s + max(f.width / 2 * s / scale, 40 * s), 9 * s * f.probabilities.count)
+                          }
                       },
                       gap: thick, frameWidth: frameWidth, frameHeight: frameHeight)
     }

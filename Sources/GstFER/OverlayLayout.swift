@@ -15,9 +15,10 @@ struct OverlayLayout {
     var labels: [Rect]
     var panels: [Rect?]
 
-    /// `boxes`: the faces' boxes; `label`: each face's label size; `panel`: each face's panel size
-    /// (nil: none); `gap`: the box's line width. Larger faces are placed first.
-    init(boxes: [Rect], label: [(Int, Int)], panel: [(Int, Int)?], gap: Int, frameWidth fw: Int, frameHeight fh: Int) {
+    /// `boxes`: the faces' boxes; `label`: each face's label size; `panel`: each face's panel
+    /// sizes, largest first, the smaller ones tried where the largest fits nowhere (empty: no
+    /// panel); `gap`: the box's line width. Larger faces are placed first.
+    init(boxes: [Rect], label: [(Int, Int)], panel: [[(Int, Int)]], gap: Int, frameWidth fw: Int, frameHeight fh: Int) {
         labels = Array(repeating: Rect(x: 0, y: 0, width: 0, height: 0), count: boxes.count)
         panels = Array(repeating: nil, count: boxes.count)
         var taken: [Rect] = []   // labels and panels placed so far
@@ -41,7 +42,10 @@ struct OverlayLayout {
             }
             return choice
         }
-        let order = boxes.indices.sorted { boxes[$0].width * boxes[$0].height > boxes[$1].width * boxes[$1].height }
+        let order = boxes.indices.sorted { a, b in
+            let (x, y) = (boxes[a].width * boxes[a].height, boxes[b].width * boxes[b].height)
+            return x != y ? x > y : a < b
+        }
         for i in order {
             let b = boxes[i], (lw, lh) = label[i]
             // the label above the box, else inside its top, else under it
@@ -49,13 +53,16 @@ struct OverlayLayout {
                           Rect(x: b.x, y: b.y + b.height + gap, width: lw, height: lh)], face: i)
             labels[i] = l
             taken.append(l)
-            guard let (pw, ph) = panel[i] else { continue }
-            // the panel beside the box (right, then left), under it, above the label, or, where faces
-            // crowd the frame, over the lower part of its own face (never over another's)
-            let p = best([Rect(x: b.x + b.width + gap, y: b.y, width: pw, height: ph), Rect(x: b.x - gap - pw, y: b.y, width: pw, height: ph),
-                          Rect(x: b.x, y: b.y + b.height + gap, width: pw, height: ph), Rect(x: b.x, y: min(l.y, b.y) - ph, width: pw, height: ph),
-                          Rect(x: b.x + gap, y: b.y + b.height - gap - ph, width: pw, height: ph)],
-                         face: i)
+            guard !panel[i].isEmpty else { continue }
+            // the panel beside the box (right, then left), under it or above the label, smaller where
+            // the largest fits nowhere; where faces crowd the frame, over the lower part of its own
+            // face (never over another's)
+            let outside = panel[i].flatMap { (pw, ph) in
+                [Rect(x: b.x + b.width + gap, y: b.y, width: pw, height: ph), Rect(x: b.x - gap - pw, y: b.y, width: pw, height: ph),
+                 Rect(x: b.x, y: b.y + b.height + gap, width: pw, height: ph), Rect(x: b.x, y: min(l.y, b.y) - ph, width: pw, height: ph)]
+            }
+            let over = panel[i].map { (pw, ph) in Rect(x: b.x + gap, y: b.y + b.height - gap - ph, width: pw, height: ph) }
+            let p = best(outside + over, face: i)
             panels[i] = p
             taken.append(p)
         }

@@ -82,7 +82,7 @@ enum FerFilterProperties {
             "Run detection and classification every N frames; on the frames between, boxes follow the tracked faces"),
         .init(name: "draw", kind: .bool(\.draw), blurb: "Draw a box, the emotion and its confidence on each face"),
         .init(name: "draw-probabilities", kind: .bool(\.drawProbabilities), blurb:
-            "Also draw bars of all 7 emotion probabilities under each face"),
+            "Also draw a bar per emotion probability beside each face (or under or above it: where they cover no other face)"),
         .init(name: "draw-landmarks", kind: .bool(\.drawLandmarks), blurb:
             "Also draw each face's five landmarks (eyes, nose tip, mouth corners; detector=yunet)"),
         .init(name: "message-mode", kind: .messageMode, blurb: "When to post the 'ferfilter' element message with the faces on the bus"),

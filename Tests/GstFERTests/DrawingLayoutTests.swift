@@ -15,7 +15,7 @@ final class DrawingLayoutTests: XCTestCase {
     /// right, over its neighbour, but to its left; labels above both; nothing covers a face.
     func testPanelsGoWhereNoFaceIs() {
         let boxes = [Rect(x: 150, y: 100, width: 120, height: 120), Rect(x: 290, y: 100, width: 120, height: 120)]
-        let l = OverlayLayout(boxes: boxes, label: [(60, 9), (60, 9)], panel: [(67, 63), (67, 63)], gap: 2, frameWidth: 640, frameHeight: 480)
+        let l = OverlayLayout(boxes: boxes, label: [(60, 9), (60, 9)], panel: [[(67, 63)], [(67, 63)]], gap: 2, frameWidth: 640, frameHeight: 480)
         XCTAssertEqual(l.labels[0], Rect(x: 150, y: 91, width: 60, height: 9), "above its box")
         XCTAssertEqual(l.panels[1], Rect(x: 412, y: 100, width: 67, height: 63), "the right face's panel to its right")
         XCTAssertEqual(l.panels[0], Rect(x: 81, y: 100, width: 67, height: 63), "the left face's panel to its left")
@@ -23,10 +23,19 @@ final class DrawingLayoutTests: XCTestCase {
             for b in boxes { XCTAssertEqual(r.intersection(b), 0, "label or panel \(i) \(r) covers \(b)") }
         }
         // at the frame's edges: a face at the top left keeps its label inside its box, its panel beside it
-        let corner = OverlayLayout(boxes: [Rect(x: 0, y: 0, width: 100, height: 100)], label: [(60, 9)], panel: [(57, 63)],
+        let corner = OverlayLayout(boxes: [Rect(x: 0, y: 0, width: 100, height: 100)], label: [(60, 9)], panel: [[(57, 63)]],
                                    gap: 2, frameWidth: 640, frameHeight: 480)
         XCTAssertEqual(corner.labels[0], Rect(x: 0, y: 2, width: 60, height: 9))
         XCTAssertEqual(corner.panels[0], Rect(x: 102, y: 0, width: 57, height: 63))
+        // crowded: no room at full size beside, under or above; the smaller panel fits in the gap between
+        let tight = [Rect(x: 20, y: 20, width: 130, height: 130), Rect(x: 200, y: 20, width: 130, height: 130),
+                     Rect(x: 20, y: 180, width: 130, height: 130), Rect(x: 200, y: 180, width: 130, height: 130)]
+        let crowded = OverlayLayout(boxes: tight, label: Array(repeating: (60, 18), count: 4), panel: Array(repeating: [(94, 126), (47, 63)], count: 4),
+                                    gap: 2, frameWidth: 340, frameHeight: 320)
+        XCTAssertEqual(crowded.panels[0], Rect(x: 152, y: 20, width: 47, height: 63), "the small panel between the two top faces")
+        for (i, p) in crowded.panels.enumerated() {
+            for (j, b) in tight.enumerated() where j != i { XCTAssertEqual(p!.intersection(b), 0, "panel \(i) over face \(j)") }
+        }
     }
 
     /// The demo clip's first frame (six FER2013 faces, `make demo`) through ferfilter with
