@@ -4,6 +4,7 @@ import CGstCheck
 import EmotionSEI
 import FERNet
 import FERTraining
+import SchemaCheck
 import Foundation
 @testable import GstFER
 import XCTest
@@ -185,8 +186,15 @@ final class SEIElementTests: XCTestCase {
         assertSameFaces(sent, got)
         XCTAssertEqual(got.map(\.timecode), expected, "the sender's time codes, frame for frame")
         XCTAssertEqual((received.messages["after"] ?? []).sorted { $0.pts < $1.pts }.map(\.timecode), expected, "on the decoded frames")
+        let schemas = SchemaCheck(folder: packageRoot.appendingPathComponent("docs/schemas"))
         for path in [sentResults, receivedResults] {
-            let objects = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            // ferfilter's and ferseiextract's lines, time codes and all, hold to the published schemas
+            for (i, line) in lines.enumerated() {
+                let name = i < lines.count - 1 ? "results-frame.schema.json" : "results-summary.schema.json"
+                XCTAssertEqual(try schemas.problems(json: String(line), schema: name), [], "\(path) line \(i + 1) against \(name)")
+            }
+            let objects = try lines.map {
                 try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
             }
             XCTAssertEqual(objects.dropLast().map { $0["timecode"] as? String }, expected, path)
