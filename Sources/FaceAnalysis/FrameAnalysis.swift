@@ -142,9 +142,10 @@ public enum FrameAnalysis {
 
 extension LumaPlane {
     /// Runs `body` with a plane over a decoded picture: its grey, and its colour where it has
-    /// three or four channels (RGB order, as `ImageCodec` decodes).
-    public static func over<R>(_ img: Image, _ body: (LumaPlane) throws -> R) rethrows -> R {
-        let grey = img.grey
+    /// three or four channels (RGB order, as `ImageCodec` decodes). `grey`: the picture's grey
+    /// when the caller has it already (for pictures analysed many times).
+    public static func over<R>(_ img: Image, grey known: [UInt8]? = nil, _ body: (LumaPlane) throws -> R) rethrows -> R {
+        let grey = known ?? img.grey
         return try grey.withUnsafeBufferPointer { g in
             guard img.channels >= 3 else {
                 return try body(LumaPlane(pixels: g.baseAddress!, width: img.width, height: img.height, stride: img.width))

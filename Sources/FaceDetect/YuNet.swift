@@ -86,14 +86,13 @@ public struct YuNetDetector: FaceDetector {
             let x0 = Swift.max(0, r.x), y0 = Swift.max(0, r.y)
             let x1 = Swift.min(width, r.x + r.width), y1 = Swift.min(height, r.y + r.height)
             guard x1 - x0 >= 8, y1 - y0 >= 8 else { continue }
-            let face = Double(r.maxSize) / 1.45
             var sub = request
             sub.plan = nil
             sub.maxSize = 0
             // a tracked face's region in grey: colour finds new faces, and costs a third more
             let boxes = detectFrame(grey: grey + y0 * stride + x0, colour: nil,
                                     width: x1 - x0, height: y1 - y0, stride: stride, request: sub,
-                                    scale: Swift.min(1, YuNetDetector.regionFaceSize / Swift.max(face, 1)))
+                                    scale: YuNetDetector.regionScale(r))
             for var b in boxes {
                 b.x += x0; b.y += y0
                 b.landmarks = b.landmarks.map { Landmark(x: $0.x + Double(x0), y: $0.y + Double(y0)) }
@@ -119,9 +118,15 @@ public struct YuNetDetector: FaceDetector {
         regions.reduce(0) { total, r in
             let w = Swift.min(width, r.x + r.width) - Swift.max(0, r.x), h = Swift.min(height, r.y + r.height) - Swift.max(0, r.y)
             guard w >= 8, h >= 8 else { return total }
-            let k = Swift.min(1, YuNetDetector.regionFaceSize / Swift.max(Double(r.maxSize) / 1.45, 1))
+            let k = YuNetDetector.regionScale(r)
             return total + YuNetDetector.padded(Double(w) * k) * YuNetDetector.padded(Double(h) * k)
         }
+    }
+
+    /// The scale a region is searched at: its face (the region's largest size / 1.45) to about
+    /// `regionFaceSize`, never enlarged.
+    static func regionScale(_ r: ScanRegion) -> Double {
+        Swift.min(1, regionFaceSize / Swift.max(Double(r.maxSize) / 1.45, 1))
     }
 
     /// A side scaled and rounded as `detectFrame` rounds it, padded to a multiple of 32.
@@ -151,7 +156,7 @@ public struct YuNetDetector: FaceDetector {
                      request: DetectionRequest, scale: Double? = nil) -> [DetectedBox] {
         let scale = scale ?? pictureScale(width: width, height: height)
         let w = Swift.max(1, Int((Double(width) * scale).rounded())), h = Swift.max(1, Int((Double(height) * scale).rounded()))
-        let pw = (w + 31) / 32 * 32, ph = (h + 31) / 32 * 32
+        let pw = YuNetDetector.padded(Double(w)), ph = YuNetDetector.padded(Double(h))
         let channels = colour == nil ? 1 : 3
         var input = [Float](repeating: 0, count: channels * pw * ph)
         if let colour {

@@ -23,7 +23,7 @@ enum FaceDrawing {
         let painter = Painter(f: view)
         let scale = max(1, min(view.width, view.height) / 240)
         let thick = max(2, scale)
-        let texts = faces.map { "\($0.emotion) \(Int((unit($0.confidence) * 100).rounded()))%" }
+        let texts = faces.map(labelText)
         let layout = self.layout(faces, texts: texts, probabilities: probabilities, scale: scale, thick: thick,
                                  frameWidth: view.width, frameHeight: view.height)
         for f in faces { painter.box(f.x, f.y, f.width, f.height, thick, colour(f.labelID)) }
@@ -52,6 +52,9 @@ enum FaceDrawing {
             }
         }
     }
+
+    /// A face's label: "emotion NN%".
+    static func labelText(_ f: EmotionFace) -> String { "\(f.emotion) \(Int((unit(f.confidence) * 100).rounded()))%" }
 
     /// Where `draw` puts each face's label (`texts`) and probability panel.
     static func layout(_ faces: [EmotionFace], texts: [String], probabilities: Bool, scale: Int, thick: Int,

@@ -43,8 +43,9 @@ struct Detect: ParsableCommand {
                 let h = max(1, Int((Double(img.height) * Double(width) / Double(img.width)).rounded()))
                 img = Image(width: width, height: h, channels: 1, pixels: Image.resizeGrey(img.grey, width: img.width, height: img.height, to: width, h))
             }
+            let grey = img.grey
             let t0 = Date()
-            let lines: [String] = LumaPlane.over(img) { luma in
+            let lines: [String] = LumaPlane.over(img, grey: grey) { luma in
                 if let m {
                     return FrameAnalysis.picture(luma, settings: s, model: m, detector: detector).map { f in
                         let r = f.reported(labels: m.labels)
@@ -59,7 +60,7 @@ struct Detect: ParsableCommand {
             var took = Date().timeIntervalSince(t0)
             if repeats > 0 {
                 let times = (0..<repeats).map { _ in
-                    LumaPlane.over(img) { luma in
+                    LumaPlane.over(img, grey: grey) { luma in
                         let t = Date()
                         _ = Parallelism.withThreads(threads) { FrameAnalysis.detect(luma, settings: s, detector: detector) }
                         return Date().timeIntervalSince(t)
@@ -71,7 +72,7 @@ struct Detect: ParsableCommand {
                 ONNXNetwork.profiling = true; ONNXNetwork.profile = [:]
                 let t = Date()
                 for _ in 0..<max(repeats, 1) {
-                    LumaPlane.over(img) { luma in
+                    LumaPlane.over(img, grey: grey) { luma in
                         _ = Parallelism.withThreads(threads) { FrameAnalysis.detect(luma, settings: s, detector: y) }
                     }
                 }

@@ -62,7 +62,7 @@ final class DrawingLayoutTests: XCTestCase {
                         confidence: $0.confidence, probabilities: $0.probabilities)
         }
         let scale = max(1, min(w, h) / 240), thick = max(2, scale)
-        let texts = emotionFaces.map { "\($0.emotion) \(Int((FaceDrawing.unit($0.confidence) * 100).rounded()))%" }
+        let texts = emotionFaces.map(FaceDrawing.labelText)
         let layout = FaceDrawing.layout(emotionFaces, texts: texts, probabilities: true, scale: scale, thick: thick, frameWidth: w, frameHeight: h)
         var covered = 0
         for (j, f) in faces.enumerated() {
