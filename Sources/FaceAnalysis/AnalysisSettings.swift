@@ -13,6 +13,10 @@ public struct AnalysisSettings: Sendable, Equatable {
     /// YuNet: the longer side of the picture the network sees on a whole-frame search (larger
     /// frames are scaled down to it; 0: the frame's own size).
     public var detectionSize = 640
+    /// YuNet: heads tilted by about this many degrees are looked for too (the whole frame turned
+    /// each way; a still picture is looked at three ways at once, a video in turns, and a tracked
+    /// face's region at its own tilt); 0: upright only (faces tilted up to about 20 degrees).
+    public var searchTilt = 25.0
     /// Smallest face looked for, pixels; 0: automatic (`minFaceSize(forHeight:)`).
     public var minFaceSize = 0
     /// Haar cascade: scale step between pyramid levels, neighbours a face needs, coarse-to-fine stages.
@@ -50,6 +54,12 @@ public struct AnalysisSettings: Sendable, Equatable {
     public var classifyInterval = 0
 
     public init() {}
+
+    /// The turns at which a whole still picture is searched: upright, and with `searchTilt` both
+    /// ways (YuNet only: the cascade looks upright).
+    public var stillAngles: [Double] {
+        detector == .yunet && searchTilt > 0 ? [0, -searchTilt, searchTilt] : [0]
+    }
 
     /// The smallest face looked for in a frame `height` pixels tall: min-face-size, or when it is 0,
     /// 1/16 of the height but at least 30. Smaller faces hold less than the model's 48x48 input,

@@ -27,6 +27,8 @@ public struct AnalysisGuidance: Sendable {
     public var settled: [TrackBox]
     /// How a face found where one of these boxes is expected is to be looked at (flip-alternate).
     public var views: [ViewHint]
+    /// The turns at which a whole-frame search looks (nil: `AnalysisSettings.stillAngles`).
+    public var angles: [Double]?
 
     public struct ViewHint: Sendable {
         public var box: TrackBox
@@ -34,8 +36,8 @@ public struct AnalysisGuidance: Sendable {
         public init(box: TrackBox, view: FacialExpressionModel.FaceView) { self.box = box; self.view = view }
     }
 
-    public init(plan: ScanPlan? = nil, settled: [TrackBox] = [], views: [ViewHint] = []) {
-        self.plan = plan; self.settled = settled; self.views = views
+    public init(plan: ScanPlan? = nil, settled: [TrackBox] = [], views: [ViewHint] = [], angles: [Double]? = nil) {
+        self.plan = plan; self.settled = settled; self.views = views; self.angles = angles
     }
 
     /// Nothing known: search everything, classify every face.
@@ -45,10 +47,12 @@ public struct AnalysisGuidance: Sendable {
 /// One analysis of one picture: detect the faces, crop them as FER2013 frames its faces, and
 /// classify all of them in one batch. Stateless; `StreamAnalyzer` adds the tracks and schedule.
 public enum FrameAnalysis {
-    /// The faces `detector` finds in `luma` with `settings` (smallest face, `maxFaces`), largest first.
+    /// The faces `detector` finds in `luma` with `settings` (smallest face, `maxFaces`), largest
+    /// first; a whole-frame search looks at the turns `angles` (nil: `settings.stillAngles`).
     public static func detect(_ luma: LumaPlane, settings s: AnalysisSettings, detector: any FaceDetector,
-                              plan: ScanPlan? = nil) -> [DetectedBox] {
-        let request = DetectionRequest(minSize: s.minFaceSize(forHeight: luma.height), plan: plan, threads: s.threads)
+                              plan: ScanPlan? = nil, angles: [Double]? = nil) -> [DetectedBox] {
+        let request = DetectionRequest(minSize: s.minFaceSize(forHeight: luma.height), plan: plan, threads: s.threads,
+                                       angles: angles ?? s.stillAngles)
         var boxes = detector.detect(grey: luma.pixels, colour: luma.colour, width: luma.width, height: luma.height, stride: luma.stride,
                                     request: request)
             .map(FrameAnalysis.ferFramed)
@@ -92,7 +96,7 @@ public enum FrameAnalysis {
     public static func analyse(_ luma: LumaPlane, settings s: AnalysisSettings, model: FacialExpressionModel,
                                detector: any FaceDetector, guidance: AnalysisGuidance = .none) -> [TrackDetection] {
         Parallelism.withThreads(s.threads) {
-            let boxes = detect(luma, settings: s, detector: detector, plan: guidance.plan)
+            let boxes = detect(luma, settings: s, detector: detector, plan: guidance.plan, angles: guidance.angles)
             guard !boxes.isEmpty else { return [] }
             let found = boxes.map { TrackBox(x: Double($0.x), y: Double($0.y), width: Double($0.width), height: Double($0.height)) }
             var settledTaken = [Bool](repeating: false, count: guidance.settled.count)

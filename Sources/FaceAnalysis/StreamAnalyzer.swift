@@ -138,10 +138,14 @@ public final class StreamAnalyzer {
         let expected = tracker.expectedBoxes(at: t)
         var g = AnalysisGuidance()
         let spread = s.scanSpread(frameDuration: frameDuration)
+        let tilts = tracks.map { StreamAnalyzer.tilt(landmarks: $0.landmarks) }
         if spread > 1 && !expected.isEmpty {
-            let regions = expected.map { ScanRegion.around(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+            let regions = zip(expected, tilts).map { box, tilt in
+                ScanRegion.around(x: box.x, y: box.y, width: box.width, height: box.height, angle: abs(tilt) >= 8 ? tilt : 0)
+            }
             g.plan = ScanPlan(period: spread, phase: n % spread, regions: regions)
         }
+        g.angles = StreamAnalyzer.angles(s, analysis: n, spread: g.plan == nil ? 1 : spread, tracked: expected.isEmpty ? nil : tilts)
         let interval = s.classifyInterval(frameDuration: frameDuration)
         if interval > 1 {
             g.settled = zip(tracks, expected).compactMap { tr, box in tr.detected && (n + tr.id) % interval != 0 ? box : nil }
@@ -150,6 +154,40 @@ public final class StreamAnalyzer {
             g.views = zip(tracks, expected).map { tr, box in .init(box: box, view: tr.classifications % 2 == 1 ? .mirrored : .asSeen) }
         }
         return g
+    }
+
+    /// The turns at which analysis number `n` looks at the whole frame (empty: not at all, only
+    /// at the tracked faces' regions), with `search-tilt` t and a spread search of `spread`
+    /// analyses (1: none; the whole frame every time):
+    /// - the first analysis of a stream, like a still picture: 0, -t and t;
+    /// - no face tracked: upright every time, and every fourth analysis -t or t in turn as well
+    ///   (an eighth more work; a tilted head is found within eight analyses);
+    /// - faces tracked (`tracked`: their tilts), spread search: upright on the whole-frame phase,
+    ///   and on every fourth period -t or t in turn half-way through it (one run more in
+    ///   4 x `spread` analyses, on a frame of its own: a new head tilted too far for the upright
+    ///   search is found within 8 x `spread`); a tracked face's region is searched at its own tilt;
+    /// - faces tracked, no spread search: upright, every other analysis -t or t in turn, and the
+    ///   turn nearest a tracked face's tilt whenever that is far from upright.
+    static func angles(_ s: AnalysisSettings, analysis n: Int, spread: Int, tracked: [Double]?) -> [Double] {
+        let t = s.searchTilt
+        guard s.detector == .yunet, t > 0 else { return spread > 1 && tracked != nil && n % spread != 0 ? [] : [0] }
+        if n == 0 { return s.stillAngles }
+        guard let tilts = tracked else { return n % 4 != 0 ? [0] : [0, n % 8 == 4 ? -t : t] }
+        if spread > 1 {
+            let phase = n % spread, k = n / spread
+            if phase == 0 { return [0] }
+            return phase == spread / 2 && k % 4 == 2 ? [k % 8 == 2 ? -t : t] : []
+        }
+        var angles: [Double] = n % 2 == 0 ? [0] : [0, n % 4 == 1 ? -t : t]
+        for tilt in tilts where abs(tilt) >= t / 2 && !angles.contains(tilt < 0 ? -t : t) { angles.append(tilt < 0 ? -t : t) }
+        return angles
+    }
+
+    /// A face's tilt in degrees (clockwise on screen) from its landmarks (x, y pairs: right eye,
+    /// left eye, ...): the angle of the line between the eyes; 0 without landmarks.
+    static func tilt(landmarks l: [Double]) -> Double {
+        guard l.count >= 4, l[2] != l[0] || l[3] != l[1] else { return 0 }
+        return atan2(l[3] - l[1], l[2] - l[0]) * 180 / .pi
     }
 
     /// The tracks to show: those detected last first, then by size, at most `maxFaces`, in id order,

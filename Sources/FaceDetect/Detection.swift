@@ -62,21 +62,24 @@ public struct ScanPlan: Sendable, Equatable {
     public init(period: Int, phase: Int, regions: [ScanRegion] = []) { self.period = max(1, period); self.phase = phase; self.regions = regions }
 }
 
-/// An area of the image to search at the window sizes `minSize...maxSize` (pixels).
+/// An area of the image to search at the window sizes `minSize...maxSize` (pixels), turned by
+/// `angle` degrees clockwise (a tracked face's tilt, so it is searched upright; YuNet only).
 public struct ScanRegion: Sendable, Equatable {
     public var x: Int, y: Int, width: Int, height: Int
     public var minSize: Int, maxSize: Int
-    public init(x: Int, y: Int, width: Int, height: Int, minSize: Int, maxSize: Int) {
+    public var angle: Double
+    public init(x: Int, y: Int, width: Int, height: Int, minSize: Int, maxSize: Int, angle: Double = 0) {
         self.x = x; self.y = y; self.width = width; self.height = height; self.minSize = minSize; self.maxSize = maxSize
+        self.angle = angle
     }
 
     /// The region around a face box where the face can be on the next frame: the box grown by
     /// `margin` of its size on every side, windows from 0.7x to 1.45x its size.
-    public static func around(x: Double, y: Double, width: Double, height: Double, margin: Double = 0.5) -> ScanRegion {
+    public static func around(x: Double, y: Double, width: Double, height: Double, margin: Double = 0.5, angle: Double = 0) -> ScanRegion {
         let side = max(width, height)
         let m = side * margin
         return ScanRegion(x: Int((x - m).rounded(.down)), y: Int((y - m).rounded(.down)),
                           width: Int((width + 2 * m).rounded(.up)), height: Int((height + 2 * m).rounded(.up)),
-                          minSize: Int((side * 0.7).rounded(.down)), maxSize: Int((side * 1.45).rounded(.up)))
+                          minSize: Int((side * 0.7).rounded(.down)), maxSize: Int((side * 1.45).rounded(.up)), angle: angle)
     }
 }

@@ -10,8 +10,12 @@ public struct DetectionRequest: Sendable, Equatable {
     public var plan: ScanPlan?
     /// Threads the detector may use (0: one per core; 1: the calling thread only).
     public var threads: Int
-    public init(minSize: Int = 30, maxSize: Int = 0, plan: ScanPlan? = nil, threads: Int = 0) {
-        self.minSize = minSize; self.maxSize = maxSize; self.plan = plan; self.threads = threads
+    /// The turns (degrees, clockwise on screen) at which a search of the whole frame looks at it:
+    /// 0 as it is; each other angle costs a search of its own and finds heads tilted about that
+    /// much. YuNet honours them; the Haar cascade looks upright only.
+    public var angles: [Double]
+    public init(minSize: Int = 30, maxSize: Int = 0, plan: ScanPlan? = nil, threads: Int = 0, angles: [Double] = [0]) {
+        self.minSize = minSize; self.maxSize = maxSize; self.plan = plan; self.threads = threads; self.angles = angles
     }
 }
 

@@ -9,7 +9,8 @@ import Foundation
 /// longer side is at most `inputSize`, and at least `minimumInputSize` (small pictures are
 /// enlarged), then padded on the right and bottom to a multiple of 32 with black, as OpenCV pads
 /// it, so faces keep their shape at any frame size. It sees colour where the frame has it (the
-/// network was trained on colour pictures), else grey.
+/// network was trained on colour pictures), else grey. It finds faces tilted up to about 20
+/// degrees; a request's `angles` turn the picture for heads tilted further (one run an angle).
 public struct YuNetDetector: FaceDetector {
     /// The network for BGR pictures as published, and the same for grey pictures (the first
     /// convolution's weights summed over the three colours).
@@ -22,7 +23,6 @@ public struct YuNetDetector: FaceDetector {
     public var nmsThreshold: Double
     /// The longer side of the picture the network sees; larger frames are scaled down to it.
     public var inputSize: Int
-
     public static let strides = [8, 16, 32]
 
     /// Pictures whose longer side is below this are enlarged to it: a photo of a few hundred
@@ -62,6 +62,11 @@ public struct YuNetDetector: FaceDetector {
     /// 32 px: `fer crop-check --size`.)
     public static let regionFaceSize = 96.0
 
+    /// A tracked face tilted this many degrees or more is also searched in its region, turned
+    /// upright, when the whole frame is searched: upright, the network places its landmarks
+    /// (and so its tilt and the crop) less well.
+    public static let wholeFrameTilt = 15.0
+
     /// The whole frame, or with a `ScanPlan` of several phases (a video's tracked faces) the
     /// whole frame on phase 0 and on the other phases only the regions around the tracked faces:
     /// a face that appears is found within `period` analysed frames, as the cascade's spread
@@ -73,16 +78,33 @@ public struct YuNetDetector: FaceDetector {
     public func detect(grey: UnsafePointer<UInt8>, colour: ColourSource?, width: Int, height: Int, stride: Int,
                        request: DetectionRequest) -> [DetectedBox] {
         guard width > 0, height > 0 else { return [] }
-        guard let plan = request.plan, plan.period > 1, plan.phase % plan.period != 0 else {
-            return detectFrame(grey: grey, colour: colour, width: width, height: height, stride: stride, request: request)
+        guard let plan = request.plan, plan.period > 1 else {
+            return detectFrame(grey: grey, colour: colour, width: width, height: height, stride: stride, request: request,
+                               angles: request.angles)
         }
-        if regionPixels(plan.regions, width: width, height: height) >= framePixels(width: width, height: height) {
+        return merge(searchPlan(plan, grey: grey, colour: colour, width: width, height: height, stride: stride, request: request))
+    }
+
+    /// The faces of a plan's phase, each as seen in its view, before the views are merged.
+    func searchPlan(_ plan: ScanPlan, grey: UnsafePointer<UInt8>, colour: ColourSource?, width: Int, height: Int, stride: Int,
+                    request: DetectionRequest) -> [Seen] {
+        let whole = plan.phase % plan.period == 0
+        // the regions of tracked faces: with the whole frame only those of faces tilted
+        // `wholeFrameTilt` or more (the whole frame gives their landmarks less well)
+        let regions = whole ? plan.regions.filter { abs($0.angle) >= YuNetDetector.wholeFrameTilt } : plan.regions
+        let crowded = !whole && regionPixels(regions, width: width, height: height) >= framePixels(width: width, height: height)
+        // the whole frame on phase 0, and on another phase at the turns asked for (new tilted
+        // heads), except with so many faces tracked that their regions cost a whole frame; the
+        // tracked faces are still looked for in their regions (seen turned 25 degrees, an upright
+        // face gets landmarks tilted about 20)
+        var found = request.angles.isEmpty || crowded ? []
+            : detectViews(grey: grey, colour: colour, width: width, height: height, stride: stride, request: request, angles: request.angles)
+        if crowded {
             // so many tracked faces that their regions would cost more than the whole frame: the
             // whole frame, in grey as the regions are
-            return detectFrame(grey: grey, colour: nil, width: width, height: height, stride: stride, request: request)
+            return found + detectViews(grey: grey, colour: nil, width: width, height: height, stride: stride, request: request)
         }
-        var found: [DetectedBox] = []
-        for r in plan.regions {
+        for r in regions {
             let x0 = Swift.max(0, r.x), y0 = Swift.max(0, r.y)
             let x1 = Swift.min(width, r.x + r.width), y1 = Swift.min(height, r.y + r.height)
             guard x1 - x0 >= 8, y1 - y0 >= 8 else { continue }
@@ -90,21 +112,52 @@ public struct YuNetDetector: FaceDetector {
             sub.plan = nil
             sub.maxSize = 0
             // a tracked face's region in grey: colour finds new faces, and costs a third more
-            let boxes = detectFrame(grey: grey + y0 * stride + x0, colour: nil,
-                                    width: x1 - x0, height: y1 - y0, stride: stride, request: sub,
-                                    scale: YuNetDetector.regionScale(r))
-            for var b in boxes {
-                b.x += x0; b.y += y0
-                b.landmarks = b.landmarks.map { Landmark(x: $0.x + Double(x0), y: $0.y + Double(y0)) }
-                let side = Swift.max(b.width, b.height)
-                if request.maxSize == 0 || side <= request.maxSize { found.append(b) }
+            // a tilted face's region turned so the face stands upright
+            let seen = detectViews(grey: grey + y0 * stride + x0, colour: nil,
+                                   width: x1 - x0, height: y1 - y0, stride: stride, request: sub,
+                                   scale: YuNetDetector.regionScale(r), angles: [r.angle])
+            for var f in seen {
+                f.box.x += x0; f.box.y += y0
+                f.box.landmarks = f.box.landmarks.map { Landmark(x: $0.x + Double(x0), y: $0.y + Double(y0)) }
+                let side = Swift.max(f.box.width, f.box.height)
+                if request.maxSize == 0 || side <= request.maxSize { found.append(f) }
             }
         }
-        // regions may overlap: one face, one box (the best)
-        found.sort { $0.score > $1.score }
-        var kept: [DetectedBox] = []
-        for b in found where !kept.contains(where: { YuNetDetector.iou($0, b) > nmsThreshold }) { kept.append(b) }
-        return kept
+        return found
+    }
+
+    /// A face as one view (the picture turned by some angle) saw it: where it is in the picture,
+    /// and how tilted it looked in that view.
+    struct Seen {
+        var box: DetectedBox
+        var viewTilt: Double
+    }
+
+    /// One face, one box, from several views (regions may overlap, and the whole frame's faces,
+    /// and turned views see the same face): boxes overlapping a better one (intersection over union
+    /// above `nmsThreshold`) are the same face, and the face is given by the view it looked most
+    /// upright in (the network places landmarks best on upright faces: an upright face seen in a
+    /// view turned 25 degrees gets landmarks tilted about 20 degrees); a box lying mostly (60%)
+    /// inside a better one is dropped (a turned view can see a small face in a large face's chin).
+    func merge(_ seen: [Seen]) -> [DetectedBox] {
+        var groups: [(leader: (Double, Double, Double, Double), members: [Seen])] = []
+        for f in seen.sorted(by: { $0.box.score > $1.box.score }) {
+            let b = (Double(f.box.x), Double(f.box.y), Double(f.box.width), Double(f.box.height))
+            if let g = groups.firstIndex(where: { YuNetDetector.clash(b, $0.leader, nmsThreshold) }) {
+                if YuNetDetector.iou(b, groups[g].leader) > nmsThreshold { groups[g].members.append(f) }
+                continue
+            }
+            groups.append((b, [f]))
+        }
+        return groups.map { g in g.members.min { abs($0.viewTilt) < abs($1.viewTilt) }!.box }
+    }
+
+    /// Whether box `b` is the same face as the better box `k` (overlap above `threshold`) or lies
+    /// mostly inside it.
+    static func clash(_ b: (Double, Double, Double, Double), _ k: (Double, Double, Double, Double), _ threshold: Double) -> Bool {
+        let ix = Swift.max(0, Swift.min(b.0 + b.2, k.0 + k.2) - Swift.max(b.0, k.0))
+        let iy = Swift.max(0, Swift.min(b.1 + b.3, k.1 + k.3) - Swift.max(b.1, k.1))
+        return iou(b, k) > threshold || ix * iy > 0.6 * b.2 * b.3
     }
 
     /// The network's input pixels for a whole `width` x `height` frame (padded to 32).
@@ -151,9 +204,18 @@ public struct YuNetDetector: FaceDetector {
         return Swift.max(Swift.min(1, Double(inputSize) / side), Double(Swift.min(inputSize, YuNetDetector.minimumInputSize)) / side)
     }
 
-    /// The faces of a whole picture, scaled by `scale` (default: `pictureScale`).
+    /// The faces of a whole picture, scaled by `scale` (default: `pictureScale`), looked at as it
+    /// is (angle 0) and turned by each of `angles` (degrees clockwise; one network run each).
     func detectFrame(grey: UnsafePointer<UInt8>, colour: ColourSource? = nil, width: Int, height: Int, stride: Int,
-                     request: DetectionRequest, scale: Double? = nil) -> [DetectedBox] {
+                     request: DetectionRequest, scale: Double? = nil, angles: [Double] = [0]) -> [DetectedBox] {
+        let seen = detectViews(grey: grey, colour: colour, width: width, height: height, stride: stride, request: request,
+                               scale: scale, angles: angles)
+        return angles.count > 1 ? merge(seen) : seen.map(\.box)
+    }
+
+    /// `detectFrame`'s faces, each from every view that saw it (one view: as `decode` gives them).
+    func detectViews(grey: UnsafePointer<UInt8>, colour: ColourSource? = nil, width: Int, height: Int, stride: Int,
+                     request: DetectionRequest, scale: Double? = nil, angles: [Double] = [0]) -> [Seen] {
         let scale = scale ?? pictureScale(width: width, height: height)
         let w = Swift.max(1, Int((Double(width) * scale).rounded())), h = Swift.max(1, Int((Double(height) * scale).rounded()))
         let pw = YuNetDetector.padded(Double(w)), ph = YuNetDetector.padded(Double(h))
@@ -166,11 +228,19 @@ public struct YuNetDetector: FaceDetector {
             YuNetDetector.resample(grey, width: width, height: height, stride: stride, into: &input, w: w, h: h, rowLength: pw)
         }
         let net = colour == nil ? greyNetwork : network
-        let run = { () -> [ONNXNetwork.Value]? in try? net.run(ONNXNetwork.Value(shape: [1, channels, ph, pw], data: input)) }
-        guard let outs = request.threads == 0 ? run() : Parallelism.withThreads(request.threads, run) else { return [] }
-        let faces = decode(outs, paddedWidth: pw, paddedHeight: ph)
+        var faces: [(face: YuNetFace, viewTilt: Double)] = []
+        for angle in angles {
+            let turned = angle == 0 ? input : YuNetDetector.turn(input, channels: channels, w: w, h: h, rowLength: pw, planeLength: pw * ph,
+                                                                 degrees: angle)
+            let run = { () -> [ONNXNetwork.Value]? in try? net.run(ONNXNetwork.Value(shape: [1, channels, ph, pw], data: turned)) }
+            guard let outs = request.threads == 0 ? run() : Parallelism.withThreads(request.threads, run) else { continue }
+            let found = decode(outs, paddedWidth: pw, paddedHeight: ph)
+            faces += found.map { f in
+                (angle == 0 ? f : f.turnedBack(degrees: angle, centre: (Double(w) / 2, Double(h) / 2)), YuNetDetector.tilt(f.landmarks))
+            }
+        }
         let back = 1 / scale
-        return faces.compactMap { f -> DetectedBox? in
+        return faces.compactMap { f, viewTilt -> Seen? in
             var b = f.box(scaledBy: back)
             // keep the box inside the frame
             let x0 = Swift.max(0, b.x), y0 = Swift.max(0, b.y)
@@ -178,7 +248,7 @@ public struct YuNetDetector: FaceDetector {
             b.x = x0; b.y = y0; b.width = x1 - x0; b.height = y1 - y0
             let side = Swift.max(b.width, b.height)
             guard b.width > 0, b.height > 0, side >= request.minSize, request.maxSize == 0 || side <= request.maxSize else { return nil }
-            return b
+            return Seen(box: b, viewTilt: viewTilt)
         }
     }
 
@@ -379,11 +449,70 @@ extension YuNetDetector {
     }
 }
 
+extension YuNetDetector {
+    /// The tilt of a face's eyes' line in degrees, clockwise on screen (landmarks: right eye, left
+    /// eye, ...; 0 without them).
+    static func tilt(_ l: [Landmark]) -> Double {
+        guard l.count >= 2, l[0] != l[1] else { return 0 }
+        return atan2(l[1].y - l[0].y, l[1].x - l[0].x) * 180 / .pi
+    }
+
+    /// The network's input turned by `degrees` (clockwise on screen) about the centre of its
+    /// `w` x `h` picture, bilinearly; what comes from outside the picture is black, as the padding.
+    static func turn(_ input: [Float], channels: Int, w: Int, h: Int, rowLength: Int, planeLength: Int, degrees: Double) -> [Float] {
+        var out = [Float](repeating: 0, count: input.count)
+        let a = degrees * .pi / 180, c = Float(cos(a)), s = Float(sin(a))
+        let cx = Float(w) / 2, cy = Float(h) / 2
+        input.withUnsafeBufferPointer { i in
+            out.withUnsafeMutableBufferPointer { o in
+                let ip = i.baseAddress!, op = o.baseAddress!
+                parallelFor(h) { rows in
+                    for y in rows {
+                        let dy = Float(y) + 0.5 - cy
+                        for x in 0..<w {
+                            // where this pixel comes from in the picture as it is
+                            let dx = Float(x) + 0.5 - cx
+                            let sx = cx + c * dx - s * dy - 0.5, sy = cy + s * dx + c * dy - 0.5
+                            guard sx > -1, sy > -1, sx < Float(w), sy < Float(h) else { continue }
+                            let x0 = Int(sx.rounded(.down)), y0 = Int(sy.rounded(.down))
+                            let ax = sx - Float(x0), ay = sy - Float(y0)
+                            for ch in 0..<channels {
+                                let plane = ip + ch * planeLength
+                                func at(_ px: Int, _ py: Int) -> Float { px >= 0 && py >= 0 && px < w && py < h ? plane[py * rowLength + px] : 0 }
+                                let top = at(x0, y0) * (1 - ax) + at(x0 + 1, y0) * ax
+                                let bottom = at(x0, y0 + 1) * (1 - ax) + at(x0 + 1, y0 + 1) * ax
+                                op[ch * planeLength + y * rowLength + x] = top * (1 - ay) + bottom * ay
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
 /// A face as YuNet gives it, in the network input's pixels (before rounding).
 public struct YuNetFace: Equatable, Sendable {
     public var x: Double, y: Double, width: Double, height: Double
     public var score: Double
     public var landmarks: [Landmark]
+
+    /// A face found in the picture turned by `degrees` about `centre` (`YuNetDetector.turn`),
+    /// where it is in the picture as it is: its landmarks turned back, its box the same size
+    /// about its turned-back centre.
+    func turnedBack(degrees: Double, centre: (Double, Double)) -> YuNetFace {
+        let a = degrees * .pi / 180, c = cos(a), s = sin(a)
+        func back(_ x: Double, _ y: Double) -> (Double, Double) {
+            let dx = x - centre.0, dy = y - centre.1
+            return (centre.0 + c * dx - s * dy, centre.1 + s * dx + c * dy)
+        }
+        var f = self
+        let (mx, my) = back(x + width / 2, y + height / 2)
+        f.x = mx - width / 2; f.y = my - height / 2
+        f.landmarks = landmarks.map { let (lx, ly) = back($0.x, $0.y); return Landmark(x: lx, y: ly) }
+        return f
+    }
 
     /// The face in a picture `k` times the size, as a box of whole pixels.
     func box(scaledBy k: Double) -> DetectedBox {

@@ -70,6 +70,13 @@ enum FerFilterProperties {
         .init(name: "detection-size", kind: .int(\.analysis.detectionSize, 0...8192), blurb:
             "With detector=yunet: the longer side, in pixels, of the picture the network sees when it searches the whole frame "
             + "(larger frames are scaled down to it: faster, but faces under about 20 px at that scale are missed; 0: the frame's own size)"),
+        .init(name: "search-tilt", kind: .double(\.analysis.searchTilt, 0...45), blurb:
+            "With detector=yunet: also look for heads tilted by about this many degrees either way (upright, the network misses "
+            + "more and more faces beyond about 20 degrees; 0: upright only). The first frame is searched upright and turned by "
+            + "-N and +N; after it, while no face is tracked, upright on every analysed frame and turned -N or +N as well on every "
+            + "fourth; "
+            + "while faces are tracked, turned once every 4 scan-spread periods, on a frame of its own (not when the tracked "
+            + "faces' regions already cost a whole frame), and each tracked face's region turned by the face's own tilt"),
         .init(name: "min-face-size", kind: .int(\.analysis.minFaceSize, 0...8192), blurb:
             "Smallest face to detect, in pixels; 0: automatic, 1/16 of the frame height but at least 30 "
             + "(30 at 480p, 45 at 720p, 67 at 1080p)"),

@@ -24,6 +24,8 @@ struct CropCheck: ParsableCommand {
     var detectionSize = AnalysisSettings().detectionSize
     @Option(help: "YuNet: the lowest score that counts as a face (ferfilter's detection-threshold).")
     var detectionThreshold = AnalysisSettings().detectionThreshold
+    @Option(help: "YuNet: also look with the frame turned by +- this many degrees (ferfilter's search-tilt; 0: upright only).")
+    var searchTilt = AnalysisSettings().searchTilt
     @Option(help: "Faces to place (from the first PublicTest rows).") var faces = 600
     @Option(help: "Face size in the frame, pixels.") var size = 110
     @Option(help: "Comma-separated crop scales.") var scales = "0.8,0.9,1.0,1.1,1.2"
@@ -36,6 +38,7 @@ struct CropCheck: ParsableCommand {
         var settings = AnalysisSettings()
         guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
         settings.detector = kind; settings.detectionSize = detectionSize; settings.detectionThreshold = detectionThreshold
+        settings.searchTilt = searchTilt
         let detector = try settings.makeDetector(cascade: cascade, yunet: yunet)
         let d = try loadData(data).subset([.publicTest])
         let scaleList = scales.split(separator: ",").compactMap { Double($0) }

@@ -20,6 +20,8 @@ struct Detect: ParsableCommand {
     @Option(help: "YuNet: the longer side of the picture the network sees (ferfilter's detection-size; 0: the frame's).")
     var detectionSize = AnalysisSettings().detectionSize
     @Option(help: "Faces scoring below this are dropped (YuNet; ferfilter's detection-threshold).") var detectionThreshold = AnalysisSettings().detectionThreshold
+    @Option(help: "YuNet: also look with the picture turned by +- this many degrees (ferfilter's search-tilt; 0: upright only).")
+    var searchTilt = AnalysisSettings().searchTilt
     @Option(help: "Haar cascade XML.") var cascade = defaultCascade
     @Option(help: "Scale step between pyramid levels (ferfilter's scale-factor).") var scaleFactor = AnalysisSettings().scaleFactor
     @Option(help: "Neighbours a detection needs (ferfilter's min-neighbors).") var minNeighbors = AnalysisSettings().minNeighbors
@@ -36,6 +38,7 @@ struct Detect: ParsableCommand {
         s.scaleFactor = scaleFactor; s.minNeighbors = minNeighbors; s.minFaceSize = minSize
         guard let kind = DetectorKind(name: detector) else { throw ValidationError("--detector must be yunet or haar") }
         s.detector = kind; s.detectionThreshold = detectionThreshold; s.threads = threads; s.detectionSize = detectionSize
+        s.searchTilt = searchTilt
         let detector = try s.makeDetector(cascade: cascade, yunet: yunet)
         for path in images {
             var img = try ImageCodec.read(path, colour: true)   // YuNet sees colour; --width: grey only

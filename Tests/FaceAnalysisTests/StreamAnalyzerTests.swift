@@ -1,4 +1,4 @@
-import FaceAnalysis
+@testable import FaceAnalysis
 import FaceDetect
 import FERNet
 import FERTraining
@@ -123,6 +123,79 @@ final class StreamAnalyzerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(still.count, 3)
         XCTAssertEqual(still, first)
         XCTAssertEqual(Set(still.map { [$0.x, $0.y, $0.width, $0.height] }), Set(boxes.map { [$0.x, $0.y, $0.width, $0.height] }))
+    }
+
+    /// search-tilt's schedule: a first frame (or still) looks three ways; with nothing tracked one
+    /// way an analysis in turns; with faces tracked upright always and turned every other
+    /// whole-frame search; the cascade, or search-tilt 0, upright only.
+    func testTiltedSearchTakesTurns() {
+        var s = AnalysisSettings()
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 0, spread: 4, tracked: nil), [0, -25, 25])
+        XCTAssertEqual((1...8).map { StreamAnalyzer.angles(s, analysis: $0, spread: 1, tracked: nil) },
+                       [[0], [0], [0], [0, -25], [0], [0], [0], [0, 25]])
+        // spread 4: the whole frame upright on analyses 4, 8, 12, ...; turned half-way through every fourth period
+        XCTAssertEqual((4..<44).map { StreamAnalyzer.angles(s, analysis: $0, spread: 4, tracked: [2, -40]) },
+                       (4..<44).map { $0 % 4 == 0 ? [0] : $0 == 10 || $0 == 42 ? [-25] : $0 == 26 ? [25] : [] })
+        // no spread search: upright every time, turned every other, and a tracked tilted face at the turn nearest its tilt
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 2, spread: 1, tracked: [31, -3]), [0, 25])
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 1, spread: 1, tracked: [-31]), [0, -25])
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 3, spread: 1, tracked: [-31]), [0, 25, -25])
+        XCTAssertEqual(StreamAnalyzer.tilt(landmarks: [10, 10, 20, 20, 0, 0, 0, 0, 0, 0]), 45, accuracy: 1e-9)
+        XCTAssertEqual(StreamAnalyzer.tilt(landmarks: []), 0)
+        s.searchTilt = 0
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 0, spread: 1, tracked: nil), [0])
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 5, spread: 4, tracked: [0]), [], "regions only")
+        s.searchTilt = 25; s.detector = .haar
+        XCTAssertEqual(StreamAnalyzer.angles(s, analysis: 1, spread: 1, tracked: nil), [0])
+    }
+
+    /// Heads tilted 40 degrees (beyond what YuNet finds upright) in a 30 fps clip: found on the
+    /// first frame, and from then on detected on nearly every frame under the same id, as the
+    /// spread search looks at each tracked face's region turned by its own tilt.
+    func testTiltedHeadsAreTrackedAtTheirTilt() throws {
+        let d = try publicTest()
+        let model = try FacialExpressionModel.shared(contentsOf: shippedModel)
+        let yunet = packageRoot.appendingPathComponent("Models/face_detection_yunet_2023mar.onnx").path
+        var settings = AnalysisSettings()
+        settings.skipLate = false; settings.scanSpread = 4
+        let detector = settings.yunet(try YuNetDetector(path: yunet))
+        let (W, H) = (800, 600)
+        let a = StreamAnalyzer(frameDuration: 1 / 30.0)
+        var firstIds: Set<Int> = [], detections: [Int: Int] = [:]
+        let frames = 16
+        for t in 0..<frames {
+            let scene = FaceScene.grid(width: W, height: H, rows: Array(0..<4), size: 150).moved(frame: t, radius: 6)
+            let flat = scene.render(d, phase: t)
+            var img = flat
+            for (i, p) in scene.placements.enumerated() {
+                // each face turned about its centre, 40 degrees one way or the other
+                let a = (i % 2 == 0 ? 40.0 : -40.0) * .pi / 180, (c, s) = (cos(a), sin(a))
+                let (cx, cy, r) = (Double(p.x) + Double(p.size) / 2, Double(p.y) + Double(p.size) / 2, Double(p.size) * 0.75)
+                for y in max(0, Int(cy - r))..<min(H, Int(cy + r)) { for x in max(0, Int(cx - r))..<min(W, Int(cx + r)) {
+                    let dx = Double(x) - cx, dy = Double(y) - cy
+                    guard dx * dx + dy * dy <= r * r else { continue }
+                    img[y * W + x] = flat.withUnsafeBufferPointer {
+                        FaceCrop.sample($0.baseAddress!, width: W, height: H, stride: W, x: cx + c * dx + s * dy, y: cy - s * dx + c * dy)
+                    }
+                } }
+            }
+            let o = img.withUnsafeBufferPointer { buf in
+                a.process(W, H, time: Double(t) / 30, settings: settings, model: model, detector: detector) {
+                    LumaPlane(pixels: buf.baseAddress!, width: W, height: H, stride: W)
+                }
+            }
+            if t == 0 {
+                XCTAssertEqual(settings.stillAngles, [0, -25, 25], "search-tilt is on by default")
+                firstIds = Set(o.faces.map(\.id))
+                XCTAssertGreaterThanOrEqual(firstIds.count, 3, "most of the four tilted faces found on the first frame")
+            } else {
+                XCTAssertTrue(firstIds.isSubset(of: Set(o.faces.map(\.id))), "frame \(t): the first frame's ids are kept")
+                for tr in a.tracks where firstIds.contains(tr.id) && tr.detected { detections[tr.id, default: 0] += 1 }
+            }
+        }
+        for id in firstIds {
+            XCTAssertGreaterThanOrEqual(detections[id] ?? 0, frames - 3, "track \(id) detected on nearly every frame: \(detections)")
+        }
     }
 
     /// `Parallelism.withThreads` holds for the calling thread only.

@@ -226,6 +226,51 @@ final class YuNetTests: XCTestCase {
 
     /// Pictures smaller than `minimumInputSize` are enlarged to it; larger ones scaled down to
     /// `inputSize`, never past it.
+    /// A head tilted 40 degrees is found once with the picture looked at three ways (`angles`),
+    /// and its landmarks are where the upright face's landmarks go when the picture is turned: the
+    /// eyes' line tilted 40 degrees (the network alone, upright, puts it at about 25).
+    func testTiltedHeadsAreFoundTurned() throws {
+        let d = try detector()
+        let f = try YuNetFixture("grey")
+        // the photo in the middle of a larger grey canvas, so nothing is lost when it turns
+        let (w, h) = (f.image.width * 2, f.image.height * 2)
+        var canvas = [UInt8](repeating: 128, count: w * h)
+        let (ox, oy) = (f.image.width / 2, f.image.height / 2)
+        for y in 0..<f.image.height { for x in 0..<f.image.width { canvas[(y + oy) * w + x + ox] = f.image.pixels[y * f.image.width + x] } }
+        func find(_ img: [UInt8], _ angles: [Double]) -> [DetectedBox] {
+            img.withUnsafeBufferPointer { d.detect(grey: $0.baseAddress!, width: w, height: h, stride: w, request: DetectionRequest(minSize: 30, angles: angles)) }
+        }
+        let upright = find(canvas, [0])
+        XCTAssertEqual(upright.count, 1)
+        guard let face = upright.first else { return }
+        for tilt in [40.0, -40.0] {
+            // turned clockwise on screen (y down) by `tilt` about the canvas centre
+            let a = tilt * .pi / 180, (c, s) = (cos(a), sin(a)), (cx, cy) = (Double(w) / 2, Double(h) / 2)
+            var turned = [UInt8](repeating: 128, count: w * h)
+            canvas.withUnsafeBufferPointer { src in
+                for y in 0..<h { for x in 0..<w {
+                    let dx = Double(x) - cx, dy = Double(y) - cy
+                    let sx = cx + c * dx + s * dy, sy = cy - s * dx + c * dy
+                    if sx >= 0, sy >= 0, sx < Double(w - 1), sy < Double(h - 1) {
+                        turned[y * w + x] = FaceCrop.sample(src.baseAddress!, width: w, height: h, stride: w, x: sx, y: sy)
+                    }
+                } }
+            }
+            let expected = face.landmarks.map { p -> Landmark in
+                let dx = p.x - cx, dy = p.y - cy
+                return Landmark(x: cx + c * dx - s * dy, y: cy + s * dx + c * dy)
+            }
+            let found = find(turned, [0, -25, 25])
+            XCTAssertEqual(found.count, 1, "tilted \(tilt): found with the picture turned")
+            guard let t = found.first, t.landmarks.count == 5 else { continue }
+            let eyes = atan2(t.landmarks[1].y - t.landmarks[0].y, t.landmarks[1].x - t.landmarks[0].x) * 180 / .pi
+            XCTAssertEqual(eyes, tilt, accuracy: 6, "the eyes' line")
+            for (p, q) in zip(t.landmarks, expected) {
+                XCTAssertLessThan(((p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y)).squareRoot(), 0.08 * Double(face.width), "\(p) vs \(q)")
+            }
+        }
+    }
+
     func testSmallPicturesAreEnlarged() throws {
         let d = try detector()
         XCTAssertEqual(d.pictureScale(width: 160, height: 100), 2, accuracy: 1e-9)

@@ -73,7 +73,8 @@ final class OneAnalysisTests: XCTestCase {
     /// YuNet sees colour in every 8-bit colour format ferfilter takes. Four wild-dev photos (film
     /// frames, odd sizes) whose face YuNet misses in grey: the element finds it in RGB, BGRx, I420,
     /// NV12 and YUY2 (the same box within a few pixels: chroma is subsampled), and not in GRAY8;
-    /// the analyze API on the JPEG finds the RGB frame's box.
+    /// the analyze API on the JPEG finds the RGB frame's box. The element looks upright only
+    /// (search-tilt=0: turned looks find two of them in grey too), so colour alone decides.
     func testYuNetSeesColourInEveryColourFormat() throws {
         XCTAssertTrue(Gst.ready)
         let dir = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/wild-dev/images")
@@ -90,7 +91,7 @@ final class OneAnalysisTests: XCTestCase {
             for y in 0..<h { for x in 0..<(3 * w) { rgb[y * stride + x] = img.pixels[y * 3 * w + x] } }
             var boxes: [String: [ROI]] = [:]
             for format in ["RGB", "BGRx", "I420", "NV12", "YUY2", "GRAY8"] {
-                let hn = gst_harness_new_parse("videoconvert ! capsfilter caps=video/x-raw,format=\(format) ! ferfilter skip-late=false draw=false model=\(shippedModel)")!
+                let hn = gst_harness_new_parse("videoconvert ! capsfilter caps=video/x-raw,format=\(format) ! ferfilter skip-late=false draw=false search-tilt=0 model=\(shippedModel)")!
                 defer { gst_harness_teardown(hn) }
                 gst_harness_set_src_caps_str(hn, "video/x-raw,format=RGB,width=\(w),height=\(h),framerate=30/1")
                 XCTAssertEqual(gst_harness_push(hn, makeBuffer(rgb)), GST_FLOW_OK)
@@ -109,7 +110,10 @@ final class OneAnalysisTests: XCTestCase {
                     XCTAssertLessThanOrEqual(abs(u - v), 6, "\(name) \(format): \(b) against RGB's \(ref)")
                 }
             }
-            let api = try ImageAnalyzer(model: model, detector: defaultDetector()).analyze([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+            var upright = AnalysisSettings()
+            upright.searchTilt = 0
+            let api = try ImageAnalyzer(model: model, detector: defaultDetector(), settings: upright)
+                .analyze([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
             XCTAssertEqual(api.faces.map { [$0.box.x, $0.box.y, $0.box.width, $0.box.height] }, [[ref.x, ref.y, ref.w, ref.h]], "\(name): the analyze API")
         }
     }

@@ -99,8 +99,11 @@ final class TrackingTests: XCTestCase {
             let u = updates(turns), steps = clip.count - 1
             print("classify-interval \(n): updates per face \(u.perFace), per frame \(u.perFrame)")
             for id in ids {
+                // one more is allowed: the scene's first face is tilted 20 degrees, and its box moves
+                // when its view does (the first frame's three-way look, then its region turned by its
+                // tilt), so it may be classified once out of turn
                 let k = u.perFace[id] ?? 0
-                XCTAssertTrue((steps / n - 1)...((steps + n - 1) / n) ~= k, "interval \(n): face \(id) classified on \(k) of \(steps) frames")
+                XCTAssertTrue((steps / n - 1)...((steps + n - 1) / n + 1) ~= k, "interval \(n): face \(id) classified on \(k) of \(steps) frames")
             }
             XCTAssertLessThanOrEqual(u.perFrame.max() ?? 0, (ids.count + n - 1) / n + 1, "interval \(n): tracks take turns: \(u.perFrame)")
             XCTAssertGreaterThanOrEqual(u.perFrame.min() ?? 0, ids.count / n - 1, "interval \(n): tracks take turns: \(u.perFrame)")
