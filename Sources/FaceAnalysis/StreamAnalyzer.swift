@@ -78,7 +78,10 @@ public final class StreamAnalyzer {
         }
         let decision = scheduler.decide(time: t, late: late, busy: async && worker.isBusy, settings: s)
         if decision == .analyse {
-            let guidance = self.guidance(s, at: t, analysis: analyses)
+            var guidance = self.guidance(s, at: t, analysis: analyses)
+            // a live stream's analyses run beside it: its first looks upright only, as every
+            // analysis after it may, so the latency it answers is not set by a three-way look
+            if async && analyses == 0 { guidance.angles = [0] }
             analyses += 1
             let plane = luma()
             if !async {

@@ -72,7 +72,7 @@ enum FerFilterProperties {
             + "(larger frames are scaled down to it: faster, but faces under about 20 px at that scale are missed; 0: the frame's own size)"),
         .init(name: "search-tilt", kind: .double(\.analysis.searchTilt, 0...45), blurb:
             "With detector=yunet: also look for heads tilted by about this many degrees either way (upright, the network misses "
-            + "more and more faces beyond about 20 degrees; 0: upright only). The first frame is searched upright and turned by "
+            + "more and more faces beyond about 20 degrees; 0: upright only). The first frame (not a live stream's) is searched upright and turned by "
             + "-N and +N; after it, while no face is tracked, upright on every analysed frame and turned -N or +N as well on every "
             + "fourth; "
             + "while faces are tracked, turned once every 4 scan-spread periods, on a frame of its own (not when the tracked "
