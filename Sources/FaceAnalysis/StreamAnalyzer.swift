@@ -189,8 +189,8 @@ public final class StreamAnalyzer {
     /// A face's tilt in degrees (clockwise on screen) from its landmarks (x, y pairs: right eye,
     /// left eye, ...): the angle of the line between the eyes; 0 without landmarks.
     static func tilt(landmarks l: [Double]) -> Double {
-        guard l.count >= 4, l[2] != l[0] || l[3] != l[1] else { return 0 }
-        return atan2(l[3] - l[1], l[2] - l[0]) * 180 / .pi
+        guard l.count >= 4 else { return 0 }
+        return YuNetDetector.tilt([Landmark(x: l[0], y: l[1]), Landmark(x: l[2], y: l[3])])
     }
 
     /// The tracks to show: those detected last first, then by size, at most `maxFaces`, in id order,

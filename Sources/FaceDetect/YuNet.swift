@@ -452,7 +452,7 @@ extension YuNetDetector {
 extension YuNetDetector {
     /// The tilt of a face's eyes' line in degrees, clockwise on screen (landmarks: right eye, left
     /// eye, ...; 0 without them).
-    static func tilt(_ l: [Landmark]) -> Double {
+    public static func tilt(_ l: [Landmark]) -> Double {
         guard l.count >= 2, l[0] != l[1] else { return 0 }
         return atan2(l[1].y - l[0].y, l[1].x - l[0].x) * 180 / .pi
     }
