@@ -4,7 +4,7 @@ DATA ?= ../shared/data/fer2013/fer2013.csv.gz
 FERPLUS ?= $(dir $(DATA))fer2013new.csv
 MODEL ?= Models/fernet.json
 FER = .build/release/fer
-APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
+APT_PACKAGES = pkg-config libopenblas-dev zlib1g-dev libturbojpeg0-dev libmosquitto-dev mosquitto mosquitto-clients libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav opencv-data chromium openssl curl
 
@@ -65,7 +65,7 @@ fuzz: setup
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp .build-asan/release/fer fuzz --seconds $(FUZZ_SECONDS) --output $$dir
 
 # The element, detector, tracker and viewer tests under a sanitizer, each in a build folder of its own.
-SAN_TESTS ?= GstFERTests|FaceAnalysisTests|FaceDetectTests|FaceTrackingTests|WebViewerTests|ParallelismTests
+SAN_TESTS ?= GstFERTests|FaceAnalysisTests|FaceDetectTests|FaceTrackingTests|WebViewerTests|ParallelismTests|MQTTPublishTests
 asan: setup
 	plugin/meson-free-build.sh --dest .build/gst-plugins
 	$(SWIFT) build $(TEST_FLAGS) --build-tests --scratch-path .build-asan -Xswiftc -sanitize=address -Xcc -fsanitize=address
@@ -84,6 +84,7 @@ bench: build plugin
 	tools/compare-facedetect.sh 150
 	tools/bench-element.sh 120 640x480 1280x720 1920x1080 1920x1080@60
 	tools/bench-streams.sh 300 1280x720 1 2 4 6
+	tools/bench-publish.sh 600 3
 	tools/soak.sh 18000
 
 soak: build plugin

@@ -37,6 +37,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto"),
         // The CNN library for inference: layers (each with its forward and backward pass), networks,
         // model files, FacialExpressionModel, images.
         .target(
@@ -67,6 +68,12 @@ let package = Package(
         // Emotion metadata inside H.264/H.265: SEI user-data-unregistered messages in access units,
         // and the JSON payload they carry (no GStreamer here).
         .target(name: "EmotionSEI", dependencies: ["FaceAnalysis"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Publishing to an MQTT broker off the caller's thread: a bounded queue, drop counts,
+        // reconnection, TLS, a retained status with a last will (libmosquitto; no GStreamer here).
+        .target(name: "MQTTPublish", dependencies: ["CMosquitto"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Tests only: Debian's mosquitto broker on a free loopback port, and mosquitto_sub, for the
+        // publishing tests (the plugin and fer link none of it).
+        .target(name: "MQTTBrokerHarness", swiftSettings: [.swiftLanguageMode(.v5)]),
         // GObject glue only: the GstFerFilter and GstFerSei types, pads, vfunc/property trampolines, plugin descriptor.
         .target(
             name: "CGStreamer",
@@ -79,7 +86,7 @@ let package = Package(
         // buffers from any upstream element.
         .target(
             name: "GstFER",
-            dependencies: ["CGStreamer", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect"],
+            dependencies: ["CGStreamer", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect", "MQTTPublish"],
             swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
         // GStreamer's application libraries: appsink for the web viewer, gst-rtsp-server for `fer rtsp`.
@@ -98,7 +105,7 @@ let package = Package(
         // The `fer` command-line tool: explore, train, eval, predict, detect, bench, rtsp, serve.
         .executableTarget(
             name: "fer",
-            dependencies: ["EmotionSEI", "FaceAnalysis", "FERNet", "FERTraining", "FaceDetect", "CGstAppLibs", "WebViewer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EmotionSEI", "FaceAnalysis", "FERNet", "FERTraining", "FaceDetect", "CGstAppLibs", "WebViewer", "MQTTPublish", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
@@ -123,6 +130,7 @@ let package = Package(
             dependencies: ["FaceAnalysis", "FaceDetect", "FaceTracking", "FERNet", "FERTraining"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        .testTarget(name: "MQTTPublishTests", dependencies: ["MQTTPublish", "MQTTBrokerHarness"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(
             name: "EmotionSEITests",
             dependencies: ["EmotionSEI", "FaceAnalysis"],
@@ -130,12 +138,12 @@ let package = Package(
         ),
         .testTarget(
             name: "WebViewerTests",
-            dependencies: ["WebViewer", "FaceAnalysis", "FERNet", "FaceDetect", "FERTraining", "SchemaCheck"],
+            dependencies: ["WebViewer", "FaceAnalysis", "FERNet", "FaceDetect", "FERTraining", "SchemaCheck", "MQTTBrokerHarness"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "GstFERTests",
-            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect", "FaceTracking", "WebViewer", "FERTraining", "SchemaCheck"],
+            dependencies: ["GstFER", "CGStreamer", "CGstCheck", "EmotionSEI", "FaceAnalysis", "FERNet", "FaceDetect", "FaceTracking", "WebViewer", "FERTraining", "SchemaCheck", "MQTTPublish", "MQTTBrokerHarness"],
             swiftSettings: gstSwiftIncludes + [.swiftLanguageMode(.v5)]
         ),
         // The user's pages: links and anchors resolve, the front page stays short.

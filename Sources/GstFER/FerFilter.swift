@@ -3,6 +3,7 @@ import FaceAnalysis
 import FaceDetect
 import FERNet
 import Foundation
+import MQTTPublish
 
 /// The ferfilter element: a thin adapter between GStreamer and FaceAnalysis. Per frame it takes a
 /// settings snapshot, hands the frame to the stream's `StreamAnalyzer`, then draws, attaches the
@@ -24,6 +25,8 @@ final class FerFilter: ElementImpl {
         /// What the element adds to the LATENCY query: the estimate now and what was answered.
         var latencyEstimate = 1.0 / 30, reportedLatency = 0.0
         var stats = FilterStats()
+        /// The running element's publisher (the `publish` property), for `stats`.
+        var publisher: MQTTPublisher?
     }
     private let shared = Locked(Shared())
 
@@ -35,6 +38,8 @@ final class FerFilter: ElementImpl {
         var detector: LoadedDetector
         let analyzer = StreamAnalyzer()
         var feed: ResultsFeed?
+        /// The results as published (the `publish` property).
+        var published: ResultsFeed?
         var frames = 0
         var lastSignature = ""
         var lumaScratch: [UInt8] = []
@@ -75,7 +80,7 @@ final class FerFilter: ElementImpl {
         guard let p = FerFilterProperties.spec(id) else { return false }
         shared.withLock { sh in
             if case .stats = p.kind {
-                g_value_take_boxed(v, sh.stats.structure(live: sh.upstreamLive, latency: sh.reportedLatency))
+                g_value_take_boxed(v, sh.stats.structure(live: sh.upstreamLive, latency: sh.reportedLatency, publishing: sh.publisher?.currentCounts))
             } else {
                 FerFilterProperties.get(p, sh.settings, v)
             }
@@ -175,7 +180,7 @@ final class FerFilter: ElementImpl {
 
     func start() -> Bool {
         let (s, _) = snapshot()
-        shared.withLock { $0.qosEarliest = clockTimeNone; $0.reportedLatency = 0; $0.liveKnown = false; $0.stats = FilterStats() }
+        shared.withLock { $0.qosEarliest = clockTimeNone; $0.reportedLatency = 0; $0.liveKnown = false; $0.stats = FilterStats(); $0.publisher = nil }
         guard let (model, mpath, detector) = load(s, current: nil, fatal: true) else { return false }
         let run = Running(model: model, modelPath: mpath, detector: detector)
         if let path = s.results {
@@ -185,6 +190,11 @@ final class FerFilter: ElementImpl {
                 return false
             }
         }
+        if let url = s.publish {
+            guard let publisher = Publishing.start(url, element: "ferfilter", post: post) else { return false }
+            run.published = ResultsFeed(publisher: publisher)
+            shared.withLock { $0.publisher = publisher }
+        }
         running = run
         return true
     }
@@ -192,17 +202,31 @@ final class FerFilter: ElementImpl {
     func stop() -> Bool {
         if let run = running {
             run.feed?.finish(labels: run.model.labels)
+            run.published?.finish(labels: run.model.labels)
+            run.published?.publisher?.close(timeout: Publishing.closeTimeout)
             run.analyzer.finish()
         }
         running = nil
         return true
     }
 
+    /// Reports what the publisher met: an error (at start) or a warning, or a log line.
+    private func post(_ report: Publishing.Report) {
+        switch report {
+        case .error(let text, let debug): gstfer_element_error(element, GSTFER_ERROR_SETTINGS, text, debug)
+        case .warning(let text, let debug): gstfer_element_warning(element, text, debug)
+        case .info(let text): log(GST_LEVEL_INFO, text)
+        }
+    }
+
     // MARK: events and queries
 
     /// At the end of the stream the results file gets its summary.
     func sinkEvent(_ event: UnsafeMutablePointer<GstEvent>) {
-        if event.pointee.type == GST_EVENT_EOS, let run = running { run.feed?.finish(labels: run.model.labels) }
+        if event.pointee.type == GST_EVENT_EOS, let run = running {
+            run.feed?.finish(labels: run.model.labels)
+            run.published?.finish(labels: run.model.labels)
+        }
     }
 
     /// Notes QoS from downstream: frames whose running time is before `earliest` are late.
@@ -284,6 +308,7 @@ final class FerFilter: ElementImpl {
         if s.messageMode != .none { for c in outcome.changes { postLabelChange(c, times: times, labels: labels) } }
         if s.results != run.feed?.path { switchResults(run, to: s.results) }
         run.feed?.frame(faces, times: times, time: t)
+        run.published?.frame(faces, times: times, time: t)
 
         let frameSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         run.analyzer.spent(frameSeconds)
@@ -366,7 +391,7 @@ struct FilterStats {
     }
 
     /// A new `ferfilter-stats` structure (the caller owns it).
-    func structure(live: Bool, latency: Double) -> UnsafeMutablePointer<GstStructure> {
+    func structure(live: Bool, latency: Double, publishing: MQTTPublisher.Counts? = nil) -> UnsafeMutablePointer<GstStructure> {
         let st = gst_structure_new_empty("ferfilter-stats")!
         gstfer_structure_set_uint64(st, "frames", guint64(frames))
         gstfer_structure_set_uint64(st, "analysed", guint64(analysed))
@@ -382,6 +407,7 @@ struct FilterStats {
         gstfer_structure_set_double(st, "frame-ms-max", frameMax * 1000)
         gstfer_structure_set_boolean(st, "live", live ? 1 : 0)
         gstfer_structure_set_double(st, "latency-ms", latency * 1000)
+        if let p = publishing { Publishing.set(p, on: st) }
         return st
     }
 }

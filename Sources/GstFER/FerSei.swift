@@ -3,27 +3,32 @@ import EmotionSEI
 import FaceAnalysis
 import FERNet
 import Foundation
+import MQTTPublish
 
-/// What a user can set on ferseiinsert (`probabilities`) and ferseiextract (`message-mode`, `results`).
+/// What a user can set on ferseiinsert (`probabilities`) and ferseiextract (`message-mode`,
+/// `results`, `publish`).
 struct SeiSettings: Sendable {
     var probabilities = true
     var messageMode = MessageMode.everyFrame
     var results: String? = nil
+    var publish: String? = nil
 }
 
 enum SeiProperty: UInt32, CaseIterable {
-    case probabilities = 1, messageMode, results
+    case probabilities = 1, messageMode, results, publish, stats
 
     var name: String {
         switch self {
         case .probabilities: return "probabilities"
         case .messageMode: return "message-mode"
         case .results: return "results"
+        case .publish: return "publish"
+        case .stats: return "stats"
         }
     }
 
     /// The properties of ferseiinsert (true) or ferseiextract (false).
-    static func all(insert: Bool) -> [SeiProperty] { insert ? [.probabilities] : [.messageMode, .results] }
+    static func all(insert: Bool) -> [SeiProperty] { insert ? [.probabilities] : [.messageMode, .results, .publish, .stats] }
 
     static func install(_ klass: UnsafeMutablePointer<GObjectClass>, insert: Bool) {
         let d = SeiSettings(), flags = gstfer_param_flags()
@@ -40,6 +45,14 @@ enum SeiProperty: UInt32, CaseIterable {
                 spec = g_param_spec_string(p.name, p.name, "Write the faces read from the stream as JSON Lines, one object per frame and a "
                                            + "summary at the end, as ferfilter's results property (\"-\": standard output); read when the element starts",
                                            nil, gstfer_param_flags_at_start())
+            case .publish:
+                spec = g_param_spec_string(p.name, p.name, "Publish the faces read from the stream to an MQTT broker, as ferfilter's publish "
+                                           + "property: mqtt://[user[:password]@]host[:port]/prefix (mqtts://...?ca=FILE for TLS); frames, "
+                                           + "changes, summary and status topics; read when the element starts", nil, gstfer_param_flags_at_start())
+            case .stats:
+                spec = g_param_spec_boxed(p.name, p.name, "Read-only: a 'ferseiextract-stats' structure: frames (that carried faces in SEI); with publish: published, "
+                                          + "publish-dropped, publish-queued, publish-connected, publish-connections (as ferfilter's stats)",
+                                          gst_structure_get_type(), gstfer_param_flags_read_only())
             }
             g_object_class_install_property(klass, p.rawValue, spec)
         }
@@ -66,6 +79,10 @@ final class FerSei: ElementImpl {
     private var lastSignature: String?
     private var warned = false
     private var feed: ResultsFeed?
+    /// The faces as published (`publish`).
+    private var published: ResultsFeed?
+    /// What `stats` reads from the application thread.
+    private let counters = Locked((frames: 0, publisher: MQTTPublisher?.none))
     /// Logged once: frames that came without ferfilter's faces.
     private var unannotated = false
     /// Label names by label_id for the results summary: FER2013's, as the stream names them.
@@ -83,6 +100,8 @@ final class FerSei: ElementImpl {
             case .probabilities: settings.probabilities = g_value_get_boolean(v) != 0
             case .messageMode: settings.messageMode = MessageMode(rawValue: g_value_get_enum(v)) ?? .everyFrame
             case .results: settings.results = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+            case .publish: settings.publish = g_value_get_string(v).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+            case .stats: break
             }
         }
         return true
@@ -95,32 +114,58 @@ final class FerSei: ElementImpl {
         case .probabilities: g_value_set_boolean(v, s.probabilities ? 1 : 0)
         case .messageMode: g_value_set_enum(v, s.messageMode.rawValue)
         case .results: g_value_set_string(v, s.results)
+        case .publish: g_value_set_string(v, s.publish)
+        case .stats:
+            let st = gst_structure_new_empty("ferseiextract-stats")!
+            let (frames, publisher) = counters.withLock { ($0.frames, $0.publisher) }
+            gstfer_structure_set_uint64(st, "frames", guint64(frames))
+            if let c = publisher?.currentCounts { Publishing.set(c, on: st) }
+            g_value_take_boxed(v, st)
         }
         return true
     }
 
     /// Opens the results file (ferseiextract), failing the state change with an error naming it.
     func start() -> Bool {
-        let path = settings.withLock { $0.results }
+        let (path, url) = settings.withLock { ($0.results, $0.publish) }
         lastSignature = nil; warned = false; unannotated = false; labels = fer2013Labels
-        feed = nil
-        guard !inserts, let path else { return true }
-        do { feed = try ResultsFeed(path: path) } catch {
-            gstfersei_element_error(element, "ferseiextract cannot write the results file \(path): \(error.localizedDescription)",
-                                    "property results=\(path)")
-            return false
+        feed = nil; published = nil
+        counters.withLock { $0 = (0, nil) }
+        guard !inserts else { return true }
+        if let path {
+            do { feed = try ResultsFeed(path: path) } catch {
+                gstfersei_element_error(element, "ferseiextract cannot write the results file \(path): \(error.localizedDescription)",
+                                        "property results=\(path)")
+                return false
+            }
+        }
+        if let url {
+            let element = self.element
+            let publisher = Publishing.start(url, element: "ferseiextract") { report in
+                switch report {
+                case .error(let text, let debug): gstfersei_element_error(element, text, debug)
+                case .warning(let text, let debug): gstfersei_element_warning(element, text, debug)
+                case .info(let text): if gstfersei_log_enabled(GST_LEVEL_INFO) != 0 { gstfersei_log(element, GST_LEVEL_INFO, text) }
+                }
+            }
+            guard let publisher else { feed = nil; return false }
+            published = ResultsFeed(publisher: publisher)
+            counters.withLock { $0.publisher = publisher }
         }
         return true
     }
 
     func stop() -> Bool {
         feed?.finish(labels: labels); feed = nil
+        published?.finish(labels: labels)
+        published?.publisher?.close(timeout: Publishing.closeTimeout)
+        published = nil
         return true
     }
 
     /// At the end of the stream the results file gets its summary.
     func sinkEvent(_ event: UnsafeMutablePointer<GstEvent>) {
-        if event.pointee.type == GST_EVENT_EOS { feed?.finish(labels: labels) }
+        if event.pointee.type == GST_EVENT_EOS { feed?.finish(labels: labels); published?.finish(labels: labels) }
     }
 
     /// Logs `message` (built only when the debug level lets it through).
@@ -220,13 +265,15 @@ final class FerSei: ElementImpl {
             lastSignature = FaceMeta.signature(faces)
             _ = gstfersei_post_element_message(element, FaceMeta.message(faces, times: times))
         }
-        if let feed {
+        counters.withLock { $0.frames += 1 }
+        if feed != nil || published != nil {
             for f in faces where f.labelID < EmotionPayload.maxLabels {
                 while labels.count <= f.labelID { labels.append("label \(labels.count)") }
                 labels[f.labelID] = f.emotion
             }
             let t = times.running != clockTimeNone ? Double(times.running) / 1e9 : Double(times.pts == clockTimeNone ? 0 : times.pts) / 1e9
-            feed.frame(faces, times: times, time: t)
+            feed?.frame(faces, times: times, time: t)
+            published?.frame(faces, times: times, time: t)
         }
         return GST_FLOW_OK
     }

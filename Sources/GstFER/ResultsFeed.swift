@@ -1,6 +1,7 @@
 import CGStreamer
 import FaceAnalysis
 import Foundation
+import MQTTPublish
 
 /// The `results` property's output: one JSON object per frame (JSON Lines) and a summary at the
 /// end of the stream, so any tool can follow the emotions over time (`tail -f`, jq, pandas).
@@ -15,10 +16,16 @@ import Foundation
 /// Shares are the fraction of frames each emotion was shown (per track, and over all faces).
 /// `timecode` (a line's) and `first_timecode`/`last_timecode` (a track's in and out points) are
 /// there when the frames carry SMPTE time codes (GstVideoTimeCodeMeta, or the sender's SEI).
+///
+/// The same lines go to an MQTT broker (the `publish` property): each frame's line to
+/// `prefix/frames`, the summary (retained) to `prefix/summary`, and each label change to
+/// `prefix/changes`; see `change`.
 final class ResultsFeed {
-    let path: String
-    private let handle: FileHandle
+    /// The file's path; nil when the feed publishes.
+    let path: String?
+    private let handle: FileHandle?
     private let closeOnFinish: Bool
+    let publisher: MQTTPublisher?
     private var frames = 0
     private var firstTime: Double?, lastTime = 0.0
     private var overall: [Int: Int] = [:]
@@ -27,6 +34,8 @@ final class ResultsFeed {
         var firstTimecode: String?, lastTimecode: String?
     }
     private var tracks: [Int: TrackStats] = [:]
+    /// Each track's label on the last frame it was on (for the changes).
+    private var shown: [Int: String] = [:]
     private var finished = false
     private static let iso: ISO8601DateFormatter = {
         let f = ISO8601DateFormatter(); f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]; return f
@@ -43,27 +52,60 @@ final class ResultsFeed {
             }
             handle = h; closeOnFinish = true
         }
+        publisher = nil
     }
 
-    private func emit(_ object: [String: Any]) {
+    /// Publishes to `publisher`'s broker (which the caller closes after `finish`).
+    init(publisher: MQTTPublisher) {
+        path = nil; handle = nil; closeOnFinish = false
+        self.publisher = publisher
+    }
+
+    private func emit(_ object: [String: Any], topic: String, retain: Bool = false) {
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        if let publisher { publisher.publish(topic, data, retain: retain); return }
         data.append(0x0A)
-        try? handle.write(contentsOf: data)
+        try? handle?.write(contentsOf: data)
+    }
+
+    /// A track's shown label changed from the last frame it was on (published only; the file has
+    /// the frames); ferfilter's `ferfilter-emotion-changed` message, as JSON:
+    ///
+    ///     {"id":1,"emotion":"happy","previous":"neutral","confidence":0.71,"pts":3.2,"stream_time":3.2,
+    ///      "running_time":3.2,"wall_time":"2026-12-08T09:45:00.123Z","timecode":"10:00:03:06"}
+    private func change(_ f: EmotionFace, from previous: String, times: FrameTimes, wall: String) {
+        var line: [String: Any] = ["id": f.id, "emotion": f.emotion, "previous": previous, "confidence": Double(f.confidence),
+                                   "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
+                                   "running_time": ResultsFeed.seconds(times.running), "wall_time": wall]
+        if let tc = times.timecode { line["timecode"] = tc }
+        emit(line, topic: "changes")
     }
 
     private static func seconds(_ t: GstClockTime) -> Any { t == clockTimeNone ? NSNull() : Double(t) / 1e9 }
 
     /// One frame's faces; `time` is the frame's time in seconds for the summary.
     func frame(_ faces: [EmotionFace], times: FrameTimes, time: Double) {
+        // a frame after the summary: the stream went on after its end (a seek after EOS, as a
+        // looping player does); published, it starts anew from frame 0 (a file has ended)
+        if finished && publisher != nil {
+            finished = false; frames = 0; firstTime = nil; overall = [:]; tracks = [:]; shown = [:]
+        }
         guard !finished else { return }
         if firstTime == nil { firstTime = time }
         lastTime = time
         let list = faces.map { $0.jsonObject() }
+        let wall = ResultsFeed.iso.string(from: Date())
         var line: [String: Any] = ["frame": frames, "pts": ResultsFeed.seconds(times.pts), "stream_time": ResultsFeed.seconds(times.stream),
-                                   "running_time": ResultsFeed.seconds(times.running), "wall_time": ResultsFeed.iso.string(from: Date()),
+                                   "running_time": ResultsFeed.seconds(times.running), "wall_time": wall,
                                    "faces": list]
         if let tc = times.timecode { line["timecode"] = tc }
-        emit(line)
+        emit(line, topic: "frames")
+        if publisher != nil {
+            for f in faces {
+                if let before = shown[f.id], before != f.emotion { change(f, from: before, times: times, wall: wall) }
+                shown[f.id] = f.emotion
+            }
+        }
         frames += 1
         for f in faces {
             overall[f.labelID, default: 0] += 1
@@ -73,7 +115,7 @@ final class ResultsFeed {
         }
     }
 
-    /// Writes the summary line and closes the file (once; later calls do nothing).
+    /// Writes the summary line and closes the file, or publishes it retained (once; later calls do nothing).
     func finish(labels: [String]) {
         guard !finished else { return }
         finished = true
@@ -91,7 +133,7 @@ final class ResultsFeed {
             return o
         }
         emit(["summary": ["frames": frames, "seconds": lastTime - (firstTime ?? lastTime), "labels": labels,
-                          "overall": shares(overall), "tracks": trackList] as [String: Any]])
-        if closeOnFinish { try? handle.close() } else { try? handle.synchronize() }
+                          "overall": shares(overall), "tracks": trackList] as [String: Any]], topic: "summary", retain: true)
+        if closeOnFinish { try? handle?.close() } else { try? handle?.synchronize() }
     }
 }

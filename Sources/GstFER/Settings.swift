@@ -22,6 +22,8 @@ public struct Settings: Sendable {
     public var drawProbabilities = false
     public var messageMode = MessageMode.everyFrame
     public var results: String? = nil
+    /// mqtt:// or mqtts:// URL to publish the results to (MQTTPublish.PublishTarget).
+    public var publish: String? = nil
     public var analysis = AnalysisSettings()
     public init() {}
 }
@@ -45,6 +47,8 @@ struct PropertySpec {
     let name: String
     let kind: Kind
     let blurb: String
+    /// Read when the element starts: settable in NULL and READY only.
+    var atStart = false
 }
 
 /// The properties ferfilter installs, in id order (id = index + 1).
@@ -120,6 +124,14 @@ enum FerFilterProperties {
         .init(name: "results", kind: .optionalPath(\.results), blurb:
             "Write every frame's faces (box, track id, emotion, confidence, probabilities, stream and "
             + "wall-clock time) as JSON Lines to this file ('-': standard output), and a summary line at the end of the stream"),
+        .init(name: "publish", kind: .optionalPath(\.publish), blurb:
+            "Publish to an MQTT broker: mqtt://[user[:password]@]host[:port]/prefix, or mqtts://...?ca=FILE for TLS; options "
+            + "qos=0|1 (default 1), client-id=, queue=N (messages waiting, default 512; the oldest dropped beyond), keepalive=S, cert=, key=. "
+            + "Every frame's results line goes to prefix/frames, each emotion change to prefix/changes, the summary (retained) "
+            + "to prefix/summary, and online/offline (retained, with a last will) to prefix/status. Sent off the streaming thread: "
+            + "frames never wait for the broker; when it is slow or gone messages are dropped and counted (stats: published, "
+            + "publish-dropped) and the element reconnects by itself. A bad URL, or a broker refusing the credentials, fails the "
+            + "start; a broker not reachable yet is a warning. Read when the element starts", atStart: true),
         .init(name: "scan-spread", kind: .int(\.analysis.scanSpread, 0...16), blurb:
             "With detector=haar (YuNet searches the whole frame at every scale in one pass, so this has no meaning for it): spread the search for new faces over N analysed frames (each searches one of N bands of "
             + "window rows at every scale); faces already tracked are searched for near their boxes on every analysed frame. 1: the whole "
@@ -143,7 +155,8 @@ enum FerFilterProperties {
             "Read-only: what the element has done since it started (a 'ferfilter-stats' structure): frames, "
             + "analysed, between (detect-interval frames), skipped-late, skipped-busy, skipped-rate, faces (on the last frame), "
             + "tracks (started), analyses (passes finished; on a live source one may still run), analysis-ms-mean/-max (one detection and classification pass), frame-ms-mean/-max (time "
-            + "in the element per frame), live, latency-ms (what it answers the LATENCY query)"),
+            + "in the element per frame), live, latency-ms (what it answers the LATENCY query); with publish: published (messages the "
+            + "broker took), publish-dropped, publish-queued, publish-connected, publish-connections"),
     ]
 
     /// The property with GObject id `id`, nil for an id ferfilter never installed.
@@ -152,9 +165,9 @@ enum FerFilterProperties {
     static func id(_ name: String) -> guint? { all.firstIndex { $0.name == name }.map { guint($0 + 1) } }
 
     static func install(_ klass: UnsafeMutablePointer<GObjectClass>) {
-        let flags = gstfer_param_flags()
         let d = Settings()
         for (i, p) in all.enumerated() {
+            let flags = p.atStart ? gstfer_param_flags_at_start() : gstfer_param_flags()
             let spec: UnsafeMutablePointer<GParamSpec>?
             switch p.kind {
             case .int(let kp, let r): spec = g_param_spec_int(p.name, p.name, p.blurb, r.lowerBound, r.upperBound, Int32(d[keyPath: kp]), flags)

@@ -53,13 +53,17 @@ public struct VideoSource: Sendable, Equatable {
     /// `rtspsrc ! parsebin ! ferseiextract ! decodebin` (H.264 or H.265), another URL or a file
     /// through `urisourcebin ! parsebin ! ferseiextract ! decodebin`; a gst-launch fragment must hold
     /// `ferseiextract` itself. Cameras and raw clips carry no such stream.
-    public func readingEmotionSEI() throws -> VideoSource {
+    /// `properties` are set on its ferseiextract (e.g. `publish=...`).
+    public func readingEmotionSEI(properties: String = "") throws -> VideoSource {
         var s = self
+        let extract = properties.isEmpty ? "ferseiextract" : "ferseiextract \(properties)"
         if spec.lowercased().hasPrefix("rtsp") && spec.contains("://") {
-            s.launch = "rtspsrc location=\(VideoSource.quote(spec)) ! parsebin ! ferseiextract ! decodebin"
+            s.launch = "rtspsrc location=\(VideoSource.quote(spec)) ! parsebin ! \(extract) ! decodebin"
         } else if launch.hasPrefix("uridecodebin uri=") {
-            s.launch = "urisourcebin " + launch.dropFirst("uridecodebin ".count) + " ! parsebin ! ferseiextract ! decodebin"
-        } else if !launch.contains("ferseiextract") {
+            s.launch = "urisourcebin " + launch.dropFirst("uridecodebin ".count) + " ! parsebin ! \(extract) ! decodebin"
+        } else if let r = launch.range(of: "ferseiextract") {
+            s.launch.replaceSubrange(r, with: extract)
+        } else {
             throw ViewerError.badSource("--faces-from-stream reads faces an encoded stream carries: give an rtsp:// URL, a URL or "
                                         + "a file of H.264/H.265 video from ferseiinsert, or a fragment that holds ferseiextract "
                                         + "(e.g. \"srtsrc uri=srt://host:7001 ! tsdemux ! h264parse ! ferseiextract ! avdec_h264\"); "

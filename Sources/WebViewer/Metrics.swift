@@ -24,6 +24,13 @@ enum Metrics {
         ("frame-ms-max", "fer_element_frame_max_seconds", "gauge", 1e-3, "Longest time a frame spent in ferfilter."),
         ("latency-ms", "fer_element_latency_seconds", "gauge", 1e-3, "Latency ferfilter reports (LATENCY query)."),
         ("live", "fer_element_live", "gauge", 1, "1 when ferfilter's source is live."),
+        ("published", "fer_element_published_total", "counter", 1, "Messages the MQTT broker took from ferfilter (--publish)."),
+        ("publish-dropped", "fer_element_publish_dropped_total", "counter", 1,
+         "Messages ferfilter dropped because the MQTT broker was slow or gone (--publish)."),
+        ("publish-queued", "fer_element_publish_queued", "gauge", 1, "Messages waiting for the MQTT broker (--publish)."),
+        ("publish-connected", "fer_element_publish_connected", "gauge", 1, "1 while ferfilter is connected to the MQTT broker (--publish)."),
+        ("publish-connections", "fer_element_publish_connections_total", "counter", 1,
+         "Connections ferfilter made to the MQTT broker: the first and each reconnection (--publish)."),
     ]
 
     static func text(hub: LiveHub, cameras: Int, uptime: Double) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CGstAppLibs
 import Foundation
+import MQTTPublish
 
 struct Rtsp: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +22,15 @@ struct Rtsp: ParsableCommand {
     @Option(help: "Stop after this many seconds (0: run until interrupted).") var seconds = 0
     @Flag(inversion: .prefixedNo, help: "Carry each frame's faces and emotions in the stream (ferseiinsert).") var metadata = true
     @Option(help: "Video codec: h264 (x264enc) or h265 (x265enc).") var codec: Codec = .h264
+    @Option(help: ArgumentHelp("Publish the faces to an MQTT broker: mqtt://[user[:password]@]host[:port]/prefix or mqtts://...?ca=FILE "
+                               + "(ferfilter's publish property).", valueName: "url"))
+    var publish: String?
+
+    func validate() throws {
+        if let publish {
+            do { _ = try PublishTarget(url: publish) } catch { throw ValidationError("--publish \(error)") }
+        }
+    }
 
     enum Codec: String, ExpressibleByArgument, CaseIterable {
         case h264, h265
@@ -40,7 +50,8 @@ struct Rtsp: ParsableCommand {
         }
         guard mount.hasPrefix("/") else { throw ValidationError("--mount must start with /") }
         let (encoder, payloader) = codec.elements
-        let launch = "( \(source) ! videoconvert ! ferfilter \(ferfilter) ! videoconvert "
+        let publishing = publish.map { " publish=\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? ""
+        let launch = "( \(source) ! videoconvert ! ferfilter \(ferfilter)\(publishing) ! videoconvert "
             + "! \(encoder) \(metadata ? "! ferseiinsert " : "")"
             + "! \(payloader) name=pay0 pt=96 config-interval=1 )"
         let server = gst_rtsp_server_new()!
@@ -54,7 +65,9 @@ struct Rtsp: ParsableCommand {
         guard gst_rtsp_server_attach(server, nil) != 0 else {
             throw ValidationError("cannot listen on port \(port) (in use?)")
         }
-        print("serving rtsp://127.0.0.1:\(port)\(mount): \(launch)")
+        // the launch line as shown: a password in the publish URL stays out of the terminal
+        let shown = publish.flatMap { url in (try? PublishTarget(url: url)).map { launch.replacingOccurrences(of: url, with: $0.description) } } ?? launch
+        print("serving rtsp://127.0.0.1:\(port)\(mount): \(shown)")
         fflush(stdout)
         let loop = g_main_loop_new(nil, 0)!
         if seconds > 0 {

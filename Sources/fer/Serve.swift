@@ -5,6 +5,7 @@ import FaceDetect
 import FERNet
 import FERTraining
 import Foundation
+import MQTTPublish
 import WebViewer
 
 struct Serve: AsyncParsableCommand {
@@ -36,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "YuNet model (ONNX).") var yunet = Defaults.yunet
     @Option(help: "Haar cascade XML (with --detector haar).") var cascade = defaultCascade
     @Option(help: "More ferfilter properties, e.g. \"detect-interval=2 draw-probabilities=true\".") var ferfilter = ""
+    @Option(help: ArgumentHelp("Publish the video's faces to an MQTT broker: mqtt://[user[:password]@]host[:port]/prefix or mqtts://...?ca=FILE "
+                               + "(ferfilter's publish property; with --faces-from-stream, ferseiextract's).", valueName: "url"))
+    var publish: String?
     @Option(help: "FER2013 data, for --source test.") var data = Defaults.data
     @Option(help: "JPEG quality of the video stream (1-100).") var jpegQuality = 80
     @Flag(help: "Show the faces and emotions the video stream carries (SEI from ferseiinsert or fer rtsp) instead of analysing it.")
@@ -51,6 +55,9 @@ struct Serve: AsyncParsableCommand {
         guard (1...100).contains(jpegQuality) else { throw ValidationError("--jpeg-quality must be 1...100") }
         guard (0...64).contains(cameraSessions) else { throw ValidationError("--camera-sessions must be 0...64") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together: give both for HTTPS") }
+        if let publish {
+            do { _ = try PublishTarget(url: publish) } catch { throw ValidationError("--publish \(error)") }
+        }
     }
 
     func run() async throws {
@@ -89,7 +96,9 @@ struct Serve: AsyncParsableCommand {
             } else {
                 video = try VideoSource.resolve(spec)
             }
-            let p = LivePipeline(source: facesFromStream ? try video.readingEmotionSEI() : video, ferfilterProperties: elementProperties,
+            let publishing = publish.map { "publish=\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? ""
+            let p = LivePipeline(source: facesFromStream ? try video.readingEmotionSEI(properties: publishing) : video,
+                                 ferfilterProperties: elementProperties + " " + publishing,
                                  hub: hub, facesFromStream: facesFromStream)
             try p.start()
             pipeline = p

@@ -107,6 +107,11 @@ final class PipelineTests: XCTestCase {
                 let messages = lines("from-stream.txt")
                 XCTAssertEqual(messages.count, 150, "a message per frame of the clip, read from the file")
                 XCTAssertGreaterThan(withFaces(messages), 140, "with faces: \(messages.prefix(2))")
+            case "mqtt":
+                let messages = lines("mqtt.txt")
+                XCTAssertGreaterThan(messages.filter { $0.hasPrefix("site/cam1/frames {") }.count, 100, "most of the clip's 150 frames")
+                XCTAssertEqual(messages.filter { $0.hasPrefix("site/cam1/summary {\"summary\"") }.count, 1)
+                XCTAssertEqual(messages.filter { $0.hasPrefix("site/cam1/status ") }, ["site/cam1/status online", "site/cam1/status offline"])
             case "messages":
                 let text = (try? String(contentsOf: dir.appendingPathComponent("messages.txt"), encoding: .utf8)) ?? ""
                 XCTAssertTrue(text.contains("emotion"), "messages list emotions: \(text.prefix(300))")

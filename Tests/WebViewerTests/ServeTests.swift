@@ -1,5 +1,6 @@
 import FERNet
 import FERTraining
+import MQTTBrokerHarness
 import SchemaCheck
 import Foundation
 import XCTest
@@ -333,6 +334,34 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(text.contains("--faces-from-stream reads faces an encoded stream carries"), text)
     }
 
+    /// `fer serve --publish`: the video's faces go to the broker, `/metrics` counts what was
+    /// published, and stopping the server leaves the summary and `offline` (retained); a bad URL
+    /// stops it before it starts, saying why.
+    func testServePublishesToABroker() throws {
+        let data = try fer2013Path()
+        let broker: TestBroker
+        do { broker = try TestBroker() } catch TestBroker.Failure.missing(let what) { throw XCTSkip("\(what) is not installed (make setup installs it)") }
+        let sub = try TestSubscriber(port: broker.port, topic: "serve/#")
+        let server = try Server(["--source", "test", "--data", data, "--publish", "mqtt://127.0.0.1:\(broker.port)/serve"])
+        try waitPlaying(server)
+        XCTAssertTrue(sub.wait(for: 30, on: "serve/frames", timeout: 15), server.output.suffix(1000).description)
+        let metrics = String(decoding: try server.get("/metrics").body, as: UTF8.self)
+        func value(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        XCTAssertGreaterThan(value("fer_element_published_total") ?? 0, 20, metrics)
+        XCTAssertEqual(value("fer_element_publish_connected"), 1)
+        XCTAssertEqual(value("fer_element_publish_dropped_total"), 0)
+        server.stop()
+        XCTAssertTrue(sub.wait(timeout: 10) { $0.last == "serve/status offline" }, "\(sub.messages.suffix(2))")
+        XCTAssertGreaterThanOrEqual(sub.messages.filter { $0.topic == "serve/summary" }.count, 1, "a summary at each end of the looping clip, and at the stop")
+
+        let fer = packageRoot.appendingPathComponent(".build/release/fer").path
+        let bad = try ServeTests.launch(fer, ["serve", "--port", "0", "--source", "none", "--publish", "mqtt://127.0.0.1/"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("--publish") && bad.output.contains("no topic prefix"), bad.output)
+    }
+
     /// The edge-to-viewer chain over the network: `fer rtsp --codec h265` annotates a clip and
     /// serves it as H.265 with the emotions inside; `fer serve --faces-from-stream` on its URL
     /// shows them without a model of its own doing any work.
@@ -349,19 +378,38 @@ final class ServeTests: XCTestCase {
         let port = 8700 + Int(getpid() % 200)
         let edge = Process()
         edge.executableURL = URL(fileURLWithPath: fer)
+        // both ends publish to one broker: the edge's ferfilter (fer rtsp --publish) and the viewer's
+        // ferseiextract (fer serve --faces-from-stream --publish)
+        let broker = try? TestBroker()
+        if broker == nil { print("mosquitto is not installed: fer rtsp and fer serve --publish not tested here") }
+        let sub = try broker.map { try TestSubscriber(port: $0.port, topic: "chain/#") }
+        let publish: (String) -> [String] = { leaf in broker.map { ["--publish", "mqtt://127.0.0.1:\($0.port)/chain/\(leaf)"] } ?? [] }
         edge.arguments = ["rtsp", "--codec", "h265", "--port", "\(port)", "--seconds", "60",
                           "--source", "filesrc location=\(clip) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1",
-                          "--ferfilter", "draw=false model=\(shippedModel.path)"]
+                          "--ferfilter", "draw=false model=\(shippedModel.path)"] + publish("edge")
         edge.environment = Server.environment
         let edgeOut = Pipe()
         edge.standardOutput = edgeOut; edge.standardError = edgeOut
         try edge.run()
         defer { if edge.isRunning { edge.terminate() }; edge.waitUntilExit() }
         Thread.sleep(forTimeInterval: 2)
-        let server = try Server(["--source", "rtsp://127.0.0.1:\(port)/fer", "--faces-from-stream"])
+        let server = try Server(["--source", "rtsp://127.0.0.1:\(port)/fer", "--faces-from-stream"] + publish("viewer"))
         defer { server.stop() }
         try waitPlaying(server)
         let sse = try server.stream("/events", seconds: 15) { ServeTests.occurrences("event: frame", in: $0) >= 30 }
+        if let sub {
+            // what each end published: the frames with the faces, at the edge found, at the viewer read from the stream
+            XCTAssertTrue(sub.wait(for: 30, on: "chain/viewer/frames", timeout: 15))
+            for end in ["edge", "viewer"] {
+                let frames = sub.messages.filter { $0.topic == "chain/\(end)/frames" }.compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.payload.utf8))) as? [String: Any]
+                }
+                XCTAssertGreaterThanOrEqual(frames.count, 30, end)
+                let withFaces = frames.filter { ($0["faces"] as? [Any] ?? []).count >= 3 }.count
+                XCTAssertGreaterThanOrEqual(withFaces, frames.count - 3, "\(end): faces in what it published")
+                XCTAssertEqual(sub.messages.filter { $0.topic == "chain/\(end)/status" }.first?.payload, "online", end)
+            }
+        }
         let frames = sse.components(separatedBy: "\n\n").filter { $0.contains("event: frame\n") }
             .compactMap { $0.components(separatedBy: "\n").first { $0.hasPrefix("data: {") } }
         XCTAssertGreaterThanOrEqual(frames.count, 30, server.output.suffix(1500).description)
