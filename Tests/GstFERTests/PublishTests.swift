@@ -106,6 +106,8 @@ final class PublishTests: XCTestCase {
         }
         var b: gboolean = 0
         if gst_structure_get_boolean(st, "publish-connected", &b) != 0 { out["publish-connected"] = b != 0 }
+        var d = 0.0
+        if gst_structure_get_double(st, "analysis-ms-mean", &d) != 0 { out["analysis-ms-mean"] = d }
         return out
     }
 
@@ -179,7 +181,9 @@ final class PublishTests: XCTestCase {
         }
         XCTAssertNil(r.error)
         XCTAssertTrue(r.warnings.contains { $0.contains("lost its connection") }, "\(r.warnings)")
-        XCTAssertLessThan(r.seconds, 10 + 1.5, "the stream never waited for the broker")
+        // a build that cannot keep the clip's pace (a sanitizer's: seconds a frame) shows no outage in frames
+        let realTime = (r.stats["analysis-ms-mean"] as? Double ?? 0) < 20   // the analysis alone, not the publishing
+        if realTime { XCTAssertLessThan(r.seconds, 10 + 1.5, "the stream never waited for the broker") }
         XCTAssertEqual(r.stats["frames"] as? Int, 300)
         XCTAssertEqual(r.stats["publish-connections"] as? Int, 2, "reconnected by itself")
         XCTAssertTrue(sub.wait(timeout: 15) { $0.last == "cams/two/status offline" })
@@ -194,7 +198,7 @@ final class PublishTests: XCTestCase {
         let published = try XCTUnwrap(r.stats["published"] as? Int), dropped = try XCTUnwrap(r.stats["publish-dropped"] as? Int)
         let total = 300 + r.changes.count + 1
         XCTAssertEqual(published + dropped, total, "each message sent or dropped")
-        XCTAssertGreaterThan(dropped, 20, "1.5 s and more without a broker, with a queue of 10")
+        if realTime { XCTAssertGreaterThan(dropped, 20, "1.5 s and more without a broker, with a queue of 10") }
         XCTAssertEqual(total - arrived.count, dropped, "the drop count is exactly what did not arrive")
         print("broker stopped 1.5 s mid-stream: \(r.stats["frames"] ?? "?") frames in \(String(format: "%.2f", r.seconds)) s (a 10.0 s clip), "
               + "\(total) messages made, \(arrived.count) arrived, \(published) published, \(dropped) dropped, "
