@@ -34,6 +34,11 @@ final class PublishTests: XCTestCase {
         return url
     }
 
+    /// The clip as a pipeline's source: raw GRAY8 at 30 fps.
+    func source(frames: Int) throws -> String {
+        "filesrc location=\(try PublishTests.clip(frames: frames).path) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 "
+    }
+
     func scratch(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("gstfer-publish-\(getpid())-\(name)").path
     }
@@ -128,9 +133,8 @@ final class PublishTests: XCTestCase {
     func testFerfilterPublishesWhatTheResultsFileHas() throws {
         let b = try broker()
         let sub = try TestSubscriber(port: b.port, topic: "cams/one/#")
-        let clip = try PublishTests.clip(frames: 90), results = scratch("one.jsonl")
-        let r = try run("filesrc location=\(clip.path) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 "
-                        + "! ferfilter name=fer model=\"\(shippedModel)\" skip-late=false results=\(results) "
+        let results = scratch("one.jsonl")
+        let r = try run(try source(frames: 90) + "! ferfilter name=fer model=\"\(shippedModel)\" skip-late=false results=\(results) "
                         + "publish=mqtt://127.0.0.1:\(b.port)/cams/one ! fakesink")
         XCTAssertNil(r.error); XCTAssertEqual(r.warnings, [])
         XCTAssertTrue(sub.wait(timeout: 10) { $0.last == "cams/one/status offline" })
@@ -172,9 +176,8 @@ final class PublishTests: XCTestCase {
     func testBrokerStoppedMidStreamFramesGoOnAndDropsAreCounted() throws {
         let b = try broker()
         let sub = try TestSubscriber(port: b.port, topic: "cams/two/#", session: "gstfer-test-two-\(getpid())")
-        let clip = try PublishTests.clip(frames: 300), results = scratch("two.jsonl")
-        let r = try run("filesrc location=\(clip.path) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 "
-                        + "! ferfilter name=fer model=\"\(shippedModel)\" results=\(results) "
+        let results = scratch("two.jsonl")
+        let r = try run(try source(frames: 300) + "! ferfilter name=fer model=\"\(shippedModel)\" results=\(results) "
                         + "publish=\"mqtt://127.0.0.1:\(b.port)/cams/two?queue=10\" ! fakesink sync=true") { _ in
             usleep(2_500_000); b.stop()
             usleep(1_500_000); try? b.start()
@@ -208,9 +211,8 @@ final class PublishTests: XCTestCase {
     func testFerseiextractPublishesTheFacesItReads() throws {
         let b = try broker()
         let sub = try TestSubscriber(port: b.port, topic: "cams/three/#")
-        let clip = try PublishTests.clip(frames: 60), results = scratch("three.jsonl")
-        let r = try run("filesrc location=\(clip.path) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 "
-                        + "! ferfilter model=\"\(shippedModel)\" skip-late=false ! videoconvert ! x264enc tune=zerolatency key-int-max=30 "
+        let results = scratch("three.jsonl")
+        let r = try run(try source(frames: 60) + "! ferfilter model=\"\(shippedModel)\" skip-late=false ! videoconvert ! x264enc tune=zerolatency key-int-max=30 "
                         + "! h264parse ! ferseiinsert ! h264parse ! ferseiextract name=fer results=\(results) "
                         + "publish=mqtt://127.0.0.1:\(b.port)/cams/three ! fakesink")
         XCTAssertNil(r.error)
@@ -227,22 +229,20 @@ final class PublishTests: XCTestCase {
 
     /// What fails the start (a bad URL, refused credentials) and what does not (no broker yet).
     func testBadURLsAndRefusalsFailTheStartNoBrokerIsAWarning() throws {
-        let clip = try PublishTests.clip(frames: 60)
-        let source = "filesrc location=\(clip.path) ! rawvideoparse format=gray8 width=640 height=480 framerate=30/1 ! ferfilter name=fer "
-            + "model=\"\(shippedModel)\" skip-late=false "
-        let bad = try run(source + "publish=\"mqtt://127.0.0.1:1883/cams/#\" ! fakesink")
+        let head = try source(frames: 60) + "! ferfilter name=fer model=\"\(shippedModel)\" skip-late=false "
+        let bad = try run(head + "publish=\"mqtt://127.0.0.1:1883/cams/#\" ! fakesink")
         XCTAssertTrue(bad.error?.contains("mqtt://127.0.0.1:1883/cams/#") == true && bad.error?.contains("wildcard") == true, "\(bad.error ?? "no error")")
 
         let b = try broker(users: ["cam": "right"])
-        let refused = try run(source + "publish=mqtt://cam:wrong@127.0.0.1:\(b.port)/cams/four ! fakesink")
+        let refused = try run(head + "publish=mqtt://cam:wrong@127.0.0.1:\(b.port)/cams/four ! fakesink")
         XCTAssertTrue(refused.error?.contains("refused ferfilter") == true, "\(refused.error ?? "no error")")
         XCTAssertFalse(refused.error?.contains("wrong") ?? true, "the password is not shown")
-        let accepted = try run(source + "publish=mqtt://cam:right@127.0.0.1:\(b.port)/cams/four ! fakesink")
+        let accepted = try run(head + "publish=mqtt://cam:right@127.0.0.1:\(b.port)/cams/four ! fakesink")
         XCTAssertNil(accepted.error)
         XCTAssertEqual(accepted.stats["published"] as? Int, (accepted.stats["frames"] as? Int).map { $0 + 1 + accepted.changes.count })
 
         let port = try freePort()
-        let absent = try run(source + "publish=mqtt://127.0.0.1:\(port)/cams/five ! fakesink")
+        let absent = try run(head + "publish=mqtt://127.0.0.1:\(port)/cams/five ! fakesink")
         XCTAssertNil(absent.error, "no broker is not an error")
         XCTAssertTrue(absent.warnings.contains { $0.contains("cannot reach the MQTT broker mqtt://127.0.0.1:\(port)/cams/five") }, "\(absent.warnings)")
         XCTAssertEqual(absent.stats["frames"] as? Int, 60, "every frame passed")
