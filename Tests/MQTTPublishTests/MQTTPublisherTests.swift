@@ -68,6 +68,22 @@ final class MQTTPublisherTests: XCTestCase {
         XCTAssertTrue(payloads(late, "t1/frames").isEmpty)
     }
 
+    /// QoS 0 (at most once) and a client id of one's own: on loopback every message still arrives,
+    /// and the broker knows the client by that id.
+    func testQoS0AndTheClientID() throws {
+        let b = try broker()
+        let sub = try TestSubscriber(port: b.port, topic: "t7/#")
+        let p = try MQTTPublisher(target: PublishTarget(url: "mqtt://127.0.0.1:\(b.port)/t7?qos=0&client-id=cam-seven&queue=1000"))
+        XCTAssertEqual(p.clientID, "cam-seven")
+        XCTAssertEqual(p.waitForConnection(timeout: 5), .connected)
+        for i in 0..<500 { p.publish("frames", Array("\(i)".utf8)) }
+        p.close(timeout: 5)
+        XCTAssertTrue(sub.wait(for: 500, on: "t7/frames", timeout: 10))
+        XCTAssertEqual(payloads(sub, "t7/frames"), (0..<500).map { "\($0)" })
+        XCTAssertEqual(p.currentCounts.sent, 500); XCTAssertEqual(p.currentCounts.dropped, 0)
+        XCTAssertTrue(b.log.contains(" as cam-seven "), "the broker saw the client id: \(b.log.suffix(600))")
+    }
+
     /// The broker stops while messages keep coming: publish never blocks, the queue keeps the
     /// newest `queue` messages and counts the rest dropped; after the restart the publisher
     /// reconnects by itself and what was kept arrives. Every message is sent or dropped.
