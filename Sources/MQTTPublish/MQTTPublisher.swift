@@ -52,7 +52,8 @@ public final class MQTTPublisher: @unchecked Sendable {
     // under `cond`:
     private var queue: [Message] = []
     private var head = 0
-    private var inflight: [Int32: Int32] = [:]        // mid -> qos
+    /// The mids handed to libmosquitto and not yet acknowledged (or written, at QoS 0).
+    private var inflight: Set<Int32> = []
     /// Acknowledgements that came before `mosquitto_publish` returned their mid.
     private var earlyAcks: Set<Int32> = []
     /// The status messages (online, offline) not yet acknowledged: not counted.
@@ -83,8 +84,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         clientID = target.clientID ?? "gstfer-\(ProcessInfo.processInfo.hostName.prefix(32))-\(getpid())-\(n)"
         guard let m = mosquitto_new(clientID, true, nil) else { throw PublishError.library("mosquitto_new failed (errno \(errno))") }
         mosq = m
-        var ok = false
-        defer { if !ok { mosquitto_destroy(m) } }
+        // from here a throw still runs deinit, whose close() destroys the handle
         mosquitto_user_data_set(m, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_connect_callback_set(m, { _, obj, rc in MQTTPublisher.from(obj)?.connected(rc) })
         mosquitto_disconnect_callback_set(m, { _, obj, rc in MQTTPublisher.from(obj)?.disconnected(rc) })
@@ -109,7 +109,6 @@ public final class MQTTPublisher: @unchecked Sendable {
             cond.withLock { lastProblem = why; firstFailure = why; kickNeeded = true }
         }
         try check(mosquitto_loop_start(m), "the network thread")
-        ok = true
         let t = Thread { [unowned self] in self.sendLoop() }
         t.name = "gstfer-mqtt-send"
         sender = t
@@ -187,7 +186,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         mosquitto_loop_stop(mosq, false)
         cond.withLock {
             counts.dropped += (queue.count - head) + inflight.count
-            queue = []; head = 0; inflight = [:]
+            queue = []; head = 0; inflight = []
             counts.connected = false
         }
         mosquitto_destroy(mosq)
@@ -228,7 +227,7 @@ public final class MQTTPublisher: @unchecked Sendable {
             // At QoS 1 libmosquitto keeps a message it could not write yet and sends it after reconnecting.
             let handed = rc == MOSQ_ERR_SUCCESS.rawValue
                 || (target.qos == 1 && (rc == MOSQ_ERR_NO_CONN.rawValue || rc == MOSQ_ERR_CONN_LOST.rawValue))
-            if !handed { counts.dropped += 1 } else if earlyAcks.remove(mid) != nil { counts.sent += 1 } else { inflight[mid] = target.qos }
+            if !handed { counts.dropped += 1 } else if earlyAcks.remove(mid) != nil { counts.sent += 1 } else { inflight.insert(mid) }
         }
         senderDone = true
         cond.broadcast()
@@ -250,9 +249,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         }
         let first = cond.withLock { () -> Bool in
             // QoS 0 messages libmosquitto had not written were discarded with the old connection.
-            let lost = inflight.filter { $0.value == 0 }
-            for mid in lost.keys { inflight[mid] = nil }
-            counts.dropped += lost.count
+            if target.qos == 0 { counts.dropped += inflight.count; inflight = [] }
             counts.connected = true
             counts.connections += 1
             let first = firstOutcome == nil
@@ -287,7 +284,7 @@ public final class MQTTPublisher: @unchecked Sendable {
 
     private func acknowledged(_ mid: Int32) {
         cond.withLock {
-            if inflight.removeValue(forKey: mid) != nil { counts.sent += 1 } else if statusMids.remove(mid) == nil { earlyAcks.insert(mid) }
+            if inflight.remove(mid) != nil { counts.sent += 1 } else if statusMids.remove(mid) == nil { earlyAcks.insert(mid) }
             cond.broadcast()
         }
     }
